@@ -1,0 +1,5 @@
+//! Datasets (stub, being written).
+
+mod mnist;
+
+pub use mnist::Mnist;

@@ -1,0 +1,274 @@
+//! The dense (fully connected) layer: `B(W, a) = W a`, `C b = b`.
+//!
+//! Batched, rows are samples, so with `A` the (batch × in) input and `Δ` the
+//! (batch × out) error signal the three maps of Theorem 7 are three GEMMs:
+//!
+//! ```text
+//! forward          Z      = A Wᵀ + 1 bᵀ
+//! adjoint_input    Δ_prev = Δ W                 B(W, ·)* δ
+//! adjoint_weight   ∇W     = Δᵀ A,  ∇b = Σ_rows Δ   B(·, a)* δ and C* δ
+//! ```
+//!
+//! The free functions are generic over the element type so that the tests can check
+//! them in `f64`; [`Dense`] holds `f32` parameters and calls them.
+
+use std::marker::PhantomData;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
+use typenum::Unsigned;
+
+use crate::init::{Init, InitRng};
+use crate::network::Layer;
+use crate::scalar::Scalar;
+
+/// `z = a Wᵀ + 1 bᵀ`: the forward map of a batch `a` (batch × in) into `z` (batch × out).
+pub fn forward<T: Scalar>(
+    weight: ArrayView2<'_, T>,
+    bias: ArrayView1<'_, T>,
+    a_prev: ArrayView2<'_, T>,
+    mut z: ArrayViewMut2<'_, T>,
+) {
+    // Broadcast the bias first, then let the GEMM accumulate onto it (β = 1).
+    z.rows_mut().into_iter().for_each(|mut row| row.assign(&bias));
+    general_mat_mul(T::one(), &a_prev, &weight.t(), T::one(), &mut z);
+}
+
+/// `Δ_prev = Δ W`: the adjoint of `B(W, ·)` applied to the batch of error signals `delta`
+/// (batch × out), written into `delta_prev` (batch × in).
+pub fn adjoint_input<T: Scalar>(
+    weight: ArrayView2<'_, T>,
+    delta: ArrayView2<'_, T>,
+    mut delta_prev: ArrayViewMut2<'_, T>,
+) {
+    general_mat_mul(T::one(), &delta, &weight, T::zero(), &mut delta_prev);
+}
+
+/// `∇W = Δᵀ A` and `∇b = Σ_rows Δ`: the adjoints of `B(·, a)` and of `C` applied to
+/// `delta`, summed over the batch, written into `grad_weight` (out × in) and
+/// `grad_bias` (out).
+pub fn adjoint_weight<T: Scalar>(
+    delta: ArrayView2<'_, T>,
+    a_prev: ArrayView2<'_, T>,
+    mut grad_weight: ArrayViewMut2<'_, T>,
+    mut grad_bias: ArrayViewMut1<'_, T>,
+) {
+    general_mat_mul(T::one(), &delta.t(), &a_prev, T::zero(), &mut grad_weight);
+    grad_bias.fill(T::zero());
+    for row in delta.rows() {
+        Zip::from(&mut grad_bias).and(&row).for_each(|g, &d| *g = *g + d);
+    }
+}
+
+/// A dense layer from `I` to `O` features, with its size in its type.
+///
+/// `I` and `O` are [`typenum`] numbers, so two dense layers composed by hand only
+/// type-check when the output width of one is the input width of the next. The weight
+/// is stored `[O, I]` and the bias `[O]`, like PyTorch's `nn.Linear`.
+///
+/// By Remark 3 of the paper the gradient of a layer lives in the same space as its
+/// parameters, so it is a `Dense<I, O>` too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense<I, O> {
+    weight: Array2<f32>,
+    bias: Array1<f32>,
+    shape: PhantomData<fn() -> (I, O)>,
+}
+
+impl<I: Unsigned, O: Unsigned> Dense<I, O> {
+    /// The number of input features.
+    pub const INPUTS: usize = I::USIZE;
+    /// The number of output features.
+    pub const OUTPUTS: usize = O::USIZE;
+    /// The number of scalar parameters: `O · I + O`.
+    pub const NUM_PARAMS: usize = I::USIZE * O::USIZE + O::USIZE;
+
+    /// A layer whose weights and bias are all zero.
+    pub fn zeros() -> Self {
+        Dense {
+            weight: Array2::zeros((O::USIZE, I::USIZE)),
+            bias: Array1::zeros(O::USIZE),
+            shape: PhantomData,
+        }
+    }
+
+    /// A layer with weights drawn from `rng` as `init` says and a zero bias.
+    pub fn new(rng: &mut InitRng, init: Init) -> Self {
+        let mut layer = Self::zeros();
+        let weights = layer.weight.as_slice_mut().expect("freshly allocated, contiguous");
+        rng.fill(weights, init, I::USIZE, O::USIZE);
+        layer
+    }
+
+    /// The weight matrix, `[out, in]`.
+    pub fn weight(&self) -> ArrayView2<'_, f32> {
+        self.weight.view()
+    }
+
+    /// The weight matrix, `[out, in]`, for changing in place (its shape is fixed).
+    pub fn weight_mut(&mut self) -> ArrayViewMut2<'_, f32> {
+        self.weight.view_mut()
+    }
+
+    /// The bias, `[out]`.
+    pub fn bias(&self) -> ArrayView1<'_, f32> {
+        self.bias.view()
+    }
+
+    /// The bias, `[out]`, for changing in place.
+    pub fn bias_mut(&mut self) -> ArrayViewMut1<'_, f32> {
+        self.bias.view_mut()
+    }
+
+    /// `z = a Wᵀ + 1 bᵀ` for a batch `a_prev` (batch × `I`) into `z` (batch × `O`).
+    pub fn forward(&self, a_prev: ArrayView2<'_, f32>, z: ArrayViewMut2<'_, f32>) {
+        forward(self.weight.view(), self.bias.view(), a_prev, z);
+    }
+
+    /// `Δ_prev = Δ W`, the error signal passed to the previous layer (before that
+    /// layer's σ' is applied).
+    pub fn adjoint_input(&self, delta: ArrayView2<'_, f32>, delta_prev: ArrayViewMut2<'_, f32>) {
+        adjoint_input(self.weight.view(), delta, delta_prev);
+    }
+
+    /// Sets `self`, a gradient, to `∇W = Δᵀ A`, `∇b = Σ_rows Δ`.
+    pub fn adjoint_weight(&mut self, delta: ArrayView2<'_, f32>, a_prev: ArrayView2<'_, f32>) {
+        adjoint_weight(delta, a_prev, self.weight.view_mut(), self.bias.view_mut());
+    }
+}
+
+impl<I: Unsigned, O: Unsigned> Default for Dense<I, O> {
+    fn default() -> Self {
+        Self::zeros()
+    }
+}
+
+impl<I: Unsigned, O: Unsigned> Layer for Dense<I, O> {
+    fn param_names(&self) -> &'static [&'static str] {
+        &["weight", "bias"]
+    }
+
+    fn param_shape(&self, index: usize) -> &[usize] {
+        match index {
+            0 => self.weight.shape(),
+            _ => self.bias.shape(),
+        }
+    }
+
+    fn param(&self, index: usize) -> &[f32] {
+        let data = match index {
+            0 => self.weight.as_slice(),
+            _ => self.bias.as_slice(),
+        };
+        data.expect("parameters are always contiguous")
+    }
+
+    fn param_mut(&mut self, index: usize) -> &mut [f32] {
+        let data = match index {
+            0 => self.weight.as_slice_mut(),
+            _ => self.bias.as_slice_mut(),
+        };
+        data.expect("parameters are always contiguous")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Array};
+    use typenum::{U2, U3};
+
+    /// A deterministic, irregular f64 matrix (no symmetry a bug could hide behind).
+    fn matrix(rows: usize, cols: usize, phase: f64) -> Array2<f64> {
+        Array::from_shape_fn((rows, cols), |(i, j)| ((i * 7 + j * 3) as f64 + phase).sin())
+    }
+
+    #[test]
+    fn forward_is_affine_map_of_each_row() {
+        let w = array![[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]];
+        let b = array![0.25, -1.0];
+        let a = array![[1.0, 1.0, 1.0], [2.0, 0.0, -1.0]];
+        let mut z = Array2::zeros((2, 2));
+        forward(w.view(), b.view(), a.view(), z.view_mut());
+        assert_eq!(z, array![[6.25, -1.5], [-0.75, -3.0]]);
+    }
+
+    /// `⟨B(W, a), δ⟩ = ⟨W, B(·, a)* δ⟩ = ⟨a, B(W, ·)* δ⟩`: the defining property of the two
+    /// adjoints of a bilinear map, in f64 where it holds to rounding.
+    #[test]
+    fn adjoints_satisfy_the_inner_product_identity() {
+        let (n, i, o) = (5, 4, 3);
+        let w = matrix(o, i, 0.1);
+        let a = matrix(n, i, 0.7);
+        let delta = matrix(n, o, 1.3);
+        let mut wa = Array2::zeros((n, o));
+        forward(w.view(), Array1::zeros(o).view(), a.view(), wa.view_mut());
+        let lhs = (&wa * &delta).sum();
+
+        let mut grad_w = Array2::zeros((o, i));
+        let mut grad_b = Array1::zeros(o);
+        adjoint_weight(delta.view(), a.view(), grad_w.view_mut(), grad_b.view_mut());
+        assert!((lhs - (&w * &grad_w).sum()).abs() < 1e-12);
+
+        let mut delta_prev = Array2::zeros((n, i));
+        adjoint_input(w.view(), delta.view(), delta_prev.view_mut());
+        assert!((lhs - (&a * &delta_prev).sum()).abs() < 1e-12);
+
+        // C* δ sums the error signal over the batch.
+        assert_eq!(grad_b, delta.sum_axis(ndarray::Axis(0)));
+    }
+
+    /// Central differences of `L = ⟨Z, R⟩` for a fixed random `R`, whose gradient in `Z`
+    /// is `R`: checks the weight, bias and input adjoints entry by entry.
+    #[test]
+    fn adjoints_match_central_differences() {
+        let (n, i, o) = (3, 4, 2);
+        let (w, b, a) = (matrix(o, i, 0.2), matrix(1, o, 0.9).row(0).to_owned(), matrix(n, i, 2.1));
+        let r = matrix(n, o, 0.4);
+        let loss = |w: &Array2<f64>, b: &Array1<f64>, a: &Array2<f64>| {
+            let mut z = Array2::zeros((n, o));
+            forward(w.view(), b.view(), a.view(), z.view_mut());
+            (&z * &r).sum()
+        };
+        let mut grad_w = Array2::zeros((o, i));
+        let mut grad_b = Array1::zeros(o);
+        adjoint_weight(r.view(), a.view(), grad_w.view_mut(), grad_b.view_mut());
+        let mut grad_a = Array2::zeros((n, i));
+        adjoint_input(w.view(), r.view(), grad_a.view_mut());
+
+        let h = 1e-6;
+        // The loss is linear in each argument, so central differences are exact up to
+        // rounding: ε · |L| / h ≈ 1e-10.
+        let close = |numeric: f64, analytic: f64| assert!((numeric - analytic).abs() < 1e-8);
+        for idx in ndarray::indices_of(&w) {
+            let (mut p, mut m) = (w.clone(), w.clone());
+            p[idx] += h;
+            m[idx] -= h;
+            close((loss(&p, &b, &a) - loss(&m, &b, &a)) / (2.0 * h), grad_w[idx]);
+        }
+        for k in 0..o {
+            let (mut p, mut m) = (b.clone(), b.clone());
+            p[k] += h;
+            m[k] -= h;
+            close((loss(&w, &p, &a) - loss(&w, &m, &a)) / (2.0 * h), grad_b[k]);
+        }
+        for idx in ndarray::indices_of(&a) {
+            let (mut p, mut m) = (a.clone(), a.clone());
+            p[idx] += h;
+            m[idx] -= h;
+            close((loss(&w, &b, &p) - loss(&w, &b, &m)) / (2.0 * h), grad_a[idx]);
+        }
+    }
+
+    #[test]
+    fn layer_exposes_pytorch_names_and_layouts() {
+        let mut rng = InitRng::new(0);
+        let layer = Dense::<U3, U2>::new(&mut rng, Init::Xavier);
+        assert_eq!(layer.param_names(), ["weight", "bias"]);
+        assert_eq!(layer.param_shape(0), [2, 3]);
+        assert_eq!(layer.param_shape(1), [2]);
+        assert_eq!(layer.param(0).len() + layer.param(1).len(), Dense::<U3, U2>::NUM_PARAMS);
+        assert!(layer.bias().iter().all(|&b| b == 0.0));
+        assert!(layer.weight().iter().any(|&w| w != 0.0));
+    }
+}

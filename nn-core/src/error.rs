@@ -1,0 +1,86 @@
+//! The one error type of frechet: everything that can go wrong when reading or writing
+//! files. Every variant names the file, so a message is useful on its own.
+
+use std::path::PathBuf;
+
+/// An I/O or format problem with a file frechet reads or writes.
+///
+/// Every variant carries the path of the file involved; its `Display` output is one
+/// line that names the file and says what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file could not be opened, read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes of the file are not a valid file of the expected format
+    /// (bad magic number, truncated data, malformed header, corrupt compression, ...).
+    #[error("{}: {reason}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A safetensors file lacks a tensor the network has.
+    #[error("{}: missing tensor `{name}`", path.display())]
+    MissingTensor {
+        /// The file.
+        path: PathBuf,
+        /// The name the network expected, such as `fc1.weight`.
+        name: String,
+    },
+    /// A safetensors file holds a tensor the network does not have (strict loading, like
+    /// PyTorch's `load_state_dict`).
+    #[error("{}: unexpected tensor `{name}`: the network has no parameter of that name", path.display())]
+    UnexpectedTensor {
+        /// The file.
+        path: PathBuf,
+        /// The name found in the file.
+        name: String,
+    },
+    /// A tensor has a different shape from the network's parameter of the same name.
+    #[error("{}: tensor `{name}` has shape {found:?}, but the network expects {expected:?}", path.display())]
+    ShapeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+        /// The shape of the network's parameter.
+        expected: Vec<usize>,
+        /// The shape stored in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor is stored with an element type other than `F32`.
+    #[error("{}: tensor `{name}` has dtype {found}, but frechet stores parameters as F32", path.display())]
+    DtypeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+        /// The dtype found in the file, as safetensors spells it.
+        found: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn malformed(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Malformed {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

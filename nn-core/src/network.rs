@@ -1,0 +1,120 @@
+//! The small interface between the code `network!` generates and the rest of the core.
+//!
+//! A generated network implements [`Network`], which lists its layers by name; each
+//! layer implements [`Layer`], which lists its parameter tensors by name and shape.
+//! Everything that treats a network as a whole — safetensors I/O, optimizers, counting
+//! parameters — is ordinary core code over these two traits, so the macro writes only
+//! what is specific to one network: its struct, its forward pass and its backward pass.
+
+/// A layer's parameters, seen as a list of named, C-contiguous `f32` tensors.
+///
+/// The names and layouts are PyTorch's (`"weight"` then `"bias"`, Dense weight
+/// `[out, in]`), so a state dict moves between frechet and PyTorch unchanged. By
+/// Remark 3 of the paper a gradient is a point of the same space, so the gradient of a
+/// layer is a value of the layer's own type.
+pub trait Layer {
+    /// The names of the parameter tensors, in order (empty for layers without parameters).
+    fn param_names(&self) -> &'static [&'static str];
+
+    /// The shape of parameter `index` (an index into [`Layer::param_names`]).
+    fn param_shape(&self, index: usize) -> &[usize];
+
+    /// The elements of parameter `index`, in row-major order.
+    fn param(&self, index: usize) -> &[f32];
+
+    /// The elements of parameter `index`, in row-major order, for updating in place.
+    fn param_mut(&mut self, index: usize) -> &mut [f32];
+}
+
+/// A network as a list of named layers, in declaration order.
+///
+/// `network!` implements this trait; it is what [`crate::safetensors`] and the
+/// optimizers need to see a network whole.
+pub trait Network {
+    /// Every layer with its name (the field name in the `network!` declaration).
+    fn layers(&self) -> Vec<(&'static str, &dyn Layer)>;
+
+    /// Every layer with its name, mutably.
+    fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Layer)>;
+
+    /// The total number of scalar parameters.
+    fn num_params(&self) -> usize {
+        self.layers()
+            .iter()
+            .map(|(_, layer)| {
+                (0..layer.param_names().len())
+                    .map(|i| layer.param(i).len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// Buffers a training step reuses, kept inside a network but not part of its value.
+///
+/// Cloning gives an empty scratch, comparing always succeeds and the debug output is
+/// just `Scratch`: two networks with the same parameters are equal whatever buffers
+/// they happen to hold, and a clone does not copy them.
+pub struct Scratch<T>(Option<T>);
+
+impl<T> Scratch<T> {
+    /// Takes the buffers out if `fits` accepts them (typically: sized for this batch),
+    /// or builds new ones with `make`. Put them back with [`Scratch::put`].
+    pub fn take_or(&mut self, fits: impl FnOnce(&T) -> bool, make: impl FnOnce() -> T) -> T {
+        match self.0.take() {
+            Some(buffers) if fits(&buffers) => buffers,
+            _ => make(),
+        }
+    }
+
+    /// Stores the buffers for the next step.
+    pub fn put(&mut self, buffers: T) {
+        self.0 = Some(buffers);
+    }
+}
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Scratch(None)
+    }
+}
+
+impl<T> Clone for Scratch<T> {
+    fn clone(&self) -> Self {
+        Scratch(None)
+    }
+}
+
+impl<T> std::fmt::Debug for Scratch<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scratch")
+    }
+}
+
+impl<T> PartialEq for Scratch<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Checks that a batch has the per-sample shape a network expects and returns the batch
+/// size.
+///
+/// # Panics
+///
+/// If the trailing dimensions differ from `expected`, with a message that gives both
+/// shapes. A wrong input shape is a programming error, like an index out of bounds.
+#[track_caller]
+pub fn batch_size(network: &str, shape: &[usize], expected: &[usize]) -> usize {
+    if shape.len() != expected.len() + 1 || shape[1..] != *expected {
+        panic!(
+            "`{network}` expects a batch of shape [batch, {}], got {shape:?}",
+            expected
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    shape[0]
+}
