@@ -1,17 +1,858 @@
-//! Saving and loading a network's parameters as safetensors (stub, being written).
+//! Saving and loading a network's parameters as [safetensors].
+//!
+//! # Names and layouts
+//!
+//! Every parameter tensor of every layer is stored as one `F32` tensor named
+//! `"<layer>.<tensor>"`: the layer's name in the network (its field name in the
+//! `network!` declaration) and the tensor's name from [`Layer::param_names`], such as
+//! `fc1.weight` and `fc1.bias`. Shapes are those of [`Layer::param_shape`], data is
+//! row-major (C order) and little-endian, as the format requires. These are PyTorch's
+//! names and layouts — a Dense weight is `[out, in]` like `nn.Linear`'s — so a file
+//! written here is a state dict that `safetensors.torch.load_file` followed by
+//! `model.load_state_dict` accepts for the equivalent PyTorch model, and the other way
+//! round.
+//!
+//! Saving is deterministic: the same parameters always give the same bytes (the crate
+//! orders tensors by name and writes no metadata).
+//!
+//! # Strict loading
+//!
+//! [`load_into`] behaves like PyTorch's `load_state_dict(strict=True)`: the file must
+//! hold exactly the network's tensors. It checks, in the order the network lists its
+//! parameters, that each one is present ([`Error::MissingTensor`]), stored as `F32`
+//! ([`Error::DtypeMismatch`]) and of the right shape ([`Error::ShapeMismatch`]); then
+//! that the file holds nothing else ([`Error::UnexpectedTensor`], the first such name
+//! in sorted order). It returns the first problem it finds, and it changes the network
+//! only once everything has checked out, so a failed load leaves the network exactly
+//! as it was. A `__metadata__` entry (PyTorch writes `{"format": "pt"}`) is allowed and
+//! ignored.
+//!
+//! The file is read whole with [`std::fs::read`], so memory is bounded by the file's
+//! actual size, never by a size the file claims. The safetensors crate then checks the
+//! header length against the file, the JSON header, and that the tensors' byte ranges
+//! tile the data exactly and match their shapes and dtypes; any bytes that fail these
+//! checks give [`Error::Malformed`], never a panic.
+//!
+//! [safetensors]: https://huggingface.co/docs/safetensors
+//! [`Layer::param_names`]: crate::Layer::param_names
+//! [`Layer::param_shape`]: crate::Layer::param_shape
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::path::Path;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 
 use crate::{Error, Network};
 
-/// Writes every parameter of `network` to `path`.
+/// Bytes in the little-endian `u64` that starts every safetensors file: the header's
+/// length.
+const HEADER_LENGTH_BYTES: usize = 8;
+
+/// The largest header the safetensors crate accepts (it refuses anything longer).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Writes every parameter of `network` to `path` as `F32` safetensors.
+///
+/// Tensors are named `"<layer>.<tensor>"` (for example `fc1.weight`) and shaped as
+/// [`Layer::param_shape`](crate::Layer::param_shape) gives them — a Dense weight is
+/// `[out, in]`, PyTorch's layout. An existing file at `path` is replaced. The output is
+/// deterministic. See the [module documentation](self) for the format.
+///
+/// # Errors
+///
+/// [`Error::Io`] naming `path` if the file cannot be written (for example because its
+/// directory does not exist).
 pub fn save<N: Network + ?Sized>(network: &N, path: &Path) -> Result<(), Error> {
-    let _ = (network, path);
-    unimplemented!()
+    let bytes = to_bytes(network).map_err(|e| {
+        Error::malformed(
+            path,
+            format!("cannot encode the parameters as safetensors: {e}"),
+        )
+    })?;
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-/// Reads every parameter of `network` from `path`.
+/// Reads every parameter of `network` from the safetensors file at `path`, replacing
+/// its values.
+///
+/// Loading is strict, like PyTorch's `load_state_dict(strict=True)`: every tensor the
+/// network has must be in the file as `F32` with the same shape, and the file must
+/// hold no other tensor. On any error the network is left unchanged. See the
+/// [module documentation](self) for the order of the checks.
+///
+/// # Errors
+///
+/// - [`Error::Io`] if the file cannot be read;
+/// - [`Error::Malformed`] if it is not a valid safetensors file (too short, a header
+///   length beyond the file, malformed JSON, byte ranges that do not match the data);
+/// - [`Error::MissingTensor`], [`Error::DtypeMismatch`], [`Error::ShapeMismatch`] for
+///   the first of the network's tensors that is absent, not `F32` or of another shape;
+/// - [`Error::UnexpectedTensor`] for a tensor the network does not have.
+///
+/// # Panics
+///
+/// Never because of the file's bytes; only if a layer's parameter has a different
+/// number of elements from its own [`Layer::param_shape`](crate::Layer::param_shape),
+/// a bug in that layer.
 pub fn load_into<N: Network + ?Sized>(network: &mut N, path: &Path) -> Result<(), Error> {
-    let _ = (network, path);
-    unimplemented!()
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    load_from_bytes(network, &bytes, path)
+}
+
+/// A parameter tensor borrowed from a layer, encoded to little-endian bytes only when
+/// the serializer asks for them.
+struct F32Tensor<'a> {
+    shape: &'a [usize],
+    values: &'a [f32],
+}
+
+impl View for F32Tensor<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+
+    fn data_len(&self) -> usize {
+        std::mem::size_of_val(self.values)
+    }
+}
+
+/// The full name of parameter `param` of layer `layer`: `"<layer>.<param>"`.
+fn tensor_name(layer: &str, param: &str) -> String {
+    format!("{layer}.{param}")
+}
+
+/// The whole safetensors file for `network`'s parameters.
+fn to_bytes<N: Network + ?Sized>(network: &N) -> Result<Vec<u8>, SafeTensorError> {
+    let layers = network.layers();
+    let tensors: Vec<(String, F32Tensor<'_>)> = layers
+        .iter()
+        .flat_map(|&(layer_name, layer)| {
+            layer
+                .param_names()
+                .iter()
+                .enumerate()
+                .map(move |(index, param)| {
+                    let tensor = F32Tensor {
+                        shape: layer.param_shape(index),
+                        values: layer.param(index),
+                    };
+                    (tensor_name(layer_name, param), tensor)
+                })
+        })
+        .collect();
+    safetensors::serialize(tensors, None)
+}
+
+/// [`load_into`] once the file is in memory; `path` only names the file in errors.
+fn load_from_bytes<N: Network + ?Sized>(
+    network: &mut N,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(), Error> {
+    reject_overflowing_numbers(bytes).map_err(|reason| Error::malformed(path, reason))?;
+    let file =
+        SafeTensors::deserialize(bytes).map_err(|e| Error::malformed(path, describe(&e, bytes)))?;
+    let views = check(&*network, &file, path)?;
+
+    // Everything checked out: only now touch the network.
+    let mut views = views.into_iter();
+    for (_, layer) in network.layers_mut() {
+        for index in 0..layer.param_names().len() {
+            let view = views
+                .next()
+                .expect("`check` returns one view per parameter");
+            let params = layer.param_mut(index);
+            for (param, bytes) in params.iter_mut().zip(view.data().chunks_exact(4)) {
+                let bytes: [u8; 4] = bytes.try_into().expect("chunks of exactly 4 bytes");
+                *param = f32::from_le_bytes(bytes);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `file` holds exactly `network`'s tensors, as `F32` and in the right
+/// shapes, and returns their views in the order of `network`'s parameters.
+fn check<'data, N: Network + ?Sized>(
+    network: &N,
+    file: &SafeTensors<'data>,
+    path: &Path,
+) -> Result<Vec<TensorView<'data>>, Error> {
+    let mut views = Vec::new();
+    let mut expected = HashSet::new();
+    for (layer_name, layer) in network.layers() {
+        for (index, param) in layer.param_names().iter().enumerate() {
+            let name = tensor_name(layer_name, param);
+            let Ok(view) = file.tensor(&name) else {
+                return Err(Error::MissingTensor {
+                    path: path.into(),
+                    name,
+                });
+            };
+            if view.dtype() != Dtype::F32 {
+                return Err(Error::DtypeMismatch {
+                    path: path.into(),
+                    name,
+                    found: view.dtype().to_string(),
+                });
+            }
+            let shape = layer.param_shape(index);
+            if view.shape() != shape {
+                return Err(Error::ShapeMismatch {
+                    path: path.into(),
+                    name,
+                    expected: shape.to_vec(),
+                    found: view.shape().to_vec(),
+                });
+            }
+            // The crate has checked that the data is exactly shape × 4 bytes; a layer
+            // whose parameter is not the size of its own shape is a bug in the layer.
+            assert_eq!(
+                layer.param(index).len() * 4,
+                view.data().len(),
+                "layer `{layer_name}`: parameter `{param}` does not have as many \
+                 elements as its shape {shape:?} says",
+            );
+            views.push(view);
+            expected.insert(name);
+        }
+    }
+
+    let mut names = file.names();
+    names.sort_unstable();
+    if let Some(name) = names.into_iter().find(|name| !expected.contains(*name)) {
+        return Err(Error::UnexpectedTensor {
+            path: path.into(),
+            name: name.to_owned(),
+        });
+    }
+    Ok(views)
+}
+
+/// The header length the first 8 bytes of `bytes` claim, if there are 8 bytes.
+fn claimed_header_length(bytes: &[u8]) -> Option<u64> {
+    let prefix = bytes.get(..HEADER_LENGTH_BYTES)?;
+    Some(u64::from_le_bytes(prefix.try_into().ok()?))
+}
+
+/// Refuses headers holding a number so large that safetensors 0.8 would overflow
+/// adding it to the header length (it computes `end of data + 8 + header length`
+/// unchecked, which panics in builds with overflow checks).
+///
+/// Such a number is never a valid byte offset (no file is that large); as a shape
+/// dimension it can only belong to a tensor with another dimension 0, which no network
+/// has. Numbers are found by a byte scan of the JSON that skips strings, so tensor names
+/// and metadata values with digits in them are left alone.
+fn reject_overflowing_numbers(bytes: &[u8]) -> Result<(), String> {
+    let Some(claimed) = claimed_header_length(bytes) else {
+        return Ok(()); // too short: safetensors reports it
+    };
+    let header = usize::try_from(claimed).ok().and_then(|length| {
+        bytes.get(HEADER_LENGTH_BYTES..HEADER_LENGTH_BYTES.checked_add(length)?)
+    });
+    let Some(header) = header else {
+        return Ok(()); // the header does not fit in the file: safetensors reports it
+    };
+    // A number `n` is safe when `n + 8 + header length` fits in a usize.
+    let limit = usize::MAX - HEADER_LENGTH_BYTES - header.len();
+
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut number: Option<Option<usize>> = None; // Some(None): overflowed usize
+    for &byte in header.iter().chain(std::iter::once(&b' ')) {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if byte.is_ascii_digit() {
+            let digit = usize::from(byte - b'0');
+            let so_far = number.unwrap_or(Some(0));
+            number = Some(so_far.and_then(|n| n.checked_mul(10)?.checked_add(digit)));
+            continue;
+        }
+        // Numbers beyond a usize are left to the JSON parser, which refuses them.
+        if let Some(Some(n)) = number.take() {
+            if n > limit {
+                return Err(format!(
+                    "corrupt safetensors header: the number {n} is too large for a \
+                     shape or a data offset"
+                ));
+            }
+        }
+        in_string = byte == b'"';
+    }
+    Ok(())
+}
+
+/// A readable reason, in lowercase, for a file safetensors refused.
+fn describe(error: &SafeTensorError, bytes: &[u8]) -> String {
+    let length = bytes.len();
+    let claimed = claimed_header_length(bytes).unwrap_or(0);
+    match error {
+        SafeTensorError::HeaderTooSmall => format!(
+            "not a safetensors file: {length} bytes is too short for the 8-byte header length"
+        ),
+        SafeTensorError::HeaderTooLarge => format!(
+            "not a safetensors file: header length {claimed} exceeds the limit of \
+             {MAX_HEADER_BYTES} bytes (the file has {length} bytes)"
+        ),
+        SafeTensorError::InvalidHeaderLength => format!(
+            "not a safetensors file, or a truncated one: header length {claimed} exceeds \
+             the file's {length} bytes"
+        ),
+        SafeTensorError::InvalidHeader(e) => {
+            format!("corrupt safetensors header: not valid UTF-8 ({e})")
+        }
+        SafeTensorError::InvalidHeaderDeserialization(e) => {
+            format!("corrupt safetensors header: {e}")
+        }
+        SafeTensorError::InvalidOffset(name) => format!(
+            "corrupt safetensors header: the data offsets of tensor `{name}` overlap \
+             another tensor's, leave a gap or run backwards"
+        ),
+        SafeTensorError::TensorInvalidInfo => "corrupt safetensors header: a tensor's data \
+             offsets do not span its shape times its dtype's size"
+            .to_owned(),
+        SafeTensorError::ValidationOverflow => {
+            "corrupt safetensors header: a tensor's shape is too large to address".to_owned()
+        }
+        SafeTensorError::MetadataIncompleteBuffer => format!(
+            "truncated or corrupt safetensors file: the tensors in the header do not cover \
+             exactly the {} bytes of data after it",
+            length
+                .saturating_sub(HEADER_LENGTH_BYTES)
+                .saturating_sub(usize::try_from(claimed).unwrap_or(usize::MAX))
+        ),
+        other => format!("invalid safetensors file: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Dense, Init, InitRng, Layer};
+    use std::path::PathBuf;
+    use typenum::{U2, U3, U4};
+
+    /// The smallest interesting network: two dense layers, as `network!` would
+    /// generate them.
+    #[derive(Clone, Debug, PartialEq)]
+    struct TwoLayers {
+        fc1: Dense<U3, U2>,
+        fc2: Dense<U2, U4>,
+    }
+
+    impl TwoLayers {
+        fn new(seed: u64) -> Self {
+            let mut rng = InitRng::new(seed);
+            let mut net = TwoLayers {
+                fc1: Dense::new(&mut rng, Init::Xavier),
+                fc2: Dense::new(&mut rng, Init::Xavier),
+            };
+            // Non-zero biases, so that they are checked too.
+            let shift = seed as f32;
+            net.fc1
+                .bias_mut()
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = shift + i as f32);
+            net.fc2
+                .bias_mut()
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = -shift - i as f32);
+            net
+        }
+
+        /// Every parameter's bits, in order.
+        fn bits(&self) -> Vec<u32> {
+            self.layers()
+                .iter()
+                .flat_map(|(_, layer)| {
+                    (0..layer.param_names().len())
+                        .flat_map(|i| layer.param(i).iter().map(|v| v.to_bits()))
+                })
+                .collect()
+        }
+    }
+
+    impl Network for TwoLayers {
+        fn layers(&self) -> Vec<(&'static str, &dyn Layer)> {
+            vec![("fc1", &self.fc1), ("fc2", &self.fc2)]
+        }
+
+        fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Layer)> {
+            vec![("fc1", &mut self.fc1), ("fc2", &mut self.fc2)]
+        }
+    }
+
+    /// An owned tensor for writing arbitrary files with the safetensors crate.
+    struct Raw {
+        dtype: Dtype,
+        shape: Vec<usize>,
+        data: Vec<u8>,
+    }
+
+    fn f32_tensor(shape: &[usize], values: &[f32]) -> Raw {
+        Raw {
+            dtype: Dtype::F32,
+            shape: shape.to_vec(),
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// The tensors `TwoLayers::new(seed)` saves, by name.
+    fn net_tensors(seed: u64) -> Vec<(String, Raw)> {
+        let net = TwoLayers::new(seed);
+        let mut tensors = Vec::new();
+        for (layer_name, layer) in net.layers() {
+            for (i, param) in layer.param_names().iter().enumerate() {
+                let tensor = f32_tensor(layer.param_shape(i), layer.param(i));
+                tensors.push((format!("{layer_name}.{param}"), tensor));
+            }
+        }
+        tensors
+    }
+
+    fn serialize(tensors: &[(String, Raw)]) -> Vec<u8> {
+        let views = tensors.iter().map(|(name, raw)| {
+            let view = TensorView::new(raw.dtype, raw.shape.clone(), &raw.data).unwrap();
+            (name.clone(), view)
+        });
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    /// A file from a hand-written JSON header and data, no padding.
+    fn raw_file(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    fn write(dir: &tempfile::TempDir, bytes: &[u8]) -> PathBuf {
+        let path = dir.path().join("net.safetensors");
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Loads `bytes` from a file into a fresh network, asserts that it fails and that
+    /// the network is untouched, and returns the error and the file's path.
+    fn load_error(bytes: &[u8]) -> (Error, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, bytes);
+        let mut net = TwoLayers::new(7);
+        let before = net.clone();
+        let error = load_into(&mut net, &path).expect_err("loading should fail");
+        assert_eq!(net, before, "a failed load changed the network");
+        (error, path)
+    }
+
+    /// Asserts that the message names the file and contains every one of `parts`.
+    fn assert_message(error: &Error, path: &Path, parts: &[&str]) {
+        let message = error.to_string();
+        assert!(
+            message.contains(&path.display().to_string()),
+            "`{message}` does not name the file"
+        );
+        for part in parts {
+            assert!(
+                message.contains(part),
+                "`{message}` does not mention `{part}`"
+            );
+        }
+    }
+
+    fn assert_malformed(bytes: &[u8], parts: &[&str]) {
+        let (error, path) = load_error(bytes);
+        assert!(matches!(error, Error::Malformed { .. }), "{error:?}");
+        assert_message(&error, &path, parts);
+    }
+
+    #[test]
+    fn round_trip_restores_every_parameter_bit_for_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("net.safetensors");
+        let mut saved = TwoLayers::new(1);
+        // Values whose bits a sloppy conversion would lose.
+        saved.fc2.bias_mut().assign(&ndarray::arr1(&[
+            -0.0,
+            f32::from_bits(0x7fc0_1234), // NaN with a payload
+            f32::MIN_POSITIVE / 8.0,     // subnormal
+            f32::NEG_INFINITY,
+        ]));
+        save(&saved, &path).unwrap();
+
+        let mut loaded = TwoLayers::new(2);
+        assert_ne!(loaded.bits(), saved.bits());
+        load_into(&mut loaded, &path).unwrap();
+        assert_eq!(loaded.bits(), saved.bits());
+    }
+
+    #[test]
+    fn file_uses_pytorch_names_shapes_and_little_endian_f32() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("net.safetensors");
+        let net = TwoLayers::new(3);
+        save(&net, &path).unwrap();
+
+        let bytes = std::fs::read(&path).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = file.names();
+        names.sort_unstable();
+        assert_eq!(names, ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]);
+        let expected: [(&str, &[usize], &[f32]); 4] = [
+            ("fc1.weight", &[2, 3], net.fc1.param(0)),
+            ("fc1.bias", &[2], net.fc1.param(1)),
+            ("fc2.weight", &[4, 2], net.fc2.param(0)),
+            ("fc2.bias", &[4], net.fc2.param(1)),
+        ];
+        for (name, shape, values) in expected {
+            let view = file.tensor(name).unwrap();
+            assert_eq!(view.dtype(), Dtype::F32, "{name}");
+            assert_eq!(view.shape(), shape, "{name}");
+            let le: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            assert_eq!(view.data(), le, "{name}");
+        }
+        // Row-major [out, in]: element (1, 0) of fc1.weight is the fourth value.
+        assert_eq!(net.fc1.weight()[[1, 0]], net.fc1.param(0)[3]);
+    }
+
+    #[test]
+    fn saving_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        save(&TwoLayers::new(4), &a).unwrap();
+        save(&TwoLayers::new(4), &b).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        // Saving over an existing file replaces it.
+        save(&TwoLayers::new(5), &a).unwrap();
+        save(&TwoLayers::new(5), &b).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    }
+
+    #[test]
+    fn loads_files_written_by_others() {
+        // Metadata like PyTorch's, tensors in another order, and data at an unaligned
+        // offset (an odd-length header, no padding): the values must still come through.
+        let net = TwoLayers::new(6);
+        let tensors = net_tensors(6);
+        let mut header = String::from(r#"{"__metadata__":{"format":"pt"}"#);
+        let mut data = Vec::new();
+        for (name, raw) in tensors.iter().rev() {
+            let (start, end) = (data.len(), data.len() + raw.data.len());
+            header += &format!(
+                r#","{name}":{{"dtype":"F32","shape":{:?},"data_offsets":[{start},{end}]}}"#,
+                raw.shape
+            );
+            data.extend_from_slice(&raw.data);
+        }
+        header += "}";
+        if header.len() % 2 == 0 {
+            header.push(' ');
+        }
+        assert_ne!(header.len() % 4, 0, "the data should start unaligned");
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, &raw_file(&header, &data));
+
+        let mut loaded = TwoLayers::new(8);
+        load_into(&mut loaded, &path).unwrap();
+        assert_eq!(loaded.bits(), net.bits());
+    }
+
+    #[test]
+    fn missing_tensor_is_named() {
+        let mut tensors = net_tensors(0);
+        tensors.retain(|(name, _)| name != "fc2.bias");
+        let (error, path) = load_error(&serialize(&tensors));
+        assert!(
+            matches!(&error, Error::MissingTensor { name, .. } if name == "fc2.bias"),
+            "{error:?}"
+        );
+        assert_message(&error, &path, &["fc2.bias", "missing"]);
+    }
+
+    #[test]
+    fn unexpected_tensor_is_named_in_sorted_order() {
+        let mut tensors = net_tensors(0);
+        tensors.push(("zeta".into(), f32_tensor(&[1], &[1.0])));
+        tensors.push(("fc3.weight".into(), f32_tensor(&[1, 1], &[2.0])));
+        tensors.push(("alpha".into(), f32_tensor(&[1], &[3.0])));
+        // Every tensor the network has is valid, so only the extras are wrong: the
+        // network must still be left untouched (`load_error` checks it).
+        let (error, path) = load_error(&serialize(&tensors));
+        assert!(
+            matches!(&error, Error::UnexpectedTensor { name, .. } if name == "alpha"),
+            "{error:?}"
+        );
+        assert_message(&error, &path, &["alpha", "unexpected"]);
+    }
+
+    #[test]
+    fn wrong_shape_is_reported_with_both_shapes() {
+        let mut tensors = net_tensors(0);
+        // fc1.weight transposed: [in, out] instead of PyTorch's [out, in].
+        let weight = &mut tensors
+            .iter_mut()
+            .find(|(n, _)| n == "fc1.weight")
+            .unwrap()
+            .1;
+        weight.shape = vec![3, 2];
+        let (error, path) = load_error(&serialize(&tensors));
+        match &error {
+            Error::ShapeMismatch {
+                name,
+                expected,
+                found,
+                ..
+            } => {
+                assert_eq!(name, "fc1.weight");
+                assert_eq!(expected, &[2, 3]);
+                assert_eq!(found, &[3, 2]);
+            }
+            other => panic!("expected a shape mismatch, got {other:?}"),
+        }
+        assert_message(&error, &path, &["fc1.weight", "[3, 2]", "[2, 3]"]);
+    }
+
+    #[test]
+    fn wrong_dtype_is_reported() {
+        let mut tensors = net_tensors(0);
+        let bias = &mut tensors.iter_mut().find(|(n, _)| n == "fc2.bias").unwrap().1;
+        bias.dtype = Dtype::F64;
+        bias.data = [0.5f64, 1.5, 2.5, 3.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let (error, path) = load_error(&serialize(&tensors));
+        assert!(
+            matches!(&error, Error::DtypeMismatch { name, found, .. }
+                if name == "fc2.bias" && found == "F64"),
+            "{error:?}"
+        );
+        assert_message(&error, &path, &["fc2.bias", "F64", "F32"]);
+    }
+
+    #[test]
+    fn first_problem_in_network_order_wins() {
+        // fc1.bias has the wrong shape, fc2.weight is missing, fc2.bias is F64, and
+        // there is an extra tensor: the first of the network's tensors wins.
+        let mut tensors = net_tensors(0);
+        tensors.retain(|(name, _)| name != "fc2.weight");
+        tensors.iter_mut().find(|(n, _)| n == "fc1.bias").unwrap().1 = f32_tensor(&[3], &[0.0; 3]);
+        tensors.iter_mut().find(|(n, _)| n == "fc2.bias").unwrap().1 = Raw {
+            dtype: Dtype::F64,
+            shape: vec![4],
+            data: vec![0; 32],
+        };
+        tensors.push(("extra".into(), f32_tensor(&[1], &[0.0])));
+        let (error, _) = load_error(&serialize(&tensors));
+        assert!(
+            matches!(&error, Error::ShapeMismatch { name, .. } if name == "fc1.bias"),
+            "{error:?}"
+        );
+
+        // Dtype is checked before shape.
+        let mut tensors = net_tensors(0);
+        tensors
+            .iter_mut()
+            .find(|(n, _)| n == "fc1.weight")
+            .unwrap()
+            .1 = Raw {
+            dtype: Dtype::F16,
+            shape: vec![5],
+            data: vec![0; 10],
+        };
+        let (error, _) = load_error(&serialize(&tensors));
+        assert!(
+            matches!(&error, Error::DtypeMismatch { name, found, .. }
+                if name == "fc1.weight" && found == "F16"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn truncated_file_is_malformed() {
+        let bytes = serialize(&net_tensors(0));
+        // Inside the length, inside the header, inside the data, one byte short.
+        for cut in [3, 8, 20, bytes.len() - 10, bytes.len() - 1] {
+            let (error, path) = load_error(&bytes[..cut]);
+            assert!(
+                matches!(error, Error::Malformed { .. }),
+                "cut at {cut}: {error:?}"
+            );
+            assert_message(&error, &path, &[]);
+        }
+        assert_malformed(&bytes[..bytes.len() - 1], &["truncated"]);
+        assert_malformed(
+            &bytes[..20],
+            &["header length", "exceeds the file's 20 bytes"],
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_are_malformed() {
+        let mut bytes = serialize(&net_tensors(0));
+        bytes.extend_from_slice(&[0; 4]);
+        assert_malformed(&bytes, &["do not cover"]);
+    }
+
+    #[test]
+    fn empty_file_is_malformed() {
+        assert_malformed(&[], &["not a safetensors file", "0 bytes"]);
+    }
+
+    #[test]
+    fn huge_header_length_is_refused_without_allocating() {
+        for claimed in [u64::MAX, 1 << 40, MAX_HEADER_BYTES + 1] {
+            let mut bytes = claimed.to_le_bytes().to_vec();
+            bytes.extend_from_slice(b"{}");
+            let claimed = claimed.to_string();
+            assert_malformed(&bytes, &["not a safetensors file", &claimed]);
+        }
+        // Within the crate's limit, but longer than the file.
+        let mut bytes = 1_000u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"{}");
+        assert_malformed(&bytes, &["header length 1000 exceeds the file's 10 bytes"]);
+    }
+
+    #[test]
+    fn malformed_header_is_refused() {
+        assert_malformed(
+            &raw_file(r#"{"fc1.weight": {"dtype": "F32","#, &[]),
+            &["header"],
+        );
+        assert_malformed(&raw_file("not json at all", &[]), &["header"]);
+        assert_malformed(
+            &raw_file(
+                r#"{"a": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}}"#,
+                &[0; 4],
+            ),
+            &["header"],
+        );
+        assert_malformed(
+            &raw_file(
+                r#"{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}"#,
+                &[0; 4],
+            ),
+            &["header"],
+        );
+        let mut bytes = 4u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe, 0x7b, 0x7d]);
+        assert_malformed(&bytes, &["UTF-8"]);
+    }
+
+    #[test]
+    fn offsets_past_the_end_of_the_data_are_refused() {
+        // Consistent with the shape, but the file holds only 8 of the 24 bytes.
+        let header = r#"{"fc1.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#;
+        assert_malformed(&raw_file(header, &[0; 8]), &["truncated"]);
+        // Offsets inconsistent with the shape.
+        let header = r#"{"fc1.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,4096]}}"#;
+        assert_malformed(&raw_file(header, &[0; 24]), &["offsets"]);
+        // Offsets that skip bytes, or run backwards.
+        let header = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        assert_malformed(&raw_file(header, &[0; 8]), &["`a`"]);
+        let header = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#;
+        assert_malformed(&raw_file(header, &[0; 8]), &["offsets"]);
+        // A shape whose size overflows.
+        let header =
+            r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#;
+        assert_malformed(&raw_file(header, &[0; 4]), &["too large"]);
+    }
+
+    #[test]
+    fn offsets_near_usize_max_are_refused_without_panicking() {
+        // Eight byte tensors of 2⁶¹ − 1 bytes each and one of 7 end at usize::MAX: the
+        // crate would overflow computing where the data ends.
+        let m = (1u64 << 61) - 1;
+        let mut entries = Vec::new();
+        let mut start = 0u64;
+        for (i, size) in [m, m, m, m, m, m, m, m, 7].into_iter().enumerate() {
+            entries.push(format!(
+                r#""t{i}":{{"dtype":"U8","shape":[{size}],"data_offsets":[{start},{}]}}"#,
+                start + size
+            ));
+            start += size;
+        }
+        let header = format!("{{{}}}", entries.join(","));
+        assert_malformed(&raw_file(&header, &[]), &["too large"]);
+
+        // Digits inside strings are not numbers.
+        let name = "t18446744073709551615";
+        let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}}}"#);
+        let (error, _) = load_error(&raw_file(&header, &[0; 4]));
+        assert!(matches!(error, Error::MissingTensor { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn no_bytes_make_loading_panic() {
+        // Deterministic mutations of a valid file: every one loads or fails cleanly,
+        // and the network changes only when loading succeeds.
+        let valid = serialize(&net_tensors(9));
+        let path = Path::new("fuzz.safetensors");
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3_000 {
+            let mut bytes = valid.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % bytes.len() as u64) as usize;
+                match next() % 4 {
+                    0 => bytes[at] = next() as u8,
+                    1 => bytes[at] = b"0123456789{}[]\",:-e"[(next() % 19) as usize],
+                    2 => bytes.truncate(at),
+                    _ => bytes.insert(at, next() as u8),
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let mut net = TwoLayers::new(10);
+            let before = net.clone();
+            if load_from_bytes(&mut net, &bytes, path).is_err() {
+                assert_eq!(net, before);
+            }
+        }
+    }
+
+    #[test]
+    fn saving_into_a_missing_directory_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no such directory").join("net.safetensors");
+        let error = save(&TwoLayers::new(0), &path).expect_err("saving should fail");
+        assert!(matches!(error, Error::Io { .. }), "{error:?}");
+        assert_message(&error, &path, &[]);
+    }
+
+    #[test]
+    fn loading_a_missing_file_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.safetensors");
+        let mut net = TwoLayers::new(0);
+        let before = net.clone();
+        let error = load_into(&mut net, &path).expect_err("loading should fail");
+        assert!(matches!(error, Error::Io { .. }), "{error:?}");
+        assert_message(&error, &path, &[]);
+        assert_eq!(net, before);
+    }
 }

@@ -1,0 +1,409 @@
+//! Stage 3: the checked model → Rust.
+//!
+//! The expansion holds only what is specific to one network: the struct, its buffers,
+//! the forward pass (one group of statements per layer) and the fused backward pass
+//! (Algorithm 1 of the paper: the same layers in reverse, with no input adjoint for the
+//! first layer). Everything generic is core code reached through `::frechet`.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::shape::{Activation, Kind, Layer, Model, Shape};
+
+pub fn expand(model: &Model) -> TokenStream {
+    let Model {
+        attrs,
+        vis,
+        name,
+        input,
+        layers,
+    } = model;
+    let buffers = format_ident!("{name}Buffers");
+    let step = format_ident!("{name}Step");
+    let names: Vec<_> = layers.iter().map(|l| &l.name).collect();
+    let name_strings: Vec<_> = names.iter().map(|n| n.to_string()).collect();
+    let layer_attrs: Vec<_> = layers.iter().map(|l| &l.attrs).collect();
+    let layer_docs: Vec<_> = layers.iter().map(layer_doc).collect();
+    let layer_types: Vec<_> = layers.iter().map(layer_type).collect();
+    let output = layers.last().expect("a checked model has layers").output;
+    let last = names[names.len() - 1];
+
+    let input_dims = dims(*input);
+    let output_dims = dims(output);
+    let input_rank = input.dims().len();
+    let output_rank = output.dims().len();
+    let num_params = Literal::usize_unsuffixed(layers.iter().map(|l| l.kind.num_params(l.input)).sum());
+    let summary = summary(model);
+    let name_string = name.to_string();
+
+    let inits = layers.iter().map(|layer| {
+        let activation = activation_value(layer.activation);
+        match layer.kind {
+            Kind::Dense { .. } => quote!(::frechet::Dense::new(&mut rng, ::frechet::Activation::init(&#activation))),
+        }
+    });
+    let zeros = layers.iter().map(|layer| match layer.kind {
+        Kind::Dense { .. } => quote!(::frechet::Dense::zeros()),
+    });
+    let buffer_shapes = layers.iter().map(|layer| {
+        let dims = layer.output.dims().into_iter().map(Literal::usize_unsuffixed);
+        quote!(::frechet::ndarray::Array::zeros((batch, #(#dims),*)))
+    });
+    let buffer_types = layers.iter().map(|layer| batch_array(layer.output));
+    let forward = layers.iter().enumerate().map(|(i, layer)| forward_statements(model, i, layer));
+    let backward = layers.iter().enumerate().rev().map(|(i, layer)| backward_statements(model, i, layer));
+    let last_activation = activation_backprop(layers[layers.len() - 1].activation, quote!(s.a.#last), quote!(s.delta.#last));
+    let input_array = batch_view(*input);
+    let output_array = batch_array(output);
+
+    quote! {
+        #(#attrs)*
+        #vis struct #name {
+            #(
+                #layer_docs
+                #(#layer_attrs)*
+                pub #names: #layer_types,
+            )*
+            #[doc(hidden)]
+            pub __scratch: ::frechet::Scratch<#step>,
+        }
+
+        /// One buffer per layer, for a batch: the activations `a_l` or the error signals `δ_l`.
+        #[doc(hidden)]
+        #vis struct #buffers {
+            #(#names: #buffer_types,)*
+        }
+
+        /// What a training step of the network keeps between steps of the same batch size.
+        #[doc(hidden)]
+        #vis struct #step {
+            a: #buffers,
+            delta: #buffers,
+            grad: ::std::boxed::Box<#name>,
+        }
+
+        impl #buffers {
+            fn zeros(batch: usize) -> Self {
+                #buffers { #(#names: #buffer_shapes,)* }
+            }
+        }
+
+        impl #name {
+            /// The shape of one input sample.
+            pub const INPUT_SHAPE: [usize; #input_rank] = [#(#input_dims),*];
+            /// The shape of one output sample.
+            pub const OUTPUT_SHAPE: [usize; #output_rank] = [#(#output_dims),*];
+            /// The number of scalar parameters.
+            pub const NUM_PARAMS: usize = #num_params;
+            /// A table of the layers, their output shapes and their parameter counts.
+            pub const SUMMARY: &'static str = #summary;
+
+            /// A network initialised from `seed`: He-uniform weights for layers followed by
+            /// ReLU or LeakyReLU, Xavier-uniform otherwise, zero biases. The same seed gives
+            /// the same weights on every platform.
+            pub fn new(seed: u64) -> Self {
+                let mut rng = ::frechet::InitRng::new(seed);
+                #name {
+                    #(#names: #inits,)*
+                    __scratch: ::std::default::Default::default(),
+                }
+            }
+
+            /// A network whose parameters are all zero (a starting point for loading, or
+            /// for summing gradients).
+            pub fn zeros() -> Self {
+                #name {
+                    #(#names: #zeros,)*
+                    __scratch: ::std::default::Default::default(),
+                }
+            }
+
+            /// The outputs for a batch of inputs (batch first).
+            ///
+            /// # Panics
+            ///
+            /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`].
+            pub fn forward(&self, x: #input_array) -> #output_array {
+                let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
+                let mut a = #buffers::zeros(batch);
+                self.forward_into(x, &mut a);
+                a.#last
+            }
+
+            /// The mean loss over the batch and its gradient, a value of the network's own
+            /// type (Remark 3): the gradient of `fc1.weight` is the returned `fc1.weight`.
+            ///
+            /// # Panics
+            ///
+            /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`] or the targets do
+            /// not match the batch.
+            pub fn loss_and_grads<L: ::frechet::Loss>(
+                &self,
+                x: #input_array,
+                targets: L::Targets<'_>,
+                loss: &L,
+            ) -> (f32, Self) {
+                // The fused step replaces each parameter by its gradient, after its last use.
+                let mut grad = #name {
+                    #(#names: ::std::clone::Clone::clone(&self.#names),)*
+                    __scratch: ::std::default::Default::default(),
+                };
+                let value = grad.train_step(x, targets, loss, &mut ::frechet::CaptureGradient);
+                (value, grad)
+            }
+
+            /// One training step on a batch: forward, backward, and an update of every layer
+            /// by `optimizer` as soon as its gradient is known. Returns the mean loss before
+            /// the update. Once warmed up for a batch size, a step allocates nothing.
+            ///
+            /// # Panics
+            ///
+            /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`] or the targets do
+            /// not match the batch.
+            pub fn train_step<L: ::frechet::Loss, O: ::frechet::Optimizer>(
+                &mut self,
+                x: #input_array,
+                targets: L::Targets<'_>,
+                loss: &L,
+                optimizer: &mut O,
+            ) -> f32 {
+                use ::frechet::Activation as _;
+                let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
+                let mut s = self.__scratch.take_or(
+                    |s| s.a.#last.nrows() == batch,
+                    || #step {
+                        a: #buffers::zeros(batch),
+                        delta: #buffers::zeros(batch),
+                        grad: ::std::boxed::Box::new(#name::zeros()),
+                    },
+                );
+                self.forward_into(x, &mut s.a);
+                // δ_L = σ_L'(z_L) ⊙ ∇ℓ(a_L, y)
+                let value = loss.loss_and_delta(s.a.#last.view(), targets, s.delta.#last.view_mut());
+                #last_activation
+                #(#backward)*
+                self.__scratch.put(s);
+                value
+            }
+
+            /// `a_l = σ_l(B_l(W_l, a_{l−1}) + C_l b_l)` for every layer, keeping each `a_l`.
+            fn forward_into(&self, x: #input_array, a: &mut #buffers) {
+                use ::frechet::Activation as _;
+                #(#forward)*
+            }
+
+            /// Writes every parameter to `path` as safetensors (`"<layer>.weight"`,
+            /// `"<layer>.bias"`, PyTorch's layouts), f32.
+            pub fn save_safetensors(&self, path: impl ::std::convert::AsRef<::std::path::Path>) -> ::std::result::Result<(), ::frechet::Error> {
+                ::frechet::safetensors::save(self, path.as_ref())
+            }
+
+            /// Reads a network from a safetensors file written by [`Self::save_safetensors`]
+            /// or by PyTorch. Every name, shape and dtype is checked, tensors the network does
+            /// not have are refused, and the first mismatch is returned as an error.
+            pub fn load_safetensors(path: impl ::std::convert::AsRef<::std::path::Path>) -> ::std::result::Result<Self, ::frechet::Error> {
+                let mut network = Self::zeros();
+                ::frechet::safetensors::load_into(&mut network, path.as_ref())?;
+                ::std::result::Result::Ok(network)
+            }
+        }
+
+        impl ::frechet::Network for #name {
+            fn layers(&self) -> ::std::vec::Vec<(&'static str, &dyn ::frechet::Layer)> {
+                ::std::vec![#((#name_strings, &self.#names as &dyn ::frechet::Layer)),*]
+            }
+
+            fn layers_mut(&mut self) -> ::std::vec::Vec<(&'static str, &mut dyn ::frechet::Layer)> {
+                ::std::vec![#((#name_strings, &mut self.#names as &mut dyn ::frechet::Layer)),*]
+            }
+        }
+    }
+}
+
+/// The statements of layer `i` in the forward pass.
+fn forward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
+    let name = &layer.name;
+    let a_prev = match i {
+        0 => quote!(x),
+        _ => {
+            let prev = &model.layers[i - 1].name;
+            quote!(a.#prev.view())
+        }
+    };
+    let activation = match layer.activation {
+        Activation::Identity => quote!(),
+        other => {
+            let value = activation_value(other);
+            quote!(#value.apply(a.#name.view_mut());)
+        }
+    };
+    match layer.kind {
+        Kind::Dense { .. } => quote! {
+            self.#name.forward(#a_prev, a.#name.view_mut());
+            #activation
+        },
+    }
+}
+
+/// The statements of layer `i` in the backward pass: δ_{l−1} with the old weights, then
+/// the layer's gradient, then its update. `δ_l` is already final when they run.
+fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
+    let name = &layer.name;
+    let index = Literal::usize_unsuffixed(i);
+    let (a_prev, input_adjoint) = match i {
+        // The first layer's input adjoint would be the gradient in the data: not needed.
+        0 => (quote!(x), quote!()),
+        _ => {
+            let prev = &model.layers[i - 1];
+            let prev_name = &prev.name;
+            let sigma_prime = activation_backprop(prev.activation, quote!(s.a.#prev_name), quote!(s.delta.#prev_name));
+            let adjoint = match layer.kind {
+                Kind::Dense { .. } => quote! {
+                    self.#name.adjoint_input(s.delta.#name.view(), s.delta.#prev_name.view_mut());
+                },
+            };
+            (quote!(s.a.#prev_name.view()), quote!(#adjoint #sigma_prime))
+        }
+    };
+    match layer.kind {
+        Kind::Dense { .. } => quote! {
+            #input_adjoint
+            s.grad.#name.adjoint_weight(s.delta.#name.view(), #a_prev);
+            ::frechet::optim::update_layer(optimizer, #index, &mut self.#name, &s.grad.#name);
+        },
+    }
+}
+
+/// `δ ← σ'(a) ⊙ δ`, or nothing for the identity.
+fn activation_backprop(activation: Activation, a: TokenStream, delta: TokenStream) -> TokenStream {
+    match activation {
+        Activation::Identity => quote!(),
+        other => {
+            let value = activation_value(other);
+            quote!(#value.backprop(#a.view(), #delta.view_mut());)
+        }
+    }
+}
+
+fn activation_value(activation: Activation) -> TokenStream {
+    match activation {
+        Activation::Identity => quote!(::frechet::Identity),
+        Activation::ReLU => quote!(::frechet::ReLU),
+        Activation::LeakyReLU(slope) => {
+            let slope = Literal::f32_suffixed(slope);
+            quote!(::frechet::LeakyReLU(#slope))
+        }
+        Activation::Sigmoid => quote!(::frechet::Sigmoid),
+        Activation::Tanh => quote!(::frechet::Tanh),
+    }
+}
+
+fn layer_type(layer: &Layer) -> TokenStream {
+    match layer.kind {
+        Kind::Dense { outputs } => {
+            let inputs = type_number(layer.input.len());
+            let outputs = type_number(outputs);
+            quote!(::frechet::Dense<#inputs, #outputs>)
+        }
+    }
+}
+
+/// A doc line for a layer field, unless the user wrote their own.
+fn layer_doc(layer: &Layer) -> TokenStream {
+    if layer.attrs.iter().any(|attr| attr.path().is_ident("doc")) {
+        return quote!();
+    }
+    let doc = format!(
+        " `{}`: {} {} → {}, then {}.",
+        layer.name,
+        layer.kind.name(),
+        layer.input,
+        layer.output,
+        layer.activation.name()
+    );
+    quote!(#[doc = #doc])
+}
+
+/// A typenum type for `n`: its named alias where typenum has one, its bits otherwise.
+fn type_number(n: usize) -> TokenStream {
+    if n <= 1024 {
+        let alias = format_ident!("U{n}");
+        return quote!(::frechet::typenum::#alias);
+    }
+    let mut ty = quote!(::frechet::typenum::UTerm);
+    for bit in (0..usize::BITS - n.leading_zeros()).rev() {
+        let b = if n >> bit & 1 == 1 {
+            quote!(::frechet::typenum::B1)
+        } else {
+            quote!(::frechet::typenum::B0)
+        };
+        ty = quote!(::frechet::typenum::UInt<#ty, #b>);
+    }
+    ty
+}
+
+fn dims(shape: Shape) -> Vec<Literal> {
+    shape.dims().into_iter().map(Literal::usize_unsuffixed).collect()
+}
+
+/// The owned batch array for a per-sample shape (batch first).
+fn batch_array(shape: Shape) -> TokenStream {
+    match shape {
+        Shape::Vector(_) => quote!(::frechet::ndarray::Array2<f32>),
+    }
+}
+
+/// The borrowed batch array for a per-sample shape (batch first).
+fn batch_view(shape: Shape) -> TokenStream {
+    match shape {
+        Shape::Vector(_) => quote!(::frechet::ndarray::ArrayView2<'_, f32>),
+    }
+}
+
+/// The `SUMMARY` table: layer, kind, output shape, parameters, and the total.
+fn summary(model: &Model) -> String {
+    let mut rows = vec![[
+        "layer".to_string(),
+        "kind".to_string(),
+        "output".to_string(),
+        "params".to_string(),
+    ]];
+    rows.push([
+        "input".into(),
+        "Input".into(),
+        model.input.to_string(),
+        "0".into(),
+    ]);
+    for layer in &model.layers {
+        let kind = match layer.activation {
+            Activation::Identity => layer.kind.name().to_string(),
+            other => format!("{} → {}", layer.kind.name(), other.name()),
+        };
+        rows.push([
+            layer.name.to_string(),
+            kind,
+            layer.output.to_string(),
+            layer.kind.num_params(layer.input).to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        for (c, cell) in row.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            if c == 3 {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push('\n');
+    }
+    let total: usize = model.layers.iter().map(|l| l.kind.num_params(l.input)).sum();
+    out.push_str(&format!("total params: {total}\n"));
+    out
+}

@@ -1,0 +1,160 @@
+//! Stage 1: the declaration as written, syntax only.
+//!
+//! ```text
+//! network! {
+//!     /// doc comments and attributes pass through
+//!     #[derive(Clone)]
+//!     pub struct Mlp {
+//!         input: [784],
+//!         fc1: Dense(128) -> ReLU,
+//!         fc2: Dense(10),
+//!     }
+//! }
+//! ```
+//!
+//! Layer kinds, activations and their arguments are kept as written (identifiers and
+//! expressions); what they mean and whether they are valid is decided in `shape`, so
+//! that mistakes there can be reported together and with suggestions.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{braced, bracketed, parenthesized, Attribute, Expr, Ident, LitInt, Token, Visibility};
+
+/// `[attrs] vis struct Name { input: [...], layers... }`
+pub struct NetworkDecl {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub input: InputDecl,
+    pub layers: Vec<LayerDecl>,
+    /// The braces of the body, for errors about the network as a whole.
+    pub body_span: Span,
+}
+
+/// `input: [d1, d2, ...]`
+pub struct InputDecl {
+    pub keyword: Ident,
+    pub dims: Vec<LitInt>,
+    pub bracket_span: Span,
+}
+
+/// `[attrs] name: Kind(args) -> Activation(args)`
+pub struct LayerDecl {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+    pub kind: Call,
+    pub activation: Option<Call>,
+}
+
+/// `Name` or `Name(arg, key = arg, ...)`
+pub struct Call {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+}
+
+/// A positional argument `expr` or a keyword argument `key = expr`.
+pub enum Arg {
+    Positional(Expr),
+    Keyword { key: Ident, value: Expr },
+}
+
+impl Parse for NetworkDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name = input.parse()?;
+        let body;
+        let brace = braced!(body in input);
+        let input_decl = body.parse::<InputDecl>()?;
+        let mut layers = Vec::new();
+        while !body.is_empty() {
+            body.parse::<Token![,]>()?;
+            if body.is_empty() {
+                break;
+            }
+            layers.push(body.parse()?);
+        }
+        Ok(NetworkDecl {
+            attrs,
+            vis,
+            name,
+            input: input_decl,
+            layers,
+            body_span: brace.span.join(),
+        })
+    }
+}
+
+impl Parse for InputDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let keyword: Ident = input.parse()?;
+        if keyword != "input" {
+            return Err(syn::Error::new(
+                keyword.span(),
+                "a network starts with its per-sample input shape, such as `input: [784]` or `input: [1, 28, 28]`",
+            ));
+        }
+        input.parse::<Token![:]>()?;
+        let content;
+        let bracket = bracketed!(content in input);
+        let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
+        Ok(InputDecl {
+            keyword,
+            dims: dims.into_iter().collect(),
+            bracket_span: bracket.span.join(),
+        })
+    }
+}
+
+impl Parse for LayerDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let name = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let kind = input.parse()?;
+        let activation = if input.peek(Token![->]) {
+            input.parse::<Token![->]>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        Ok(LayerDecl {
+            attrs,
+            name,
+            kind,
+            activation,
+        })
+    }
+}
+
+impl Parse for Call {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let name = input.parse()?;
+        let mut args = Vec::new();
+        if input.peek(syn::token::Paren) {
+            let content;
+            parenthesized!(content in input);
+            args = Punctuated::<Arg, Token![,]>::parse_terminated(&content)?
+                .into_iter()
+                .collect();
+        }
+        Ok(Call { name, args })
+    }
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(Ident) && input.peek2(Token![=]) {
+            let key = input.parse()?;
+            input.parse::<Token![=]>()?;
+            Ok(Arg::Keyword {
+                key,
+                value: input.parse()?,
+            })
+        } else {
+            Ok(Arg::Positional(input.parse()?))
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The generated backward pass against central finite differences of the generated
+//! forward pass, in f32.
+//!
+//! Tolerance: a loss of size O(1) evaluated in f32 carries a rounding error of a few
+//! ulps, about 1e-6, so a central difference with step h has an error of about
+//! 1e-6 / h from rounding plus h² · |L'''| / 6 from truncation. With h = 1e-2 both are
+//! near 1e-4, so we accept |numeric − analytic| ≤ 1e-3 + 1e-2 · |analytic|, a bound
+//! about ten times above the expected error and far below the size of a wrong gradient.
+//! The kernels themselves are checked in f64 with tight tolerances in nn-core.
+//!
+//! ReLU and LeakyReLU have kinks where a finite difference that crosses one is wrong;
+//! `check_kinked` recognises and skips those coordinates (see there).
+
+use frechet::ndarray::{Array, Array2};
+use frechet::prelude::*;
+use frechet::Network;
+
+const H: f32 = 1e-2;
+/// A smaller step for networks with kinks, so that fewer differences cross one; these
+/// networks are piecewise quadratic, so there is no truncation error to trade against.
+const H_KINKED: f32 = 2e-3;
+
+fn close(numeric: f32, analytic: f32) -> bool {
+    (numeric - analytic).abs() <= 1e-3 + 1e-2 * analytic.abs()
+}
+
+fn params(net: &impl Network) -> Vec<f32> {
+    net.layers()
+        .iter()
+        .flat_map(|(_, layer)| (0..layer.param_names().len()).flat_map(|i| layer.param(i).to_vec()))
+        .collect()
+}
+
+fn set_params(net: &mut impl Network, values: &[f32]) {
+    let mut values = values.iter();
+    for (_, layer) in net.layers_mut() {
+        for i in 0..layer.param_names().len() {
+            for p in layer.param_mut(i) {
+                *p = *values.next().expect("as many values as parameters");
+            }
+        }
+    }
+    assert!(values.next().is_none());
+}
+
+/// A deterministic pseudo-random stream for test data (xorshift).
+struct Stream(u64);
+
+impl Stream {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+
+    fn matrix(&mut self, rows: usize, cols: usize) -> Array2<f32> {
+        Array::from_shape_simple_fn((rows, cols), || self.next())
+    }
+}
+
+/// The central difference of `loss_at` in coordinate `i` with step `h`.
+fn central_difference<N: Network>(probe: &mut N, theta: &[f32], i: usize, h: f32, loss_at: &impl Fn(&N) -> f32) -> f32 {
+    let mut shifted = theta.to_vec();
+    shifted[i] = theta[i] + h;
+    set_params(probe, &shifted);
+    let plus = loss_at(probe);
+    shifted[i] = theta[i] - h;
+    set_params(probe, &shifted);
+    let minus = loss_at(probe);
+    (plus - minus) / (2.0 * h)
+}
+
+/// Checks `grad` against central differences of `loss_at` in every coordinate.
+fn check_every_coordinate<N: Network + Clone>(net: &N, grad: &N, loss_at: impl Fn(&N) -> f32) {
+    let theta = params(net);
+    let analytic = params(grad);
+    let mut probe = net.clone();
+    for i in 0..theta.len() {
+        let numeric = central_difference(&mut probe, &theta, i, H, &loss_at);
+        assert!(close(numeric, analytic[i]), "parameter {i}: numeric {numeric}, analytic {}", analytic[i]);
+    }
+}
+
+/// As [`check_every_coordinate`], for networks with kinks (ReLU, LeakyReLU).
+///
+/// Between kinks these networks are piecewise polynomial of low degree, so the central
+/// differences with steps h and h/2 agree to rounding (about 1e-4 at h = 2e-3 for a loss
+/// of size O(1) whose f32 evaluation is off by a few ulps). Where they disagree the step
+/// crossed a kink and the coordinate says nothing about the gradient: it is skipped, and
+/// at most one coordinate in twenty may be.
+fn check_kinked<N: Network + Clone>(net: &N, grad: &N, loss_at: impl Fn(&N) -> f32) {
+    let theta = params(net);
+    let analytic = params(grad);
+    let mut probe = net.clone();
+    let mut skipped = 0;
+    for i in 0..theta.len() {
+        let numeric = central_difference(&mut probe, &theta, i, H_KINKED, &loss_at);
+        let half_step = central_difference(&mut probe, &theta, i, H_KINKED / 2.0, &loss_at);
+        if !close(numeric, half_step) {
+            skipped += 1;
+            continue;
+        }
+        assert!(close(numeric, analytic[i]), "parameter {i}: numeric {numeric}, analytic {}", analytic[i]);
+    }
+    assert!(skipped * 20 <= theta.len(), "{skipped} of {} coordinates crossed a kink", theta.len());
+}
+
+network! {
+    /// Smooth activations: every coordinate can be checked.
+    #[derive(Clone)]
+    struct Smooth {
+        input: [6],
+        fc1: Dense(5) -> Tanh,
+        fc2: Dense(4) -> Sigmoid,
+        fc3: Dense(3),
+    }
+}
+
+network! {
+    #[derive(Clone)]
+    struct Rectified {
+        input: [6],
+        fc1: Dense(8) -> ReLU,
+        fc2: Dense(7) -> LeakyReLU(0.1),
+        fc3: Dense(3),
+    }
+}
+
+#[test]
+fn three_layers_with_cross_entropy() {
+    let mut data = Stream(1);
+    let x = data.matrix(4, 6);
+    let labels = [2usize, 0, 1, 2];
+    let net = Smooth::new(3);
+    let (_, grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
+    check_every_coordinate(&net, &grad, |n| SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels));
+}
+
+#[test]
+fn three_layers_with_mean_squared_error() {
+    let mut data = Stream(2);
+    let x = data.matrix(5, 6);
+    let y = data.matrix(5, 3);
+    let net = Smooth::new(4);
+    let (_, grad) = net.loss_and_grads(x.view(), y.view(), &MeanSquaredError);
+    check_every_coordinate(&net, &grad, |n| MeanSquaredError.loss(n.forward(x.view()).view(), y.view()));
+}
+
+#[test]
+fn rectified_layers_with_both_losses() {
+    let mut data = Stream(3);
+    let x = data.matrix(6, 6);
+    let y = data.matrix(6, 3);
+    let labels = [0usize, 1, 2, 2, 1, 0];
+    let net = Rectified::new(5);
+    let (_, grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
+    check_kinked(&net, &grad, |n| SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels));
+    let (_, grad) = net.loss_and_grads(x.view(), y.view(), &MeanSquaredError);
+    check_kinked(&net, &grad, |n| MeanSquaredError.loss(n.forward(x.view()).view(), y.view()));
+}
+
+/// One network per activation, with the activation on both layers, so that σ' is
+/// exercised after the loss (δ_L) and inside the recursion (δ_{l−1}).
+macro_rules! dense_with_activation {
+    ($test:ident, $net:ident, $check:ident, $($activation:tt)+) => {
+        network! {
+            #[derive(Clone)]
+            struct $net {
+                input: [5],
+                hidden: Dense(6) -> $($activation)+,
+                out: Dense(4) -> $($activation)+,
+            }
+        }
+
+        #[test]
+        fn $test() {
+            let mut data = Stream(11);
+            let x = data.matrix(3, 5);
+            let y = data.matrix(3, 4);
+            let net = $net::new(7);
+            let (loss, grad) = net.loss_and_grads(x.view(), y.view(), &MeanSquaredError);
+            assert_eq!(loss, MeanSquaredError.loss(net.forward(x.view()).view(), y.view()));
+            $check(&net, &grad, |n| MeanSquaredError.loss(n.forward(x.view()).view(), y.view()));
+        }
+    };
+}
+
+dense_with_activation!(dense_identity, WithIdentity, check_every_coordinate, Identity);
+dense_with_activation!(dense_sigmoid, WithSigmoid, check_every_coordinate, Sigmoid);
+dense_with_activation!(dense_tanh, WithTanh, check_every_coordinate, Tanh);
+dense_with_activation!(dense_relu, WithReLU, check_kinked, ReLU);
+dense_with_activation!(dense_leaky_relu, WithLeakyReLU, check_kinked, LeakyReLU(0.05));
+
+#[test]
+fn a_wrong_gradient_is_caught() {
+    // The checks above must be able to fail: perturb one gradient entry.
+    let mut data = Stream(5);
+    let x = data.matrix(4, 6);
+    let labels = [1usize, 0, 2, 2];
+    let net = Smooth::new(1);
+    let (_, mut grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
+    grad.fc2.weight_mut()[[1, 2]] += 0.05;
+    let result = std::panic::catch_unwind(|| {
+        check_every_coordinate(&net, &grad, |n| SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels))
+    });
+    assert!(result.is_err());
+}
+
