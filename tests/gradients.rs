@@ -60,7 +60,13 @@ impl Stream {
 }
 
 /// The central difference of `loss_at` in coordinate `i` with step `h`.
-fn central_difference<N: Network>(probe: &mut N, theta: &[f32], i: usize, h: f32, loss_at: &impl Fn(&N) -> f32) -> f32 {
+fn central_difference<N: Network>(
+    probe: &mut N,
+    theta: &[f32],
+    i: usize,
+    h: f32,
+    loss_at: &impl Fn(&N) -> f32,
+) -> f32 {
     let mut shifted = theta.to_vec();
     shifted[i] = theta[i] + h;
     set_params(probe, &shifted);
@@ -76,9 +82,12 @@ fn check_every_coordinate<N: Network + Clone>(net: &N, grad: &N, loss_at: impl F
     let theta = params(net);
     let analytic = params(grad);
     let mut probe = net.clone();
-    for i in 0..theta.len() {
+    for (i, &analytic) in analytic.iter().enumerate() {
         let numeric = central_difference(&mut probe, &theta, i, H, &loss_at);
-        assert!(close(numeric, analytic[i]), "parameter {i}: numeric {numeric}, analytic {}", analytic[i]);
+        assert!(
+            close(numeric, analytic),
+            "parameter {i}: numeric {numeric}, analytic {analytic}"
+        );
     }
 }
 
@@ -94,16 +103,23 @@ fn check_kinked<N: Network + Clone>(net: &N, grad: &N, loss_at: impl Fn(&N) -> f
     let analytic = params(grad);
     let mut probe = net.clone();
     let mut skipped = 0;
-    for i in 0..theta.len() {
+    for (i, &analytic) in analytic.iter().enumerate() {
         let numeric = central_difference(&mut probe, &theta, i, H_KINKED, &loss_at);
         let half_step = central_difference(&mut probe, &theta, i, H_KINKED / 2.0, &loss_at);
         if !close(numeric, half_step) {
             skipped += 1;
             continue;
         }
-        assert!(close(numeric, analytic[i]), "parameter {i}: numeric {numeric}, analytic {}", analytic[i]);
+        assert!(
+            close(numeric, analytic),
+            "parameter {i}: numeric {numeric}, analytic {analytic}"
+        );
     }
-    assert!(skipped * 20 <= theta.len(), "{skipped} of {} coordinates crossed a kink", theta.len());
+    assert!(
+        skipped * 20 <= theta.len(),
+        "{skipped} of {} coordinates crossed a kink",
+        theta.len()
+    );
 }
 
 network! {
@@ -134,7 +150,9 @@ fn three_layers_with_cross_entropy() {
     let labels = [2usize, 0, 1, 2];
     let net = Smooth::new(3);
     let (_, grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
-    check_every_coordinate(&net, &grad, |n| SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels));
+    check_every_coordinate(&net, &grad, |n| {
+        SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels)
+    });
 }
 
 #[test]
@@ -144,7 +162,9 @@ fn three_layers_with_mean_squared_error() {
     let y = data.matrix(5, 3);
     let net = Smooth::new(4);
     let (_, grad) = net.loss_and_grads(x.view(), y.view(), &MeanSquaredError);
-    check_every_coordinate(&net, &grad, |n| MeanSquaredError.loss(n.forward(x.view()).view(), y.view()));
+    check_every_coordinate(&net, &grad, |n| {
+        MeanSquaredError.loss(n.forward(x.view()).view(), y.view())
+    });
 }
 
 #[test]
@@ -155,9 +175,13 @@ fn rectified_layers_with_both_losses() {
     let labels = [0usize, 1, 2, 2, 1, 0];
     let net = Rectified::new(5);
     let (_, grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
-    check_kinked(&net, &grad, |n| SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels));
+    check_kinked(&net, &grad, |n| {
+        SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels)
+    });
     let (_, grad) = net.loss_and_grads(x.view(), y.view(), &MeanSquaredError);
-    check_kinked(&net, &grad, |n| MeanSquaredError.loss(n.forward(x.view()).view(), y.view()));
+    check_kinked(&net, &grad, |n| {
+        MeanSquaredError.loss(n.forward(x.view()).view(), y.view())
+    });
 }
 
 /// One network per activation, with the activation on both layers, so that σ' is
@@ -186,11 +210,21 @@ macro_rules! dense_with_activation {
     };
 }
 
-dense_with_activation!(dense_identity, WithIdentity, check_every_coordinate, Identity);
+dense_with_activation!(
+    dense_identity,
+    WithIdentity,
+    check_every_coordinate,
+    Identity
+);
 dense_with_activation!(dense_sigmoid, WithSigmoid, check_every_coordinate, Sigmoid);
 dense_with_activation!(dense_tanh, WithTanh, check_every_coordinate, Tanh);
 dense_with_activation!(dense_relu, WithReLU, check_kinked, ReLU);
-dense_with_activation!(dense_leaky_relu, WithLeakyReLU, check_kinked, LeakyReLU(0.05));
+dense_with_activation!(
+    dense_leaky_relu,
+    WithLeakyReLU,
+    check_kinked,
+    LeakyReLU(0.05)
+);
 
 #[test]
 fn a_wrong_gradient_is_caught() {
@@ -202,8 +236,9 @@ fn a_wrong_gradient_is_caught() {
     let (_, mut grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
     grad.fc2.weight_mut()[[1, 2]] += 0.05;
     let result = std::panic::catch_unwind(|| {
-        check_every_coordinate(&net, &grad, |n| SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels))
+        check_every_coordinate(&net, &grad, |n| {
+            SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels)
+        })
     });
     assert!(result.is_err());
 }
-

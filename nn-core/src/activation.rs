@@ -16,7 +16,11 @@ pub trait Activation {
 
     /// Multiplies `delta` elementwise by `σ'`, computed from the activations `a = σ(z)`
     /// of the forward pass: `δ ← σ'(z) ⊙ δ`.
-    fn backprop<T: Scalar, D: Dimension>(&self, a: ArrayView<'_, T, D>, delta: ArrayViewMut<'_, T, D>);
+    fn backprop<T: Scalar, D: Dimension>(
+        &self,
+        a: ArrayView<'_, T, D>,
+        delta: ArrayViewMut<'_, T, D>,
+    );
 
     /// The initialisation suited to this activation: He for the ReLU family, Xavier
     /// otherwise.
@@ -52,7 +56,12 @@ pub struct Tanh;
 impl Activation for Identity {
     fn apply<T: Scalar, D: Dimension>(&self, _z: ArrayViewMut<'_, T, D>) {}
 
-    fn backprop<T: Scalar, D: Dimension>(&self, _a: ArrayView<'_, T, D>, _delta: ArrayViewMut<'_, T, D>) {}
+    fn backprop<T: Scalar, D: Dimension>(
+        &self,
+        _a: ArrayView<'_, T, D>,
+        _delta: ArrayViewMut<'_, T, D>,
+    ) {
+    }
 }
 
 impl Activation for ReLU {
@@ -60,7 +69,11 @@ impl Activation for ReLU {
         LeakyReLU(0.0).apply(z);
     }
 
-    fn backprop<T: Scalar, D: Dimension>(&self, a: ArrayView<'_, T, D>, delta: ArrayViewMut<'_, T, D>) {
+    fn backprop<T: Scalar, D: Dimension>(
+        &self,
+        a: ArrayView<'_, T, D>,
+        delta: ArrayViewMut<'_, T, D>,
+    ) {
         LeakyReLU(0.0).backprop(a, delta);
     }
 
@@ -75,7 +88,11 @@ impl Activation for LeakyReLU {
         z.mapv_inplace(|z| if z > T::zero() { z } else { slope * z });
     }
 
-    fn backprop<T: Scalar, D: Dimension>(&self, a: ArrayView<'_, T, D>, delta: ArrayViewMut<'_, T, D>) {
+    fn backprop<T: Scalar, D: Dimension>(
+        &self,
+        a: ArrayView<'_, T, D>,
+        delta: ArrayViewMut<'_, T, D>,
+    ) {
         let slope = T::of_f32(self.0);
         Zip::from(delta).and(a).for_each(|d, &a| {
             if a <= T::zero() {
@@ -102,7 +119,11 @@ impl Activation for Sigmoid {
         });
     }
 
-    fn backprop<T: Scalar, D: Dimension>(&self, a: ArrayView<'_, T, D>, delta: ArrayViewMut<'_, T, D>) {
+    fn backprop<T: Scalar, D: Dimension>(
+        &self,
+        a: ArrayView<'_, T, D>,
+        delta: ArrayViewMut<'_, T, D>,
+    ) {
         Zip::from(delta)
             .and(a)
             .for_each(|d, &a| *d = *d * a * (T::one() - a));
@@ -114,7 +135,11 @@ impl Activation for Tanh {
         z.mapv_inplace(T::tanh);
     }
 
-    fn backprop<T: Scalar, D: Dimension>(&self, a: ArrayView<'_, T, D>, delta: ArrayViewMut<'_, T, D>) {
+    fn backprop<T: Scalar, D: Dimension>(
+        &self,
+        a: ArrayView<'_, T, D>,
+        delta: ArrayViewMut<'_, T, D>,
+    ) {
         Zip::from(delta)
             .and(a)
             .for_each(|d, &a| *d = *d * (T::one() - a * a));

@@ -30,7 +30,9 @@ pub fn forward<T: Scalar>(
     mut z: ArrayViewMut2<'_, T>,
 ) {
     // Broadcast the bias first, then let the GEMM accumulate onto it (β = 1).
-    z.rows_mut().into_iter().for_each(|mut row| row.assign(&bias));
+    z.rows_mut()
+        .into_iter()
+        .for_each(|mut row| row.assign(&bias));
     general_mat_mul(T::one(), &a_prev, &weight.t(), T::one(), &mut z);
 }
 
@@ -56,7 +58,9 @@ pub fn adjoint_weight<T: Scalar>(
     general_mat_mul(T::one(), &delta.t(), &a_prev, T::zero(), &mut grad_weight);
     grad_bias.fill(T::zero());
     for row in delta.rows() {
-        Zip::from(&mut grad_bias).and(&row).for_each(|g, &d| *g = *g + d);
+        Zip::from(&mut grad_bias)
+            .and(&row)
+            .for_each(|g, &d| *g = *g + d);
     }
 }
 
@@ -95,7 +99,10 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
     /// A layer with weights drawn from `rng` as `init` says and a zero bias.
     pub fn new(rng: &mut InitRng, init: Init) -> Self {
         let mut layer = Self::zeros();
-        let weights = layer.weight.as_slice_mut().expect("freshly allocated, contiguous");
+        let weights = layer
+            .weight
+            .as_slice_mut()
+            .expect("freshly allocated, contiguous");
         rng.fill(weights, init, I::USIZE, O::USIZE);
         layer
     }
@@ -180,7 +187,9 @@ mod tests {
 
     /// A deterministic, irregular f64 matrix (no symmetry a bug could hide behind).
     fn matrix(rows: usize, cols: usize, phase: f64) -> Array2<f64> {
-        Array::from_shape_fn((rows, cols), |(i, j)| ((i * 7 + j * 3) as f64 + phase).sin())
+        Array::from_shape_fn((rows, cols), |(i, j)| {
+            ((i * 7 + j * 3) as f64 + phase).sin()
+        })
     }
 
     #[test]
@@ -223,7 +232,11 @@ mod tests {
     #[test]
     fn adjoints_match_central_differences() {
         let (n, i, o) = (3, 4, 2);
-        let (w, b, a) = (matrix(o, i, 0.2), matrix(1, o, 0.9).row(0).to_owned(), matrix(n, i, 2.1));
+        let (w, b, a) = (
+            matrix(o, i, 0.2),
+            matrix(1, o, 0.9).row(0).to_owned(),
+            matrix(n, i, 2.1),
+        );
         let r = matrix(n, o, 0.4);
         let loss = |w: &Array2<f64>, b: &Array1<f64>, a: &Array2<f64>| {
             let mut z = Array2::zeros((n, o));
@@ -244,7 +257,10 @@ mod tests {
             let (mut p, mut m) = (w.clone(), w.clone());
             p[idx] += h;
             m[idx] -= h;
-            close((loss(&p, &b, &a) - loss(&m, &b, &a)) / (2.0 * h), grad_w[idx]);
+            close(
+                (loss(&p, &b, &a) - loss(&m, &b, &a)) / (2.0 * h),
+                grad_w[idx],
+            );
         }
         for k in 0..o {
             let (mut p, mut m) = (b.clone(), b.clone());
@@ -256,7 +272,10 @@ mod tests {
             let (mut p, mut m) = (a.clone(), a.clone());
             p[idx] += h;
             m[idx] -= h;
-            close((loss(&w, &b, &p) - loss(&w, &b, &m)) / (2.0 * h), grad_a[idx]);
+            close(
+                (loss(&w, &b, &p) - loss(&w, &b, &m)) / (2.0 * h),
+                grad_a[idx],
+            );
         }
     }
 
@@ -267,7 +286,10 @@ mod tests {
         assert_eq!(layer.param_names(), ["weight", "bias"]);
         assert_eq!(layer.param_shape(0), [2, 3]);
         assert_eq!(layer.param_shape(1), [2]);
-        assert_eq!(layer.param(0).len() + layer.param(1).len(), Dense::<U3, U2>::NUM_PARAMS);
+        assert_eq!(
+            layer.param(0).len() + layer.param(1).len(),
+            Dense::<U3, U2>::NUM_PARAMS
+        );
         assert!(layer.bias().iter().all(|&b| b == 0.0));
         assert!(layer.weight().iter().any(|&w| w != 0.0));
     }

@@ -74,7 +74,10 @@ mod tests {
         let bound = (6.0f32 / 100.0).sqrt();
         assert!(w.iter().all(|&x| x.abs() < bound));
         let max = w.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
-        assert!(max > 0.99 * bound, "draws should reach the bound, max was {max}");
+        assert!(
+            max > 0.99 * bound,
+            "draws should reach the bound, max was {max}"
+        );
         // The variance of U(-b, b) is b²/3 = 2 / fan_in for He.
         let var = w.iter().map(|x| x * x).sum::<f32>() / w.len() as f32;
         assert!((var - 0.02).abs() < 0.002, "variance {var}");

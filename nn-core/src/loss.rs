@@ -54,7 +54,12 @@ impl Loss for SoftmaxCrossEntropy {
         softmax_cross_entropy(output, targets, None)
     }
 
-    fn loss_and_delta(&self, output: ArrayView2<'_, f32>, targets: &[usize], delta: ArrayViewMut2<'_, f32>) -> f32 {
+    fn loss_and_delta(
+        &self,
+        output: ArrayView2<'_, f32>,
+        targets: &[usize],
+        delta: ArrayViewMut2<'_, f32>,
+    ) -> f32 {
         softmax_cross_entropy(output, targets, Some(delta))
     }
 }
@@ -154,7 +159,10 @@ mod tests {
     use ndarray::{array, Array2};
 
     /// Central differences of each loss in f64 against its delta.
-    fn check_delta(loss: impl Fn(ArrayView2<f64>, Option<ArrayViewMut2<f64>>) -> f64, z: Array2<f64>) {
+    fn check_delta(
+        loss: impl Fn(ArrayView2<f64>, Option<ArrayViewMut2<f64>>) -> f64,
+        z: Array2<f64>,
+    ) {
         let mut delta = Array2::zeros(z.dim());
         loss(z.view(), Some(delta.view_mut()));
         let h = 1e-6;
@@ -164,13 +172,22 @@ mod tests {
             m[idx] -= h;
             let numeric = (loss(p.view(), None) - loss(m.view(), None)) / (2.0 * h);
             // Smooth losses of O(1) values: h² + ε/h ≈ 1e-10.
-            assert!((numeric - delta[idx]).abs() < 1e-8, "at {idx:?}: {numeric} vs {}", delta[idx]);
+            assert!(
+                (numeric - delta[idx]).abs() < 1e-8,
+                "at {idx:?}: {numeric} vs {}",
+                delta[idx]
+            );
         }
     }
 
     #[test]
     fn softmax_cross_entropy_gradient_matches_central_differences() {
-        let z = array![[0.2, -1.0, 3.0], [1.5, 1.5, -0.5], [0.0, 0.1, 0.2], [-2.0, 4.0, 1.0]];
+        let z = array![
+            [0.2, -1.0, 3.0],
+            [1.5, 1.5, -0.5],
+            [0.0, 0.1, 0.2],
+            [-2.0, 4.0, 1.0]
+        ];
         check_delta(|z, d| softmax_cross_entropy(z, &[2, 0, 1, 1], d), z);
     }
 

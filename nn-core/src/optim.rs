@@ -234,7 +234,10 @@ impl Optimizer for CaptureGradient {
 mod tests {
     use super::*;
 
-    const SLOT: Slot = Slot { layer: 0, tensor: 0 };
+    const SLOT: Slot = Slot {
+        layer: 0,
+        tensor: 0,
+    };
 
     /// Runs three updates with the gradients 1, -2, 0.5 from θ = 1.
     fn trajectory(optimizer: &mut impl Optimizer) -> Vec<f32> {
@@ -249,7 +252,10 @@ mod tests {
     }
 
     fn assert_close(a: &[f32], b: &[f32]) {
-        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?} vs {b:?}");
+        assert!(
+            a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6),
+            "{a:?} vs {b:?}"
+        );
     }
 
     #[test]
@@ -260,7 +266,10 @@ mod tests {
     #[test]
     fn momentum_matches_pytorch_rule() {
         // b1 = 1, b2 = 0.9·1 − 2 = −1.1, b3 = 0.9·(−1.1) + 0.5 = −0.49
-        assert_close(&trajectory(&mut Sgd::momentum(0.1, 0.9)), &[0.9, 1.01, 1.059]);
+        assert_close(
+            &trajectory(&mut Sgd::momentum(0.1, 0.9)),
+            &[0.9, 1.01, 1.059],
+        );
     }
 
     #[test]
@@ -273,7 +282,8 @@ mod tests {
             let t = t as i32 + 1;
             m = 0.9 * m + 0.1 * g;
             v = 0.999 * v + 0.001 * g * g;
-            p -= 0.1 / (1.0 - 0.9f64.powi(t)) * m / (v.sqrt() / (1.0 - 0.999f64.powi(t)).sqrt() + 1e-8);
+            p -= 0.1 / (1.0 - 0.9f64.powi(t)) * m
+                / (v.sqrt() / (1.0 - 0.999f64.powi(t)).sqrt() + 1e-8);
             expected.push(p as f32);
         }
         assert_close(&trajectory(&mut Adam::new(0.1)), &expected);
@@ -285,9 +295,30 @@ mod tests {
     fn state_is_kept_per_slot() {
         let mut sgd = Sgd::momentum(1.0, 0.5);
         let (mut a, mut b) = ([0.0f32], [0.0f32]);
-        sgd.update(Slot { layer: 0, tensor: 1 }, &mut a, &[1.0]);
-        sgd.update(Slot { layer: 2, tensor: 0 }, &mut b, &[-1.0]);
-        sgd.update(Slot { layer: 0, tensor: 1 }, &mut a, &[1.0]);
+        sgd.update(
+            Slot {
+                layer: 0,
+                tensor: 1,
+            },
+            &mut a,
+            &[1.0],
+        );
+        sgd.update(
+            Slot {
+                layer: 2,
+                tensor: 0,
+            },
+            &mut b,
+            &[-1.0],
+        );
+        sgd.update(
+            Slot {
+                layer: 0,
+                tensor: 1,
+            },
+            &mut a,
+            &[1.0],
+        );
         // a: velocity 1 then 1.5; b untouched by a's history.
         assert_eq!((a[0], b[0]), (-2.5, 1.0));
     }

@@ -32,27 +32,45 @@ pub fn expand(model: &Model) -> TokenStream {
     let output_dims = dims(output);
     let input_rank = input.dims().len();
     let output_rank = output.dims().len();
-    let num_params = Literal::usize_unsuffixed(layers.iter().map(|l| l.kind.num_params(l.input)).sum());
+    let num_params =
+        Literal::usize_unsuffixed(layers.iter().map(|l| l.kind.num_params(l.input)).sum());
     let summary = summary(model);
     let name_string = name.to_string();
 
     let inits = layers.iter().map(|layer| {
         let activation = activation_value(layer.activation);
         match layer.kind {
-            Kind::Dense { .. } => quote!(::frechet::Dense::new(&mut rng, ::frechet::Activation::init(&#activation))),
+            Kind::Dense { .. } => {
+                quote!(::frechet::Dense::new(&mut rng, ::frechet::Activation::init(&#activation)))
+            }
         }
     });
     let zeros = layers.iter().map(|layer| match layer.kind {
         Kind::Dense { .. } => quote!(::frechet::Dense::zeros()),
     });
     let buffer_shapes = layers.iter().map(|layer| {
-        let dims = layer.output.dims().into_iter().map(Literal::usize_unsuffixed);
+        let dims = layer
+            .output
+            .dims()
+            .into_iter()
+            .map(Literal::usize_unsuffixed);
         quote!(::frechet::ndarray::Array::zeros((batch, #(#dims),*)))
     });
     let buffer_types = layers.iter().map(|layer| batch_array(layer.output));
-    let forward = layers.iter().enumerate().map(|(i, layer)| forward_statements(model, i, layer));
-    let backward = layers.iter().enumerate().rev().map(|(i, layer)| backward_statements(model, i, layer));
-    let last_activation = activation_backprop(layers[layers.len() - 1].activation, quote!(s.a.#last), quote!(s.delta.#last));
+    let forward = layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| forward_statements(model, i, layer));
+    let backward = layers
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, layer)| backward_statements(model, i, layer));
+    let last_activation = activation_backprop(
+        layers[layers.len() - 1].activation,
+        quote!(s.a.#last),
+        quote!(s.delta.#last),
+    );
     let input_array = batch_view(*input);
     let output_array = batch_array(output);
 
@@ -256,7 +274,11 @@ fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
         _ => {
             let prev = &model.layers[i - 1];
             let prev_name = &prev.name;
-            let sigma_prime = activation_backprop(prev.activation, quote!(s.a.#prev_name), quote!(s.delta.#prev_name));
+            let sigma_prime = activation_backprop(
+                prev.activation,
+                quote!(s.a.#prev_name),
+                quote!(s.delta.#prev_name),
+            );
             let adjoint = match layer.kind {
                 Kind::Dense { .. } => quote! {
                     self.#name.adjoint_input(s.delta.#name.view(), s.delta.#prev_name.view_mut());
@@ -343,7 +365,11 @@ fn type_number(n: usize) -> TokenStream {
 }
 
 fn dims(shape: Shape) -> Vec<Literal> {
-    shape.dims().into_iter().map(Literal::usize_unsuffixed).collect()
+    shape
+        .dims()
+        .into_iter()
+        .map(Literal::usize_unsuffixed)
+        .collect()
 }
 
 /// The owned batch array for a per-sample shape (batch first).
@@ -403,7 +429,11 @@ fn summary(model: &Model) -> String {
         }
         out.push('\n');
     }
-    let total: usize = model.layers.iter().map(|l| l.kind.num_params(l.input)).sum();
+    let total: usize = model
+        .layers
+        .iter()
+        .map(|l| l.kind.num_params(l.input))
+        .sum();
     out.push_str(&format!("total params: {total}\n"));
     out
 }

@@ -34,7 +34,6 @@ pub struct NetworkDecl {
 
 /// `input: [d1, d2, ...]`
 pub struct InputDecl {
-    pub keyword: Ident,
     pub dims: Vec<LitInt>,
     pub bracket_span: Span,
 }
@@ -101,7 +100,6 @@ impl Parse for InputDecl {
         let bracket = bracketed!(content in input);
         let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
         Ok(InputDecl {
-            keyword,
             dims: dims.into_iter().collect(),
             bracket_span: bracket.span.join(),
         })

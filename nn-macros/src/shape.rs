@@ -185,7 +185,10 @@ fn check_names(layers: &[LayerDecl], cx: &mut Ctxt) {
     for layer in layers {
         let name = layer.name.to_string();
         if name == "input" {
-            cx.error_spanned_by(&layer.name, "a layer cannot be named `input`: that name declares the input shape");
+            cx.error_spanned_by(
+                &layer.name,
+                "a layer cannot be named `input`: that name declares the input shape",
+            );
         } else if !seen.insert(name.clone()) {
             cx.error_spanned_by(&layer.name, format!("duplicate layer name `{name}`"));
         }
@@ -254,7 +257,8 @@ impl<'a> Args<'a> {
                 positive_integer(expr, what, self.cx)
             }
             _ => {
-                self.cx.error_spanned_by(kind, format!("`{kind}` needs {what}, as in `{example}`"));
+                self.cx
+                    .error_spanned_by(kind, format!("`{kind}` needs {what}, as in `{example}`"));
                 None
             }
         }
@@ -264,8 +268,10 @@ impl<'a> Args<'a> {
     fn slope(&mut self) -> Option<f32> {
         let kind = &self.call.name;
         let Some(Arg::Positional(expr)) = self.call.args.get(self.next) else {
-            self.cx
-                .error_spanned_by(kind, "`LeakyReLU` needs its negative slope, as in `LeakyReLU(0.01)`");
+            self.cx.error_spanned_by(
+                kind,
+                "`LeakyReLU` needs its negative slope, as in `LeakyReLU(0.01)`",
+            );
             return None;
         };
         self.next += 1;
@@ -281,13 +287,17 @@ impl<'a> Args<'a> {
         match value {
             Some(slope) if (0.0..1.0).contains(&slope) => Some(slope),
             Some(_) => {
-                self.cx
-                    .error_spanned_by(expr, "the slope of `LeakyReLU` must be at least 0 and less than 1");
+                self.cx.error_spanned_by(
+                    expr,
+                    "the slope of `LeakyReLU` must be at least 0 and less than 1",
+                );
                 None
             }
             None => {
-                self.cx
-                    .error_spanned_by(expr, "the slope of `LeakyReLU` must be a number literal, such as `0.01`");
+                self.cx.error_spanned_by(
+                    expr,
+                    "the slope of `LeakyReLU` must be a number literal, such as `0.01`",
+                );
                 None
             }
         }
@@ -301,9 +311,10 @@ impl<'a> Args<'a> {
                 Arg::Positional(expr) => self
                     .cx
                     .error_spanned_by(expr, format!("unexpected argument to `{kind}`")),
-                Arg::Keyword { key, .. } => self
-                    .cx
-                    .error_spanned_by(key, format!("`{kind}` has no argument named `{key}`")),
+                Arg::Keyword { key, value } => self.cx.error_spanned_by(
+                    quote::quote!(#key = #value),
+                    format!("`{kind}` has no argument named `{key}`"),
+                ),
             }
         }
     }
