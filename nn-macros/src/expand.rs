@@ -30,8 +30,8 @@ pub fn expand(model: &Model) -> TokenStream {
 
     let input_dims = dims(*input);
     let output_dims = dims(output);
-    let input_rank = input.dims().len();
-    let output_rank = output.dims().len();
+    let input_rank = Literal::usize_unsuffixed(input.dims().len());
+    let output_rank = Literal::usize_unsuffixed(output.dims().len());
     let num_params =
         Literal::usize_unsuffixed(layers.iter().map(|l| l.kind.num_params(l.input)).sum());
     let summary = summary(model);
@@ -172,7 +172,8 @@ pub fn expand(model: &Model) -> TokenStream {
 
             /// One training step on a batch: forward, backward, and an update of every layer
             /// by `optimizer` as soon as its gradient is known. Returns the mean loss before
-            /// the update. Once warmed up for a batch size, a step allocates nothing.
+            /// the update. The activation, error-signal and gradient buffers are sized on
+            /// the first step of a batch size and reused by the steps that follow.
             ///
             /// # Panics
             ///

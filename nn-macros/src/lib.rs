@@ -17,16 +17,33 @@ mod shape;
 
 use proc_macro::TokenStream;
 
-/// Declares a feedforward network with compile-time shapes; see the `frechet` crate
-/// for the syntax and the generated API.
+/// Declares a feedforward network with compile-time shapes.
+///
+/// ```text
+/// network! {
+///     /// Doc comments and attributes pass through.
+///     #[derive(Clone)]
+///     pub struct Mlp {
+///         input: [784],               // the shape of one sample
+///         fc1: Dense(128) -> ReLU,    // name: Kind(args) -> Activation
+///         fc2: Dense(10),             // no arrow: Identity
+///     }
+/// }
+/// ```
+///
+/// The `frechet` crate documents the generated struct and methods.
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     let decl = syn::parse_macro_input!(input as parse::NetworkDecl);
     let mut cx = ctxt::Ctxt::new();
     let model = shape::infer(&decl, &mut cx);
-    match (cx.check(), model) {
-        (Ok(()), Some(model)) => expand::expand(&model).into(),
-        (Err(errors), _) => errors.to_compile_error().into(),
-        (Ok(()), None) => unreachable!("shape inference fails only with an error"),
+    let expanded = cx.check().and_then(|()| {
+        model.ok_or_else(|| {
+            syn::Error::new(decl.name.span(), "the network could not be checked (an internal error of `network!`; please report it)")
+        })
+    });
+    match expanded {
+        Ok(model) => expand::expand(&model).into(),
+        Err(errors) => errors.to_compile_error().into(),
     }
 }

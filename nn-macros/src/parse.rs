@@ -28,8 +28,6 @@ pub struct NetworkDecl {
     pub name: Ident,
     pub input: InputDecl,
     pub layers: Vec<LayerDecl>,
-    /// The braces of the body, for errors about the network as a whole.
-    pub body_span: Span,
 }
 
 /// `input: [d1, d2, ...]`
@@ -65,7 +63,7 @@ impl Parse for NetworkDecl {
         input.parse::<Token![struct]>()?;
         let name = input.parse()?;
         let body;
-        let brace = braced!(body in input);
+        braced!(body in input);
         let input_decl = body.parse::<InputDecl>()?;
         let mut layers = Vec::new();
         while !body.is_empty() {
@@ -81,7 +79,6 @@ impl Parse for NetworkDecl {
             name,
             input: input_decl,
             layers,
-            body_span: brace.span.join(),
         })
     }
 }
@@ -92,7 +89,7 @@ impl Parse for InputDecl {
         if keyword != "input" {
             return Err(syn::Error::new(
                 keyword.span(),
-                "a network starts with its per-sample input shape, such as `input: [784]` or `input: [1, 28, 28]`",
+                "missing `input`: a network starts with the shape of one sample, such as `input: [784]`",
             ));
         }
         input.parse::<Token![:]>()?;

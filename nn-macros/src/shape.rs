@@ -108,16 +108,16 @@ impl Activation {
 pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
     let input = input_shape(decl, cx);
     if decl.layers.is_empty() {
-        cx.syn_error(syn::Error::new(
-            decl.body_span,
+        cx.error_spanned_by(
+            &decl.name,
             "a network needs at least one layer after `input`, such as `fc: Dense(10)`",
-        ));
+        );
     }
-    check_names(&decl.layers, cx);
-
+    let mut names = HashSet::new();
     let mut layers = Vec::new();
     let mut shape = input;
     for layer in &decl.layers {
+        check_name(layer, &mut names, cx);
         let kind = layer_kind(&layer.kind, cx);
         let activation = match &layer.activation {
             Some(call) => activation(call, cx),
@@ -180,18 +180,19 @@ fn input_shape(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Shape> {
     }
 }
 
-fn check_names(layers: &[LayerDecl], cx: &mut Ctxt) {
-    let mut seen = HashSet::new();
-    for layer in layers {
-        let name = layer.name.to_string();
-        if name == "input" {
-            cx.error_spanned_by(
-                &layer.name,
-                "a layer cannot be named `input`: that name declares the input shape",
-            );
-        } else if !seen.insert(name.clone()) {
-            cx.error_spanned_by(&layer.name, format!("duplicate layer name `{name}`"));
-        }
+/// Layer names become field and tensor names, so they must be unique and not `input`.
+fn check_name(layer: &LayerDecl, seen: &mut HashSet<String>, cx: &mut Ctxt) {
+    let name = layer.name.to_string();
+    if name == "input" {
+        cx.error_spanned_by(
+            &layer.name,
+            "a layer cannot be named `input`: that name declares the input shape",
+        );
+    } else if !seen.insert(name.clone()) {
+        cx.error_spanned_by(
+            &layer.name,
+            format!("duplicate layer name `{name}`: an earlier layer already has it\nhelp: give each layer its own name; it becomes a field and the tensor names `{name}.weight`, `{name}.bias`"),
+        );
     }
 }
 
@@ -254,7 +255,7 @@ impl<'a> Args<'a> {
         match self.call.args.get(self.next) {
             Some(Arg::Positional(expr)) => {
                 self.next += 1;
-                positive_integer(expr, what, self.cx)
+                positive_integer(expr, &format!("{what} of `{kind}`"), self.cx)
             }
             _ => {
                 self.cx
@@ -320,6 +321,8 @@ impl<'a> Args<'a> {
     }
 }
 
+/// `expr` as a whole number ≥ 1; `what` says what it is, such as "the number of
+/// outputs of `Dense`".
 fn positive_integer(expr: &Expr, what: &str, cx: &mut Ctxt) -> Option<usize> {
     let error = |cx: &mut Ctxt, tokens: &dyn ToTokens, detail: &str| {
         cx.error_spanned_by(tokens.to_token_stream(), format!("{what} must be {detail}"));
@@ -354,7 +357,7 @@ fn with_suggestion(message: String, found: &str, known: &[&str]) -> String {
     let options = known.join("`, `");
     match best {
         Some((distance, name)) if distance <= 2.max(found.len() / 3) => {
-            format!("{message}\nhelp: did you mean `{name}`? (known: `{options}`)")
+            format!("{message}\nhelp: did you mean `{name}`?")
         }
         _ => format!("{message}\nhelp: the known ones are `{options}`"),
     }

@@ -1,0 +1,9 @@
+use frechet::prelude::*;
+
+network! {
+    struct Net {
+        input: [4],
+    }
+}
+
+fn main() {}

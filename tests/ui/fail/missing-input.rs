@@ -1,0 +1,10 @@
+use frechet::prelude::*;
+
+network! {
+    struct Net {
+        fc1: Dense(8) -> ReLU,
+        fc2: Dense(2),
+    }
+}
+
+fn main() {}
