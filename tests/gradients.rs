@@ -11,7 +11,9 @@
 //! ReLU and LeakyReLU have kinks where a finite difference that crosses one is wrong;
 //! `check_kinked` recognises and skips those coordinates (see there).
 
-use frechet::ndarray::{Array, Array2};
+mod common;
+
+use common::{params, set_params, Stream};
 use frechet::prelude::*;
 use frechet::Network;
 
@@ -22,41 +24,6 @@ const H_KINKED: f32 = 2e-3;
 
 fn close(numeric: f32, analytic: f32) -> bool {
     (numeric - analytic).abs() <= 1e-3 + 1e-2 * analytic.abs()
-}
-
-fn params(net: &impl Network) -> Vec<f32> {
-    net.layers()
-        .iter()
-        .flat_map(|(_, layer)| (0..layer.param_names().len()).flat_map(|i| layer.param(i).to_vec()))
-        .collect()
-}
-
-fn set_params(net: &mut impl Network, values: &[f32]) {
-    let mut values = values.iter();
-    for (_, layer) in net.layers_mut() {
-        for i in 0..layer.param_names().len() {
-            for p in layer.param_mut(i) {
-                *p = *values.next().expect("as many values as parameters");
-            }
-        }
-    }
-    assert!(values.next().is_none());
-}
-
-/// A deterministic pseudo-random stream for test data (xorshift).
-struct Stream(u64);
-
-impl Stream {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    fn matrix(&mut self, rows: usize, cols: usize) -> Array2<f32> {
-        Array::from_shape_simple_fn((rows, cols), || self.next())
-    }
 }
 
 /// The central difference of `loss_at` in coordinate `i` with step `h`.

@@ -2,7 +2,10 @@
 //! optimizer, a step is exactly the update its rule says, initialisation is seeded, the
 //! batch size may change between steps, and the compile-time facts and derives are right.
 
-use frechet::ndarray::{s, Array, Array2};
+mod common;
+
+use common::{params, Stream};
+use frechet::ndarray::{s, Array2};
 use frechet::prelude::*;
 use frechet::Network;
 
@@ -18,22 +21,6 @@ network! {
     }
 }
 
-/// A deterministic pseudo-random stream for test data (xorshift).
-struct Stream(u64);
-
-impl Stream {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    fn matrix(&mut self, rows: usize, cols: usize) -> Array2<f32> {
-        Array::from_shape_simple_fn((rows, cols), || self.next())
-    }
-}
-
 /// `n` samples of 8 features and their classes: noise plus a class-dependent shift in
 /// two features, so the classes can be learnt but not trivially.
 fn classification(n: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
@@ -45,13 +32,6 @@ fn classification(n: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
         row[label + 3] -= 0.5;
     }
     (x, labels)
-}
-
-fn params(net: &impl Network) -> Vec<f32> {
-    net.layers()
-        .iter()
-        .flat_map(|(_, layer)| (0..layer.param_names().len()).flat_map(|i| layer.param(i).to_vec()))
-        .collect()
 }
 
 fn bits(values: &[f32]) -> Vec<u32> {

@@ -294,31 +294,20 @@ mod tests {
     #[test]
     fn state_is_kept_per_slot() {
         let mut sgd = Sgd::momentum(1.0, 0.5);
-        let (mut a, mut b) = ([0.0f32], [0.0f32]);
-        sgd.update(
+        let (slot_a, slot_b) = (
             Slot {
                 layer: 0,
                 tensor: 1,
             },
-            &mut a,
-            &[1.0],
-        );
-        sgd.update(
             Slot {
                 layer: 2,
                 tensor: 0,
             },
-            &mut b,
-            &[-1.0],
         );
-        sgd.update(
-            Slot {
-                layer: 0,
-                tensor: 1,
-            },
-            &mut a,
-            &[1.0],
-        );
+        let (mut a, mut b) = ([0.0f32], [0.0f32]);
+        sgd.update(slot_a, &mut a, &[1.0]);
+        sgd.update(slot_b, &mut b, &[-1.0]);
+        sgd.update(slot_a, &mut a, &[1.0]);
         // a: velocity 1 then 1.5; b untouched by a's history.
         assert_eq!((a[0], b[0]), (-2.5, 1.0));
     }

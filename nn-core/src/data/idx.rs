@@ -188,16 +188,16 @@ pub(crate) fn format_dims(dims: &[usize]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod test_files {
+    //! Builders of IDX files for the tests of this module and of `mnist`.
+
     use std::io::Write;
 
     use flate2::write::GzEncoder;
     use flate2::Compression;
 
-    use super::*;
-
     /// The bytes of an IDX file with the given magic, dimensions and data.
-    fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    pub fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
         let mut bytes = magic.to_be_bytes().to_vec();
         for d in dims {
             bytes.extend_from_slice(&d.to_be_bytes());
@@ -206,11 +206,18 @@ mod tests {
         bytes
     }
 
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
+    /// `bytes` compressed with gzip.
+    pub fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
         encoder.write_all(bytes).unwrap();
         encoder.finish().unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_files::{gzip, idx_bytes};
+    use super::*;
 
     fn ok(_: &[usize]) -> Result<(), String> {
         Ok(())

@@ -196,12 +196,9 @@ fn check_count(count: usize, what: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
-    use flate2::write::GzEncoder;
-    use flate2::Compression;
     use tempfile::{tempdir, TempDir};
 
+    use super::idx::test_files::{gzip, idx_bytes};
     use super::*;
 
     const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -209,21 +206,6 @@ mod tests {
     const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
     const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
     const NAMES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
-
-    fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
-        let mut bytes = magic.to_be_bytes().to_vec();
-        for d in dims {
-            bytes.extend_from_slice(&d.to_be_bytes());
-        }
-        bytes.extend_from_slice(data);
-        bytes
-    }
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(bytes).unwrap();
-        encoder.finish().unwrap()
-    }
 
     /// Pixel `(r, c)` of synthetic image `i`.
     fn pixel(i: usize, r: usize, c: usize) -> u8 {
