@@ -65,8 +65,9 @@ impl Activation for Identity {
 }
 
 impl Activation for ReLU {
-    fn apply<T: Scalar, D: Dimension>(&self, z: ArrayViewMut<'_, T, D>) {
-        LeakyReLU(0.0).apply(z);
+    fn apply<T: Scalar, D: Dimension>(&self, mut z: ArrayViewMut<'_, T, D>) {
+        // Not LeakyReLU(0): that would give −0 for negative inputs, where PyTorch gives 0.
+        z.mapv_inplace(|z| if z > T::zero() { z } else { T::zero() });
     }
 
     fn backprop<T: Scalar, D: Dimension>(
@@ -197,6 +198,13 @@ mod tests {
         let mut delta = array![1.0f32];
         LeakyReLU(0.1).backprop(array![0.0f32].view(), delta.view_mut());
         assert_eq!(delta[0], 0.1);
+    }
+
+    #[test]
+    fn relu_of_a_negative_number_is_positive_zero() {
+        let mut z = array![-2.0f32];
+        ReLU.apply(z.view_mut());
+        assert_eq!(z[0].to_bits(), 0.0f32.to_bits());
     }
 
     #[test]

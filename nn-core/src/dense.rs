@@ -138,8 +138,13 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
         adjoint_input(self.weight.view(), delta, delta_prev);
     }
 
-    /// Sets `self`, a gradient, to `∇W = Δᵀ A`, `∇b = Σ_rows Δ`.
-    pub fn adjoint_weight(&mut self, delta: ArrayView2<'_, f32>, a_prev: ArrayView2<'_, f32>) {
+    /// Makes `self`, a gradient (Remark 3: a point of the parameter space), equal to
+    /// `∇W = Δᵀ A`, `∇b = Σ_rows Δ`: the adjoints `B(·, a)*` and `C*` applied to `delta`.
+    pub fn assign_adjoint_weight(
+        &mut self,
+        delta: ArrayView2<'_, f32>,
+        a_prev: ArrayView2<'_, f32>,
+    ) {
         adjoint_weight(delta, a_prev, self.weight.view_mut(), self.bias.view_mut());
     }
 }
@@ -158,14 +163,20 @@ impl<I: Unsigned, O: Unsigned> Layer for Dense<I, O> {
     fn param_shape(&self, index: usize) -> &[usize] {
         match index {
             0 => self.weight.shape(),
-            _ => self.bias.shape(),
+            1 => self.bias.shape(),
+            _ => panic!(
+                "parameter index {index} is out of range: a Dense layer has 2 (weight, bias)"
+            ),
         }
     }
 
     fn param(&self, index: usize) -> &[f32] {
         let data = match index {
             0 => self.weight.as_slice(),
-            _ => self.bias.as_slice(),
+            1 => self.bias.as_slice(),
+            _ => panic!(
+                "parameter index {index} is out of range: a Dense layer has 2 (weight, bias)"
+            ),
         };
         data.expect("parameters are always contiguous")
     }
@@ -173,7 +184,10 @@ impl<I: Unsigned, O: Unsigned> Layer for Dense<I, O> {
     fn param_mut(&mut self, index: usize) -> &mut [f32] {
         let data = match index {
             0 => self.weight.as_slice_mut(),
-            _ => self.bias.as_slice_mut(),
+            1 => self.bias.as_slice_mut(),
+            _ => panic!(
+                "parameter index {index} is out of range: a Dense layer has 2 (weight, bias)"
+            ),
         };
         data.expect("parameters are always contiguous")
     }

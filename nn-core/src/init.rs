@@ -3,8 +3,10 @@
 //! Weights are drawn uniformly, biases start at zero. The bound is He's for the ReLU
 //! family (variance 2 / ((1 + slope²) · fan_in), PyTorch's `kaiming_uniform_`) and
 //! Xavier's otherwise (variance 2 / (fan_in + fan_out), `xavier_uniform_`). The random
-//! stream is ChaCha8, whose output is fixed by its seed on every platform and version,
-//! so `Net::new(seed)` gives the same weights everywhere.
+//! stream is ChaCha8, whose output is fixed by its seed on every platform, so
+//! `Net::new(seed)` gives the same weights everywhere for the versions of `rand` and
+//! `rand_chacha` in `Cargo.lock` (rand may change how it maps random bits to a range
+//! between versions).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

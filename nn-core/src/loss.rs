@@ -17,8 +17,8 @@ pub trait Loss {
     ///
     /// # Panics
     ///
-    /// If the targets do not match the outputs (wrong batch size, class index out of
-    /// range, wrong shape); the message says which.
+    /// If the batch is empty, or the targets do not match the outputs (wrong batch size,
+    /// class index out of range, wrong shape); the message says which.
     fn loss(&self, output: ArrayView2<'_, f32>, targets: Self::Targets<'_>) -> f32;
 
     /// The mean loss over the batch, and its gradient in `output` written into `delta`.
@@ -93,13 +93,17 @@ pub fn softmax_cross_entropy<T: Scalar>(
     mut delta: Option<ArrayViewMut2<'_, T>>,
 ) -> T {
     let (batch, classes) = logits.dim();
+    assert!(
+        batch > 0,
+        "SoftmaxCrossEntropy: the mean over an empty batch is undefined"
+    );
     assert_eq!(
         labels.len(),
         batch,
         "SoftmaxCrossEntropy: {} labels for a batch of {batch}",
         labels.len()
     );
-    let scale = T::one() / T::from_usize(batch.max(1)).expect("batch size fits");
+    let scale = T::one() / T::from_usize(batch).expect("batch size fits");
     let mut total = T::zero();
     for (i, (z, &label)) in logits.outer_iter().zip(labels).enumerate() {
         assert!(
@@ -139,7 +143,11 @@ pub fn mean_squared_error<T: Scalar>(
         targets.shape(),
         output.shape()
     );
-    let scale = T::one() / T::from_usize(output.len().max(1)).expect("size fits");
+    assert!(
+        !output.is_empty(),
+        "MeanSquaredError: the mean over an empty batch is undefined"
+    );
+    let scale = T::one() / T::from_usize(output.len()).expect("size fits");
     if let Some(delta) = delta {
         let two = T::one() + T::one();
         Zip::from(delta)
@@ -227,6 +235,12 @@ mod tests {
     #[should_panic(expected = "3 labels for a batch of 2")]
     fn wrong_number_of_labels_panics() {
         SoftmaxCrossEntropy.loss(Array2::zeros((2, 10)).view(), &[1, 2, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "empty batch")]
+    fn an_empty_batch_has_no_mean() {
+        SoftmaxCrossEntropy.loss(Array2::zeros((0, 10)).view(), &[]);
     }
 
     #[test]

@@ -17,6 +17,11 @@ pub trait Layer {
     fn param_names(&self) -> &'static [&'static str];
 
     /// The shape of parameter `index` (an index into [`Layer::param_names`]).
+    ///
+    /// # Panics
+    ///
+    /// This and the two methods below panic if `index` is not below
+    /// `param_names().len()`.
     fn param_shape(&self, index: usize) -> &[usize];
 
     /// The elements of parameter `index`, in row-major order.

@@ -2,8 +2,8 @@
 //!
 //! A generated `train_step` is fused (Remark 8): as soon as the gradient of layer `l` is
 //! known — after `δ_{l−1}` has been computed with the old `W_l` — it hands each of the
-//! layer's tensors to [`Optimizer::update`], so no gradient of the whole network is
-//! ever kept. An optimizer keeps its per-tensor state (momentum, moments) keyed by a
+//! layer's tensors to [`Optimizer::update`], instead of first finishing the backward
+//! pass over the whole network. An optimizer keeps its per-tensor state (momentum, moments) keyed by a
 //! [`Slot`]; the state is allocated on the first step and reused afterwards.
 
 use crate::network::Layer;
@@ -28,6 +28,11 @@ pub trait Optimizer {
 
     /// Updates one tensor in place from its gradient. `slot` names the tensor, so that
     /// state can be kept for it across steps.
+    ///
+    /// # Panics
+    ///
+    /// If `param` and `grad` differ in length, or if the state kept for `slot` has
+    /// another length (the optimizer was used with a different network).
     fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]);
 }
 
@@ -45,6 +50,27 @@ pub fn update_layer<L: Layer + ?Sized>(
             tensor,
         };
         optimizer.update(slot, layer.param_mut(tensor), grad.param(tensor));
+    }
+}
+
+/// Checks that an update is given matching slices, and state of their length.
+#[track_caller]
+fn check_lengths(slot: Slot, param: &[f32], grad: &[f32], state: Option<usize>) {
+    assert_eq!(
+        param.len(),
+        grad.len(),
+        "{slot:?}: a parameter of {} elements with a gradient of {}",
+        param.len(),
+        grad.len()
+    );
+    if let Some(state) = state {
+        assert_eq!(
+            state,
+            param.len(),
+            "{slot:?}: the optimizer's state has {state} elements but the parameter {}; \
+             is this optimizer being used with a different network?",
+            param.len()
+        );
     }
 }
 
@@ -111,6 +137,7 @@ impl Optimizer for Sgd {
     }
 
     fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]) {
+        check_lengths(slot, param, grad, None);
         let lr = self.lr;
         if self.momentum == 0.0 {
             for (p, &g) in param.iter_mut().zip(grad) {
@@ -124,6 +151,7 @@ impl Optimizer for Sgd {
             first = true;
             grad.to_vec()
         });
+        check_lengths(slot, param, grad, Some(velocity.len()));
         for ((p, v), &g) in param.iter_mut().zip(velocity.iter_mut()).zip(grad) {
             if !first {
                 *v = mu * *v + g;
@@ -192,6 +220,7 @@ impl Optimizer for Adam {
             m: vec![0.0; grad.len()],
             v: vec![0.0; grad.len()],
         });
+        check_lengths(slot, param, grad, Some(state.m.len()));
         state.step += 1;
         let bias_correction1 = 1.0 - b1.powi(state.step);
         let bias_correction2_sqrt = (1.0 - b2.powi(state.step)).sqrt();
@@ -225,7 +254,8 @@ impl Optimizer for CaptureGradient {
 
     fn set_learning_rate(&mut self, _lr: f32) {}
 
-    fn update(&mut self, _slot: Slot, param: &mut [f32], grad: &[f32]) {
+    fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]) {
+        check_lengths(slot, param, grad, None);
         param.copy_from_slice(grad);
     }
 }
@@ -274,8 +304,7 @@ mod tests {
 
     #[test]
     fn adam_matches_pytorch_rule() {
-        // torch.optim.Adam([p], lr=0.1) from p = 1 with grads 1, -2, 0.5 gives
-        // 0.9, 0.9472, 0.9158 (computed from the closed form below).
+        // torch.optim.Adam's documented update, written out independently in f64.
         let mut expected = vec![];
         let (mut p, mut m, mut v) = (1.0f64, 0.0f64, 0.0f64);
         for (t, g) in [1.0f64, -2.0, 0.5].into_iter().enumerate() {
@@ -310,6 +339,14 @@ mod tests {
         sgd.update(slot_a, &mut a, &[1.0]);
         // a: velocity 1 then 1.5; b untouched by a's history.
         assert_eq!((a[0], b[0]), (-2.5, 1.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "used with a different network")]
+    fn state_of_another_size_is_refused() {
+        let mut adam = Adam::new(0.1);
+        adam.update(SLOT, &mut [0.0; 3], &[1.0; 3]);
+        adam.update(SLOT, &mut [0.0; 2], &[1.0; 2]);
     }
 
     #[test]

@@ -27,8 +27,10 @@
 //! as it was. A `__metadata__` entry (PyTorch writes `{"format": "pt"}`) is allowed and
 //! ignored.
 //!
-//! The file is read whole with [`std::fs::read`], so memory is bounded by the file's
-//! actual size, never by a size the file claims. The safetensors crate then checks the
+//! The file is read into memory whole, so memory is bounded by the file's actual size,
+//! never by a size the file claims, and reading stops (with an error) once the file is
+//! longer than any valid file for the network: 8 bytes, the crate's 100 MB limit on the
+//! header, and 4 bytes per parameter. The safetensors crate then checks the
 //! header length against the file, the JSON header, and that the tensors' byte ranges
 //! tile the data exactly and match their shapes and dtypes; any bytes that fail these
 //! checks give [`Error::Malformed`], never a panic.
@@ -39,6 +41,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::Path;
 
 use safetensors::tensor::TensorView;
@@ -97,8 +100,30 @@ pub fn save<N: Network + ?Sized>(network: &N, path: &Path) -> Result<(), Error> 
 /// number of elements from its own [`Layer::param_shape`](crate::Layer::param_shape),
 /// a bug in that layer.
 pub fn load_into<N: Network + ?Sized>(network: &mut N, path: &Path) -> Result<(), Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // A valid file is its header plus the network's parameters; reading one byte more
+    // than the largest such file tells a file that is too long without reading it all.
+    let largest = largest_file(network.num_params());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(largest + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > largest {
+        return Err(Error::malformed(
+            path,
+            format!(
+                "the file is larger than any safetensors file of this network's {} parameters \
+                 ({largest} bytes at most)",
+                network.num_params()
+            ),
+        ));
+    }
     load_from_bytes(network, &bytes, path)
+}
+
+/// The length of the largest valid file for `num_params` parameters: the length
+/// prefix, the largest header the crate accepts, and 4 bytes per parameter.
+fn largest_file(num_params: usize) -> u64 {
+    HEADER_LENGTH_BYTES as u64 + MAX_HEADER_BYTES + 4 * num_params as u64
 }
 
 /// A parameter tensor borrowed from a layer, encoded to little-endian bytes only when
@@ -718,7 +743,7 @@ mod tests {
     }
 
     #[test]
-    fn huge_header_length_is_refused_without_allocating() {
+    fn huge_header_length_is_refused() {
         for claimed in [u64::MAX, 1 << 40, MAX_HEADER_BYTES + 1] {
             let mut bytes = claimed.to_le_bytes().to_vec();
             bytes.extend_from_slice(b"{}");
@@ -853,6 +878,24 @@ mod tests {
         let error = load_into(&mut net, &path).expect_err("loading should fail");
         assert!(matches!(error, Error::Io { .. }), "{error:?}");
         assert_message(&error, &path, &[]);
+        assert_eq!(net, before);
+    }
+
+    #[test]
+    fn a_file_longer_than_any_valid_one_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.safetensors");
+        let mut net = TwoLayers::new(0);
+        // A sparse file: long, but it costs no disk.
+        let length = largest_file(net.num_params()) + 4096;
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(length)
+            .unwrap();
+        let before = net.clone();
+        let error = load_into(&mut net, &path).expect_err("loading should fail");
+        assert!(matches!(error, Error::Malformed { .. }), "{error:?}");
+        assert_message(&error, &path, &["larger than any safetensors file"]);
         assert_eq!(net, before);
     }
 }

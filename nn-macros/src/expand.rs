@@ -17,6 +17,7 @@ pub fn expand(model: &Model) -> TokenStream {
         name,
         input,
         layers,
+        ..
     } = model;
     let buffers = format_ident!("{name}Buffers");
     let step = format_ident!("{name}Step");
@@ -32,8 +33,7 @@ pub fn expand(model: &Model) -> TokenStream {
     let output_dims = dims(output);
     let input_rank = Literal::usize_unsuffixed(input.dims().len());
     let output_rank = Literal::usize_unsuffixed(output.dims().len());
-    let num_params =
-        Literal::usize_unsuffixed(layers.iter().map(|l| l.kind.num_params(l.input)).sum());
+    let num_params = Literal::usize_unsuffixed(model.num_params);
     let summary = summary(model);
     let name_string = name.to_string();
 
@@ -167,6 +167,8 @@ pub fn expand(model: &Model) -> TokenStream {
                     __scratch: ::std::default::Default::default(),
                 };
                 let value = grad.train_step(x, targets, loss, &mut ::frechet::CaptureGradient);
+                // A gradient is a value: it does not carry the step's buffers around.
+                grad.__scratch = ::std::default::Default::default();
                 (value, grad)
             }
 
@@ -291,7 +293,7 @@ fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
     match layer.kind {
         Kind::Dense { .. } => quote! {
             #input_adjoint
-            s.grad.#name.adjoint_weight(s.delta.#name.view(), #a_prev);
+            s.grad.#name.assign_adjoint_weight(s.delta.#name.view(), #a_prev);
             ::frechet::optim::update_layer(optimizer, #index, &mut self.#name, &s.grad.#name);
         },
     }
@@ -410,7 +412,7 @@ fn summary(model: &Model) -> String {
             layer.name.to_string(),
             kind,
             layer.output.to_string(),
-            layer.kind.num_params(layer.input).to_string(),
+            layer.num_params.to_string(),
         ]);
     }
     let widths: Vec<usize> = (0..4)
@@ -430,11 +432,6 @@ fn summary(model: &Model) -> String {
         }
         out.push('\n');
     }
-    let total: usize = model
-        .layers
-        .iter()
-        .map(|l| l.kind.num_params(l.input))
-        .sum();
-    out.push_str(&format!("total params: {total}\n"));
+    out.push_str(&format!("total params: {}\n", model.num_params));
     out
 }

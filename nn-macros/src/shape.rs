@@ -19,6 +19,8 @@ pub struct Model {
     pub name: Ident,
     pub input: Shape,
     pub layers: Vec<Layer>,
+    /// The number of scalar parameters of all layers.
+    pub num_params: usize,
 }
 
 /// One checked layer, with the shapes it receives and produces (per sample).
@@ -29,6 +31,8 @@ pub struct Layer {
     pub activation: Activation,
     pub input: Shape,
     pub output: Shape,
+    /// The number of scalar parameters.
+    pub num_params: usize,
 }
 
 /// A per-sample shape.
@@ -53,6 +57,9 @@ pub enum Activation {
 }
 
 const LAYER_KINDS: &[&str] = &["Dense"];
+
+/// The most `f32` parameters that one allocation can hold (`isize::MAX` bytes).
+const MAX_PARAMS: usize = isize::MAX as usize / 4;
 const ACTIVATIONS: &[&str] = &["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity"];
 
 impl Shape {
@@ -83,10 +90,11 @@ impl Kind {
         }
     }
 
-    /// The number of scalar parameters for the given input shape.
-    pub fn num_params(&self, input: Shape) -> usize {
+    /// The number of scalar parameters for the given input shape, if it fits in a
+    /// `usize`.
+    fn num_params(&self, input: Shape) -> Option<usize> {
         match self {
-            Kind::Dense { outputs } => (input.len() + 1) * outputs,
+            Kind::Dense { outputs } => input.len().checked_add(1)?.checked_mul(*outputs),
         }
     }
 }
@@ -132,6 +140,17 @@ pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
         let output = match kind {
             Kind::Dense { outputs } => Shape::Vector(outputs),
         };
+        let Some(num_params) = kind.num_params(input).filter(|&n| n <= MAX_PARAMS) else {
+            cx.error_spanned_by(
+                &layer.kind.name,
+                format!(
+                    "`{}` would have more parameters than fit in memory ({} → {output})",
+                    layer.name, input
+                ),
+            );
+            shape = None;
+            continue;
+        };
         layers.push(Layer {
             attrs: layer.attrs.clone(),
             name: layer.name.clone(),
@@ -139,17 +158,33 @@ pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
             activation,
             input,
             output,
+            num_params,
         });
         shape = Some(output);
     }
 
     let input = input?;
-    (layers.len() == decl.layers.len() && !layers.is_empty()).then(|| Model {
+    if layers.len() != decl.layers.len() || layers.is_empty() {
+        return None;
+    }
+    let num_params = layers
+        .iter()
+        .try_fold(0usize, |total, layer| total.checked_add(layer.num_params))
+        .filter(|&n| n <= MAX_PARAMS);
+    let Some(num_params) = num_params else {
+        cx.error_spanned_by(
+            &decl.name,
+            "the network has more parameters than fit in memory",
+        );
+        return None;
+    };
+    Some(Model {
         attrs: decl.attrs.clone(),
         vis: decl.vis.clone(),
         name: decl.name.clone(),
         input,
         layers,
+        num_params,
     })
 }
 

@@ -7,7 +7,7 @@
 //!
 //! The reader never trusts the header with memory: it reads through
 //! [`Read::take`], so the buffer grows only with bytes actually present in the file (or
-//! actually produced by the decompressor, which bounds gzip bombs), and it checks that the
+//! actually produced by the decompressor, up to what the header declares), and it checks that the
 //! product of the dimensions does not overflow. Truncated files, trailing bytes after the
 //! data and corrupt gzip streams are all errors naming the file.
 
@@ -312,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn data_idx_rejects_overflowing_dimensions_without_allocating() {
+    fn data_idx_rejects_overflowing_dimensions() {
         let rank = if usize::BITS == 64 { 3 } else { 2 };
         let dims = vec![u32::MAX; rank];
         let bytes = idx_bytes(magic(rank as u8), &dims, &[]);
@@ -320,8 +320,8 @@ mod tests {
     }
 
     #[test]
-    fn data_idx_huge_declared_size_is_truncation_not_allocation() {
-        // Claims 4 GiB of data but holds 3 bytes: must fail fast without allocating.
+    fn data_idx_huge_declared_size_over_few_bytes_is_truncation() {
+        // Claims 4 GiB of data but holds 3 bytes: reported as truncated, and fast.
         let bytes = idx_bytes(0x0000_0801, &[u32::MAX], &[1, 2, 3]);
         assert_malformed(
             read_plain(&bytes, 1),

@@ -15,10 +15,10 @@ const SIDE: usize = 28;
 /// The number of classes (digits 0–9).
 const CLASSES: usize = 10;
 
-/// The largest image or label count accepted. The full MNIST has 60,000 + 10,000 and the
-/// largest MNIST-style sets (such as MNIST8M) about 8.1 million; anything beyond this is
-/// taken to be a corrupt header.
-const MAX_COUNT: usize = 10_000_000;
+/// The largest image or label count accepted: well above the full MNIST's 60,000 + 10,000
+/// and EMNIST's 814,255, so that anything beyond it is taken for a corrupt header. It also
+/// bounds what a small gzip file can make the reader hold: 784 MB of pixels at most.
+const MAX_COUNT: usize = 1_000_000;
 
 /// The MNIST handwritten digits: 28×28 grey images of the digits 0–9, with their labels.
 ///
@@ -65,11 +65,12 @@ impl Mnist {
     ///   file exists, the error names the plain path and mentions both.
     /// - [`Error::Malformed`] if a file is not a valid IDX file of the expected kind:
     ///   wrong magic number or number of dimensions, truncated header or data, bytes after
-    ///   the data, images that are not 28×28, an absurd count (over 10,000,000), corrupt
+    ///   the data, images that are not 28×28, an absurd count (over 1,000,000), corrupt
     ///   gzip data, a label above 9, or an image file and label file whose counts differ.
     ///
     /// Every error names the file involved. A malformed header never causes a large
-    /// allocation: memory grows only with the bytes actually in the file.
+    /// allocation: memory grows only with the bytes actually in the file (for a `.gz`
+    /// file, the bytes it really decompresses to, at most 1,000,000 images).
     ///
     /// # Example
     ///
@@ -432,9 +433,9 @@ mod tests {
     #[test]
     fn data_mnist_rejects_absurd_counts() {
         // Too many images or labels: rejected before reading any data.
-        let bytes = idx_bytes(0x0000_0803, &[10_000_001, 28, 28], &[]);
+        let bytes = idx_bytes(0x0000_0803, &[1_000_001, 28, 28], &[]);
         let err = load_with(TRAIN_IMAGES, bytes);
-        assert_malformed(&err, TRAIN_IMAGES, &["10000001", "10000000"]);
+        assert_malformed(&err, TRAIN_IMAGES, &["1000001", "1000000"]);
         let bytes = idx_bytes(0x0000_0801, &[u32::MAX], &[]);
         let err = load_with(TRAIN_LABELS, bytes);
         assert_malformed(&err, TRAIN_LABELS, &["4294967295"]);

@@ -6,7 +6,8 @@
 //!
 //! Reading is strict and defensive: a missing, truncated, corrupt or hostile file is an
 //! [`Error`](crate::Error) naming the file, never a panic, and a header cannot make the
-//! reader allocate more memory than the bytes actually present.
+//! reader allocate more memory than the bytes actually present (for gzip, the bytes the
+//! stream really decompresses to, capped at 1,000,000 images).
 
 mod idx;
 mod mnist;
