@@ -4,8 +4,8 @@
 //!
 //! The [`network!`] macro turns a declarative list of layers into a plain Rust struct
 //! with statically shaped parameters, a forward pass and a backward pass written out
-//! layer by layer — no tape, no graph, no `dyn`, and no allocation in a warmed-up
-//! training step. The backward pass is the recursion of Theorem 7 of "A Derivation of
+//! layer by layer — no tape, no graph, no dynamic dispatch, and no allocation in a
+//! warmed-up training step. The backward pass is the recursion of Theorem 7 of "A Derivation of
 //! Feedforward Neural Network Gradients Using Fréchet Calculus": every layer is
 //! `a_l = σ(B(W_l, a_{l−1}) + C b_l)` with `B` bilinear, and the error signal flows back
 //! through the adjoints of `B` in each argument:

@@ -14,10 +14,10 @@
 
 use std::marker::PhantomData;
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 use typenum::Unsigned;
 
+use crate::gemm::matmul;
 use crate::init::{Init, InitRng};
 use crate::network::Layer;
 use crate::scalar::Scalar;
@@ -33,7 +33,7 @@ pub fn forward<T: Scalar>(
     z.rows_mut()
         .into_iter()
         .for_each(|mut row| row.assign(&bias));
-    general_mat_mul(T::one(), &a_prev, &weight.t(), T::one(), &mut z);
+    matmul(a_prev, weight.t(), T::one(), z);
 }
 
 /// `Δ_prev = Δ W`: the adjoint of `B(W, ·)` applied to the batch of error signals `delta`
@@ -41,9 +41,9 @@ pub fn forward<T: Scalar>(
 pub fn adjoint_input<T: Scalar>(
     weight: ArrayView2<'_, T>,
     delta: ArrayView2<'_, T>,
-    mut delta_prev: ArrayViewMut2<'_, T>,
+    delta_prev: ArrayViewMut2<'_, T>,
 ) {
-    general_mat_mul(T::one(), &delta, &weight, T::zero(), &mut delta_prev);
+    matmul(delta, weight, T::zero(), delta_prev);
 }
 
 /// `∇W = Δᵀ A` and `∇b = Σ_rows Δ`: the adjoints of `B(·, a)` and of `C` applied to
@@ -55,7 +55,7 @@ pub fn adjoint_weight<T: Scalar>(
     mut grad_weight: ArrayViewMut2<'_, T>,
     mut grad_bias: ArrayViewMut1<'_, T>,
 ) {
-    general_mat_mul(T::one(), &delta.t(), &a_prev, T::zero(), &mut grad_weight);
+    matmul(delta.t(), a_prev, T::zero(), grad_weight.view_mut());
     grad_bias.fill(T::zero());
     for row in delta.rows() {
         Zip::from(&mut grad_bias)

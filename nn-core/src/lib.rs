@@ -16,6 +16,7 @@ pub mod activation;
 pub mod data;
 pub mod dense;
 mod error;
+mod gemm;
 pub mod init;
 pub mod loss;
 mod network;

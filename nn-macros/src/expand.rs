@@ -175,7 +175,8 @@ pub fn expand(model: &Model) -> TokenStream {
             /// One training step on a batch: forward, backward, and an update of every layer
             /// by `optimizer` as soon as its gradient is known. Returns the mean loss before
             /// the update. The activation, error-signal and gradient buffers are sized on
-            /// the first step of a batch size and reused by the steps that follow.
+            /// the first step of a batch size and reused by the steps that follow, so a
+            /// warmed-up step allocates nothing.
             ///
             /// # Panics
             ///

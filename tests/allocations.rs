@@ -1,0 +1,94 @@
+//! A warmed-up training step allocates nothing: every buffer it needs is sized from the
+//! static shapes on the first step of a batch size and reused afterwards, and the matrix
+//! products write into those buffers without packing buffers of their own.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use frechet::ndarray::Array2;
+use frechet::prelude::*;
+
+/// Counts the allocations of the current thread, so that tests running in parallel on
+/// other threads do not disturb the count.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+network! {
+    /// Workload W1 of the design.
+    struct W1 {
+        input: [784],
+        fc1: Dense(128) -> ReLU,
+        fc2: Dense(10),
+    }
+}
+
+network! {
+    /// Every activation, and widths that are not multiples of any tile.
+    struct Odd {
+        input: [37],
+        fc1: Dense(19) -> LeakyReLU(0.01),
+        fc2: Dense(23) -> Sigmoid,
+        fc3: Dense(5) -> Tanh,
+        fc4: Dense(3),
+    }
+}
+
+#[test]
+fn warmed_up_train_step_allocates_nothing() {
+    let mut w1 = W1::new(0);
+    let mut odd = Odd::new(0);
+    for batch in [1, 7, 32, 128] {
+        let x = Array2::from_shape_fn((batch, 784), |(i, j)| ((i * 31 + j) % 17) as f32 / 17.0);
+        let x_odd = Array2::from_shape_fn((batch, 37), |(i, j)| ((i + j) % 5) as f32 / 5.0);
+        let y_odd = Array2::from_elem((batch, 3), 0.5f32);
+        let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+        let mut sgd = Sgd::momentum(0.01, 0.9);
+        let mut adam = Adam::new(1e-3);
+        let mut adam_odd = Adam::new(1e-3);
+        let mut steps = || {
+            w1.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut sgd);
+            w1.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut adam);
+            odd.train_step(x_odd.view(), y_odd.view(), &MeanSquaredError, &mut adam_odd);
+        };
+        steps(); // warm-up: buffers and optimizer state are allocated here
+        let count = allocations_during(|| {
+            for _ in 0..3 {
+                steps();
+            }
+        });
+        assert_eq!(
+            count, 0,
+            "{count} allocations in warmed-up steps at batch {batch}"
+        );
+    }
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // The test above must be able to fail.
+    let count = allocations_during(|| drop(std::hint::black_box(vec![1u8; 16])));
+    assert_eq!(count, 1);
+}
