@@ -1,7 +1,7 @@
 //! Pointwise activations σ and their derivatives.
 //!
 //! By Remark 8 of the paper σ' is computed from the stored output `a = σ(z)` rather
-//! than from `z`: ReLU' = [a > 0], sigmoid' = a(1 − a), tanh' = 1 − a². The forward pass
+//! than from `z`: ReLU' = `[a > 0]`, sigmoid' = a(1 − a), tanh' = 1 − a². The forward pass
 //! therefore overwrites `z` with `a` in place, and only activations are ever kept.
 
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};

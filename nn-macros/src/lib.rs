@@ -2,13 +2,13 @@
 //!
 //! The macro is a three-stage pipeline, one file per stage:
 //!
-//! 1. [`parse`]: tokens → the declaration as written ([`parse::NetworkDecl`]), syntax only;
-//! 2. [`shape`]: the declaration → a checked model with every layer's input and output
-//!    shape inferred ([`shape::Model`]), or errors spanned on the offending tokens;
-//! 3. [`expand`]: the model → the struct, its forward pass and its backward pass.
+//! 1. `parse.rs`: tokens → the declaration as written (`NetworkDecl`), syntax only;
+//! 2. `shape.rs`: the declaration → a checked model with every layer's input and output
+//!    shape inferred (`Model`), or errors spanned on the offending tokens;
+//! 3. `expand.rs`: the model → the struct, its forward pass and its backward pass.
 //!
-//! Errors from every stage are gathered in a [`ctxt::Ctxt`] so that every independent
-//! mistake is reported at once.
+//! Errors from every stage are gathered in a `Ctxt` (`ctxt.rs`) so that every
+//! independent mistake is reported at once.
 
 mod ctxt;
 mod expand;
