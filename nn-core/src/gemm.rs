@@ -155,7 +155,8 @@ impl Product {
 
     /// # Safety
     ///
-    /// Every field must describe valid, non-overlapping matrices of the recorded shapes.
+    /// Every field must describe valid, non-overlapping matrices of the recorded shapes,
+    /// `C` with unit column stride unless `n ≤ 1`, and `form` must be [`Product::form`].
     unsafe fn run(self, form: Form) {
         if self.m == 0 || self.n == 0 {
             return;
@@ -277,6 +278,16 @@ mod avx2 {
 
     use super::{Product, Tile, DOT_MR, DOT_NB, DOT_NR, MR, NR};
 
+    /// Calls the dot tile of shape `(rows, cols)`, one of those listed.
+    macro_rules! dot_tiles {
+        ($product:expr, $rows:expr, $cols:expr, $i:expr, $j:expr; $(($r:literal, $c:literal)),*) => {
+            match ($rows, $cols) {
+                $(($r, $c) => $product.dot_tile_avx2::<$r, $c>($i, $j),)*
+                _ => unreachable!("dot tiles are at most {DOT_MR} × {DOT_NR}"),
+            }
+        };
+    }
+
     impl Product {
         #[target_feature(enable = "avx2,fma")]
         pub(super) unsafe fn broadcast_avx2(self) {
@@ -297,6 +308,8 @@ mod avx2 {
         #[inline]
         unsafe fn tile_avx2<const ROWS: usize>(self, tile: Tile) {
             debug_assert!(ROWS == tile.rows && tile.cols == NR && ROWS <= MR);
+            // Sixteen contiguous elements of a row of B and of C.
+            debug_assert!(self.b.col_stride == 1);
             let Tile {
                 i, j, accumulate, ..
             } = tile;
@@ -331,18 +344,12 @@ mod avx2 {
                     let rows = DOT_MR.min(self.m - i);
                     for j in (j0..j1).step_by(DOT_NR) {
                         let cols = DOT_NR.min(j1 - j);
-                        match (rows, cols) {
-                            (3, 4) => self.dot_tile_avx2::<3, 4>(i, j),
-                            (1, 4) => self.dot_tile_avx2::<1, 4>(i, j),
-                            (2, 4) => self.dot_tile_avx2::<2, 4>(i, j),
-                            (r, c) => {
-                                for ii in 0..r {
-                                    for jj in 0..c {
-                                        self.dot_tile_avx2::<1, 1>(i + ii, j + jj);
-                                    }
-                                }
-                            }
-                        }
+                        // Every edge shape gets its own tile: splitting an edge into 1 × 1
+                        // tiles would leave one latency-bound FMA chain per element.
+                        dot_tiles!(self, rows, cols, i, j;
+                            (3, 4), (3, 3), (3, 2), (3, 1),
+                            (2, 4), (2, 3), (2, 2), (2, 1),
+                            (1, 4), (1, 3), (1, 2), (1, 1));
                     }
                 }
             }
@@ -355,6 +362,8 @@ mod avx2 {
         unsafe fn dot_tile_avx2<const ROWS: usize, const COLS: usize>(self, i: usize, j: usize) {
             let mut acc = [[_mm256_setzero_ps(); COLS]; ROWS];
             let k8 = self.k - self.k % 8;
+            // Eight contiguous depths of a row of A and of a column of B.
+            debug_assert!(k8 == 0 || (self.a.col_stride == 1 && self.b.row_stride == 1));
             for p in (0..k8).step_by(8) {
                 let mut a = [_mm256_setzero_ps(); ROWS];
                 for (r, a) in a.iter_mut().enumerate() {
@@ -454,6 +463,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn reversed_operands_and_padded_rows_of_c() {
+        use ndarray::s;
+        let (m, n, k) = (9, 35, 20);
+        let a = matrix(m, k, 0.2);
+        let b = matrix(k, n, 0.5);
+        // Rows of A in reverse (negative row stride), B read backwards along its columns.
+        let (a_rev, b_rev) = (a.slice(s![..;-1, ..]), b.slice(s![.., ..;-1]));
+        let expected = reference(a_rev, b_rev);
+        // C is a window of a wider array: its row stride exceeds n; the rest stays put.
+        let mut wide = Array2::from_elem((m, n + 5), 7.0f32);
+        matmul(a_rev, b_rev, 0.0, wide.slice_mut(s![.., ..n]));
+        assert_close(
+            &wide.slice(s![.., ..n]).to_owned(),
+            &expected,
+            k,
+            "reversed",
+        );
+        assert!(wide.slice(s![.., n..]).iter().all(|&v| v == 7.0));
     }
 
     #[test]
