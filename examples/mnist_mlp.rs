@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use frechet::data::Mnist;
-use frechet::ndarray::{s, Array2, ArrayView2, Axis};
+use frechet::ndarray::{s, Array2, Array4, ArrayView2, Axis};
 use frechet::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -100,7 +100,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "epoch {epoch:>2}/{}  loss {:.4}  test accuracy {:.4}  ({:.1} s)",
             args.epochs,
             total_loss / train.nrows() as f32,
-            accuracy(&net, test.view(), &mnist.test_labels),
+            accuracy(&net, test, &mnist.test_labels),
             start.elapsed().as_secs_f32()
         );
     }
@@ -110,18 +110,18 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "test accuracy: {:.4}",
-        accuracy(&net, test.view(), &mnist.test_labels)
+        accuracy(&net, test, &mnist.test_labels)
     );
     Ok(())
 }
 
-/// (N, 1, 28, 28) images as (N, 784) rows.
-fn flatten(images: &frechet::ndarray::Array4<f32>) -> Array2<f32> {
+/// (N, 1, 28, 28) images seen as (N, 784) rows, without a copy.
+fn flatten(images: &Array4<f32>) -> ArrayView2<'_, f32> {
     let n = images.len_of(Axis(0));
     images
-        .to_shape((n, images.len() / n.max(1)))
-        .expect("images are contiguous")
-        .to_owned()
+        .view()
+        .into_shape_with_order((n, images.len() / n.max(1)))
+        .expect("the loader returns contiguous images")
 }
 
 /// The fraction of `x`'s rows whose largest output is at the label's index.
