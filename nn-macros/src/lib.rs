@@ -5,7 +5,8 @@
 //! 1. `parse.rs`: tokens → the declaration as written (`NetworkDecl`), syntax only;
 //! 2. `shape.rs`: the declaration → a checked model with every layer's input and output
 //!    shape inferred (`Model`), or errors spanned on the offending tokens;
-//! 3. `expand.rs`: the model → the struct, its forward pass and its backward pass.
+//! 3. `expand.rs`: the model → the struct, its forward pass and its backward pass
+//!    (with `summary.rs` rendering the layer table it embeds).
 //!
 //! Errors from every stage are gathered in a `Ctxt` (`ctxt.rs`) so that every
 //! independent mistake is reported at once.
@@ -14,6 +15,8 @@ mod ctxt;
 mod expand;
 mod parse;
 mod shape;
+mod suggest;
+mod summary;
 
 use proc_macro::TokenStream;
 

@@ -11,6 +11,7 @@ use syn::{Attribute, Expr, Ident, Lit, Visibility};
 
 use crate::ctxt::Ctxt;
 use crate::parse::{Arg, Call, LayerDecl, NetworkDecl};
+use crate::suggest::with_suggestion;
 
 /// The checked network.
 pub struct Model {
@@ -56,11 +57,11 @@ pub enum Activation {
     Tanh,
 }
 
-const LAYER_KINDS: &[&str] = &["Dense"];
+pub const LAYER_KINDS: &[&str] = &["Dense"];
 
 /// The most `f32` parameters that one allocation can hold (`isize::MAX` bytes).
 const MAX_PARAMS: usize = isize::MAX as usize / 4;
-const ACTIVATIONS: &[&str] = &["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity"];
+pub const ACTIVATIONS: &[&str] = &["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity"];
 
 impl Shape {
     /// The shape as written in `input: [...]` and in the generated constants.
@@ -379,56 +380,5 @@ fn positive_integer(expr: &Expr, what: &str, cx: &mut Ctxt) -> Option<usize> {
             error(cx, expr, "a positive whole number")
         }
         other => error(cx, other, "an integer literal, such as `128`"),
-    }
-}
-
-/// Appends "help: did you mean `X`?" when a known name is close to `found`.
-fn with_suggestion(message: String, found: &str, known: &[&str]) -> String {
-    let lower = found.to_lowercase();
-    let best = known
-        .iter()
-        .map(|name| (edit_distance(&lower, &name.to_lowercase()), *name))
-        .min();
-    let options = known.join("`, `");
-    match best {
-        Some((distance, name)) if distance <= 2.max(found.len() / 3) => {
-            format!("{message}\nhelp: did you mean `{name}`?")
-        }
-        _ => format!("{message}\nhelp: the known ones are `{options}`"),
-    }
-}
-
-/// Levenshtein distance, for suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(previous + 1).min(row[j] + 1);
-        }
-    }
-    row[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions_pick_the_closest_name() {
-        assert!(with_suggestion("x".into(), "Relu", ACTIVATIONS).contains("did you mean `ReLU`?"));
-        assert!(with_suggestion("x".into(), "Dens", LAYER_KINDS).contains("did you mean `Dense`?"));
-        assert!(!with_suggestion("x".into(), "Softmax", ACTIVATIONS).contains("did you mean"));
-    }
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("same", "same"), 0);
     }
 }
