@@ -223,3 +223,20 @@ fn a_wrong_gradient_is_caught() {
     });
     assert!(result.is_err());
 }
+
+#[test]
+fn a_wrong_gradient_is_caught_past_the_kinks() {
+    // `check_kinked` skips coordinates; it must still see a wrong one.
+    let mut data = Stream(6);
+    let x = data.matrix(6, 6);
+    let labels = [0usize, 1, 2, 2, 1, 0];
+    let net = Rectified::new(5);
+    let (_, mut grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
+    grad.fc3.bias_mut()[1] += 0.05;
+    let result = std::panic::catch_unwind(|| {
+        check_kinked(&net, &grad, |n| {
+            SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels)
+        })
+    });
+    assert!(result.is_err());
+}

@@ -102,7 +102,8 @@ pub fn save<N: Network + ?Sized>(network: &N, path: &Path) -> Result<(), Error> 
 pub fn load_into<N: Network + ?Sized>(network: &mut N, path: &Path) -> Result<(), Error> {
     // A valid file is its header plus the network's parameters; reading one byte more
     // than the largest such file tells a file that is too long without reading it all.
-    let largest = largest_file(network.num_params());
+    let num_params = network.num_params();
+    let largest = largest_file(num_params);
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|file| file.take(largest + 1).read_to_end(&mut bytes))
@@ -113,7 +114,7 @@ pub fn load_into<N: Network + ?Sized>(network: &mut N, path: &Path) -> Result<()
             format!(
                 "the file is larger than any safetensors file of this network's {} parameters \
                  ({largest} bytes at most)",
-                network.num_params()
+                num_params
             ),
         ));
     }

@@ -206,6 +206,16 @@ pub(super) mod test_files {
         bytes
     }
 
+    /// Asserts `err` is `Malformed`, names `name`, and contains every one of `needles`.
+    pub fn assert_malformed(err: &crate::Error, name: &str, needles: &[&str]) {
+        assert!(matches!(err, crate::Error::Malformed { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(name), "`{name}` not in `{message}`");
+        for needle in needles {
+            assert!(message.contains(needle), "`{needle}` not in `{message}`");
+        }
+    }
+
     /// `bytes` compressed with gzip.
     pub fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
@@ -216,7 +226,7 @@ pub(super) mod test_files {
 
 #[cfg(test)]
 mod tests {
-    use super::test_files::{gzip, idx_bytes};
+    use super::test_files::{self, gzip, idx_bytes};
     use super::*;
 
     fn ok(_: &[usize]) -> Result<(), String> {
@@ -229,13 +239,7 @@ mod tests {
 
     /// Asserts `result` is `Malformed` naming `name` and containing every one of `needles`.
     fn assert_malformed(result: Result<Idx, Error>, name: &str, needles: &[&str]) {
-        let err = result.unwrap_err();
-        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
-        let message = err.to_string();
-        assert!(message.contains(name), "{message}");
-        for needle in needles {
-            assert!(message.contains(needle), "`{needle}` not in `{message}`");
-        }
+        test_files::assert_malformed(&result.unwrap_err(), name, needles);
     }
 
     #[test]

@@ -199,7 +199,7 @@ fn check_count(count: usize, what: &str) -> Result<(), String> {
 mod tests {
     use tempfile::{tempdir, TempDir};
 
-    use super::idx::test_files::{gzip, idx_bytes};
+    use super::idx::test_files::{assert_malformed, gzip, idx_bytes};
     use super::*;
 
     const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -260,16 +260,6 @@ mod tests {
         files.iter_mut().find(|(n, _)| *n == name).unwrap().1 = bytes;
         let dir = write_dir(&files, false);
         Mnist::load(dir.path()).unwrap_err()
-    }
-
-    /// Asserts `err` is `Malformed`, names `name`, and contains every one of `needles`.
-    fn assert_malformed(err: &Error, name: &str, needles: &[&str]) {
-        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
-        let message = err.to_string();
-        assert!(message.contains(name), "`{name}` not in `{message}`");
-        for needle in needles {
-            assert!(message.contains(needle), "`{needle}` not in `{message}`");
-        }
     }
 
     #[test]
