@@ -5,17 +5,20 @@
 //! The [`network!`] macro turns a declarative list of layers into a plain Rust struct
 //! with statically shaped parameters, a forward pass and a backward pass written out
 //! layer by layer — no tape, no graph, no dynamic dispatch, and no allocation in a
-//! warmed-up training step. The backward pass is the recursion of Theorem 7 of "A Derivation of
-//! Feedforward Neural Network Gradients Using Fréchet Calculus": every layer is
-//! `a_l = σ(B(W_l, a_{l−1}) + C b_l)` with `B` bilinear, and the error signal flows back
-//! through the adjoints of `B` in each argument:
+//! warmed-up training step. The backward pass is the recursion of Theorems 7 and 10 of
+//! "A Derivation of Feedforward Neural Network Gradients Using Fréchet Calculus": every
+//! layer is `a_l = σ(B(W_l, a_{l−1}) + C b_l)` with `B` bilinear, and the error signal
+//! flows back through the adjoints of `B` in each argument:
 //!
 //! ```text
 //! δ_L     = σ_L'(z_L) ⊙ ∇ℓ(a_L, y)
-//! ∇W_l    = B(·, a_{l−1})* δ_l          (dense: δ_l a_{l−1}ᵀ)
-//! ∇b_l    = C* δ_l                      (dense: δ_l)
-//! δ_{l−1} = σ'_{l−1} ⊙ B(W_l, ·)* δ_l   (dense: W_lᵀ δ_l)
+//! ∇W_l    = B(·, a_{l−1})* δ_l          (dense: δ_l a_{l−1}ᵀ;  conv: the input correlated with δ_l)
+//! ∇b_l    = C* δ_l                      (dense: δ_l;           conv: δ_l summed over positions)
+//! δ_{l−1} = σ'_{l−1} ⊙ B(W_l, ·)* δ_l   (dense: W_lᵀ δ_l;      conv: the transposed convolution)
 //! ```
+//!
+//! Pooling and flatten are linear maps `P` for a fixed input (max pooling: a
+//! selection); they have no parameters and pass `δ_{l−1} = P* δ_l` back.
 //!
 //! ## Declaring and training a network
 //!
@@ -51,6 +54,39 @@
 //! # let _ = loss;
 //! ```
 //!
+//! ## Convolutional networks
+//!
+//! Declare `input: [channels, height, width]` and the batches become `ArrayView4<f32>`
+//! (batch, C, H, W), NCHW like PyTorch. The macro infers every layer's shape, and a
+//! shape that does not fit is a compile error on that layer, in words.
+//!
+//! ```
+//! use frechet::ndarray::Array4;
+//! use frechet::prelude::*;
+//!
+//! network! {
+//!     /// LeNet-5 for 28×28 digits.
+//!     pub struct LeNet {
+//!         input: [1, 28, 28],
+//!         conv1: Conv2d(6, kernel = 5) -> ReLU,  // 6×24×24; stride = 1, padding = 0
+//!         pool1: MaxPool2d(2),                   // 6×12×12; stride defaults to the window
+//!         conv2: Conv2d(16, kernel = 5) -> ReLU, // 16×8×8
+//!         pool2: MaxPool2d(2),                   // 16×4×4
+//!         flat: Flatten,                         // 256, in PyTorch's order
+//!         fc1: Dense(120) -> ReLU,
+//!         fc2: Dense(84) -> ReLU,
+//!         fc3: Dense(10),
+//!     }
+//! }
+//!
+//! let mut net = LeNet::new(0);
+//! let x = Array4::<f32>::zeros((8, 1, 28, 28));
+//! let loss = net.train_step(x.view(), &[1usize; 8][..], &SoftmaxCrossEntropy, &mut Sgd::new(0.05));
+//! assert!(loss.is_finite());
+//! assert_eq!(net.conv1.weight().dim(), (6, 1, 5, 5)); // nn.Conv2d's [out, in, kh, kw]
+//! assert_eq!(LeNet::NUM_PARAMS, 44_426);
+//! ```
+//!
 //! ## What `network!` generates
 //!
 //! For `pub struct Mlp { ... }`:
@@ -59,17 +95,20 @@
 //! |---|---|
 //! | `Mlp::new(seed)` | He-uniform weights before ReLU/LeakyReLU, Xavier-uniform otherwise, zero biases; the same on every platform |
 //! | `Mlp::zeros()` | every parameter zero |
-//! | `net.forward(x)` | inference on a batch `ArrayView2<f32>` (batch, features); a wrong width panics with expected vs got |
+//! | `net.forward(x)` | inference on a batch, `ArrayView2<f32>` (batch, features) or `ArrayView4<f32>` (batch, C, H, W); a wrong shape panics with expected vs got |
 //! | `net.loss_and_grads(x, targets, &loss)` | `(f32, Mlp)`: the mean loss and its gradient |
 //! | `net.train_step(x, targets, &loss, &mut optimizer)` | one fused step; returns the loss before the update |
-//! | `net.save_safetensors(path)`, `Mlp::load_safetensors(path)` | PyTorch's names (`fc1.weight`) and layouts (`[out, in]`) |
+//! | `net.save_safetensors(path)`, `Mlp::load_safetensors(path)` | PyTorch's names (`fc1.weight`) and layouts (Dense `[out, in]`, Conv2d `[out, in, kh, kw]`) |
 //! | `Mlp::INPUT_SHAPE`, `OUTPUT_SHAPE`, `NUM_PARAMS`, `SUMMARY` | compile-time facts |
 //!
 //! Targets are passed by value: class indices `&labels[..]` for
 //! [`SoftmaxCrossEntropy`], an `ArrayView2<f32>` such as `y.view()` for
 //! [`MeanSquaredError`]. Both losses are the mean over the batch, like PyTorch's.
 //!
-//! Layers: `Dense(outputs)`. Activations after `->`: `ReLU`, `LeakyReLU(slope)`,
+//! Layers: `Dense(outputs)`, `Conv2d(out_channels, kernel = k, stride = s, padding = p)`
+//! (stride 1 and padding 0 by default), `MaxPool2d(k, stride = s)` and
+//! `AvgPool2d(k, stride = s)` (stride `k` by default, floor mode like PyTorch), and
+//! `Flatten`; pools and `Flatten` take no activation. Activations after `->`: `ReLU`, `LeakyReLU(slope)`,
 //! `Sigmoid`, `Tanh`, `Identity` (the default). Doc comments and attributes on the
 //! struct and on each layer pass through. Each layer's field is public and has the
 //! core type of its kind, such as [`Dense<U784, U128>`](Dense).

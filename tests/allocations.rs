@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use frechet::ndarray::Array2;
+use frechet::ndarray::{Array2, Array4};
 use frechet::prelude::*;
 
 /// Counts the allocations of the current thread, so that tests running in parallel on
@@ -76,6 +76,70 @@ fn warmed_up_train_step_allocates_nothing() {
         steps(); // warm-up: buffers and optimizer state are allocated here
         let count = allocations_during(|| {
             for _ in 0..3 {
+                steps();
+            }
+        });
+        assert_eq!(
+            count, 0,
+            "{count} allocations in warmed-up steps at batch {batch}"
+        );
+    }
+}
+
+network! {
+    /// Workload W3 of the design: LeNet-5.
+    struct LeNet {
+        input: [1, 28, 28],
+        conv1: Conv2d(6, kernel = 5) -> ReLU,
+        pool1: MaxPool2d(2),
+        conv2: Conv2d(16, kernel = 5) -> ReLU,
+        pool2: MaxPool2d(2),
+        flat: Flatten,
+        fc1: Dense(120) -> ReLU,
+        fc2: Dense(84) -> ReLU,
+        fc3: Dense(10),
+    }
+}
+
+network! {
+    /// Padding, strides and average pooling, with a first layer without parameters.
+    struct OddConv {
+        input: [3, 11, 9],
+        pool0: AvgPool2d(2, stride = 1),
+        conv1: Conv2d(4, kernel = 3, stride = 2, padding = 1) -> Tanh,
+        pool1: AvgPool2d(2),
+        flat: Flatten,
+        fc1: Dense(3),
+    }
+}
+
+#[test]
+fn warmed_up_conv_train_step_allocates_nothing() {
+    let mut lenet = LeNet::new(0);
+    let mut odd = OddConv::new(0);
+    for batch in [1, 7, 32] {
+        let x = Array4::from_shape_fn((batch, 1, 28, 28), |(n, _, i, j)| {
+            ((n * 31 + i * 7 + j) % 17) as f32 / 17.0
+        });
+        let x_odd = Array4::from_shape_fn((batch, 3, 11, 9), |(n, c, i, j)| {
+            ((n + c + i * j) % 5) as f32 / 5.0
+        });
+        let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+        let labels_odd: Vec<usize> = (0..batch).map(|i| i % 3).collect();
+        let mut sgd = Sgd::momentum(0.01, 0.9);
+        let mut adam = Adam::new(1e-3);
+        let mut steps = || {
+            lenet.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut sgd);
+            odd.train_step(
+                x_odd.view(),
+                &labels_odd[..],
+                &SoftmaxCrossEntropy,
+                &mut adam,
+            );
+        };
+        steps(); // warm-up
+        let count = allocations_during(|| {
+            for _ in 0..2 {
                 steps();
             }
         });

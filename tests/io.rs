@@ -186,6 +186,55 @@ fn names_and_layouts_are_pytorch_s() {
     assert_eq!(fc1.param(0)[6 + 2], net.fc1.weight()[[1, 2]]);
 }
 
+network! {
+    /// Every image layer kind; only `conv` and `fc` have tensors.
+    #[derive(Debug, PartialEq)]
+    struct ConvNet {
+        input: [3, 9, 8],
+        conv: Conv2d(4, kernel = 3, stride = 2, padding = 1) -> ReLU, // 4×5×4
+        pool: MaxPool2d(2),                                         // 4×2×2
+        avg: AvgPool2d(1),
+        flat: Flatten,
+        fc: Dense(2),
+    }
+}
+
+#[test]
+fn conv2d_layout_is_pytorch_s_and_round_trips() {
+    let mut net = ConvNet::new(4);
+    net.conv.bias_mut().fill(0.25);
+    let shapes: Vec<(String, Vec<usize>)> = tensors(&net)
+        .into_iter()
+        .map(|(name, shape, _)| (name, shape))
+        .collect();
+    let expected = [
+        ("conv.weight", vec![4, 3, 3, 3]), // nn.Conv2d(3, 4, 3).weight is [out, in, kh, kw]
+        ("conv.bias", vec![4]),
+        ("fc.weight", vec![2, 16]),
+        ("fc.bias", vec![2]),
+    ];
+    assert_eq!(
+        shapes,
+        expected.map(|(name, shape)| (name.to_string(), shape))
+    );
+    // Row-major [out, in, kh, kw]: element (o, c, i, j) at ((o · in + c) · kh + i) · kw + j.
+    let (_, conv) = net.layers()[0];
+    assert_eq!(
+        conv.param(0)[((2 * 3 + 1) * 3 + 2) * 3],
+        net.conv.weight()[[2, 1, 2, 0]]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conv.safetensors");
+    net.save_safetensors(&path).unwrap();
+    let loaded = ConvNet::load_safetensors(&path).unwrap();
+    assert_eq!(loaded, net);
+    let x = Array::from_shape_fn((2, 3, 9, 8), |(n, c, i, j)| {
+        ((n + 2 * c + 3 * i + j) as f32 * 0.31).sin()
+    });
+    assert_eq!(loaded.forward(x.view()), net.forward(x.view()));
+}
+
 #[test]
 fn different_widths_are_a_shape_mismatch_naming_file_tensor_and_shapes() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@ use crate::gemm::matmul;
 use crate::init::{Init, InitRng};
 use crate::network::Layer;
 use crate::scalar::Scalar;
+use crate::shape::{LayerShape, Vector};
 
 /// `z = a Wᵀ + 1 bᵀ`: the forward map of a batch `a` (batch × in) into `z` (batch × out).
 pub fn forward<T: Scalar>(
@@ -153,6 +154,11 @@ impl<I: Unsigned, O: Unsigned> Default for Dense<I, O> {
     fn default() -> Self {
         Self::zeros()
     }
+}
+
+impl<I, O> LayerShape for Dense<I, O> {
+    type Input = Vector<I>;
+    type Output = Vector<O>;
 }
 
 impl<I: Unsigned, O: Unsigned> Layer for Dense<I, O> {

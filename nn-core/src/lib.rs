@@ -13,22 +13,31 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod avg_pool;
+pub mod conv2d;
 pub mod data;
 pub mod dense;
 mod error;
+pub mod flatten;
 mod gemm;
 pub mod init;
 pub mod loss;
+pub mod max_pool;
 mod network;
 pub mod optim;
 pub mod safetensors;
 mod scalar;
+pub mod shape;
 
 pub use activation::{Activation, Identity, LeakyReLU, ReLU, Sigmoid, Tanh};
+pub use avg_pool::AvgPool2d;
+pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use error::Error;
+pub use flatten::Flatten;
 pub use init::{Init, InitRng};
 pub use loss::{Loss, MeanSquaredError, SoftmaxCrossEntropy};
+pub use max_pool::MaxPool2d;
 pub use network::{batch_size, Layer, Network, Scratch};
 pub use optim::{Adam, CaptureGradient, Optimizer, Sgd, Slot};
 pub use scalar::Scalar;

@@ -123,3 +123,33 @@ pub fn batch_size(network: &str, shape: &[usize], expected: &[usize]) -> usize {
     }
     shape[0]
 }
+
+/// The [`Layer`] methods of a layer without parameters (pools, flatten): it lists no
+/// tensors, so asking for one is an index out of range.
+macro_rules! parameterless_layer {
+    ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty) => {
+        impl<$($generic $(: $bound)?),*> $crate::network::Layer for $ty {
+            fn param_names(&self) -> &'static [&'static str] {
+                &[]
+            }
+
+            fn param_shape(&self, index: usize) -> &[usize] {
+                $crate::network::no_parameter($kind, index)
+            }
+
+            fn param(&self, index: usize) -> &[f32] {
+                $crate::network::no_parameter($kind, index)
+            }
+
+            fn param_mut(&mut self, index: usize) -> &mut [f32] {
+                $crate::network::no_parameter($kind, index)
+            }
+        }
+    };
+}
+pub(crate) use parameterless_layer;
+
+#[track_caller]
+pub(crate) fn no_parameter(kind: &str, index: usize) -> ! {
+    panic!("parameter index {index} is out of range: `{kind}` has no parameters")
+}

@@ -8,7 +8,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::shape::{Activation, Kind, Layer, Model, Shape};
+use crate::shape::{Activation, Kind, Layer, Model, PoolOp, Shape};
 use crate::summary::summary;
 
 pub fn expand(model: &Model) -> TokenStream {
@@ -21,6 +21,7 @@ pub fn expand(model: &Model) -> TokenStream {
         ..
     } = model;
     let buffers = format_ident!("{name}Buffers");
+    let work = format_ident!("{name}Work");
     let step = format_ident!("{name}Step");
     let names: Vec<_> = layers.iter().map(|l| &l.name).collect();
     let name_strings: Vec<_> = names.iter().map(|n| n.to_string()).collect();
@@ -39,16 +40,28 @@ pub fn expand(model: &Model) -> TokenStream {
     let name_string = name.to_string();
 
     let inits = layers.iter().map(|layer| {
-        let activation = activation_value(layer.activation);
-        match layer.kind {
-            Kind::Dense { .. } => {
-                quote!(::frechet::Dense::new(&mut rng, ::frechet::Activation::init(&#activation)))
-            }
+        let ty = layer_type(layer);
+        if layer.kind.has_params() {
+            let activation = activation_value(layer.activation);
+            quote!(<#ty>::new(&mut rng, ::frechet::Activation::init(&#activation)))
+        } else {
+            quote!(<#ty>::new())
         }
     });
-    let zeros = layers.iter().map(|layer| match layer.kind {
-        Kind::Dense { .. } => quote!(::frechet::Dense::zeros()),
+    let zeros = layers.iter().map(|layer| {
+        let ty = layer_type(layer);
+        if layer.kind.has_params() {
+            quote!(<#ty>::zeros())
+        } else {
+            quote!(<#ty>::new())
+        }
     });
+    let convs: Vec<_> = layers
+        .iter()
+        .filter(|layer| matches!(layer.kind, Kind::Conv2d { .. }))
+        .collect();
+    let conv_names: Vec<_> = convs.iter().map(|layer| &layer.name).collect();
+    let conv_types: Vec<_> = convs.iter().map(|layer| layer_type(layer)).collect();
     let buffer_shapes = layers.iter().map(|layer| {
         let dims = layer
             .output
@@ -93,17 +106,35 @@ pub fn expand(model: &Model) -> TokenStream {
             #(#names: #buffer_types,)*
         }
 
+        /// The scratch space of each convolution, for a batch.
+        #[doc(hidden)]
+        #vis struct #work {
+            #(#conv_names: ::frechet::conv2d::Workspace,)*
+        }
+
         /// What a training step of the network keeps between steps of the same batch size.
         #[doc(hidden)]
         #vis struct #step {
             a: #buffers,
             delta: #buffers,
+            work: #work,
             grad: ::std::boxed::Box<#name>,
         }
 
         impl #buffers {
             fn zeros(batch: usize) -> Self {
                 #buffers { #(#names: #buffer_shapes,)* }
+            }
+        }
+
+        impl #work {
+            #[allow(unused_variables)]
+            fn training(batch: usize) -> Self {
+                #work { #(#conv_names: <#conv_types>::workspace(batch),)* }
+            }
+
+            fn inference() -> Self {
+                #work { #(#conv_names: <#conv_types>::inference_workspace(),)* }
             }
         }
 
@@ -145,7 +176,7 @@ pub fn expand(model: &Model) -> TokenStream {
             pub fn forward(&self, x: #input_array) -> #output_array {
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut a = #buffers::zeros(batch);
-                self.forward_into(x, &mut a);
+                self.forward_into(x, &mut a, &mut #work::inference());
                 a.#last
             }
 
@@ -197,10 +228,11 @@ pub fn expand(model: &Model) -> TokenStream {
                     || #step {
                         a: #buffers::zeros(batch),
                         delta: #buffers::zeros(batch),
+                        work: #work::training(batch),
                         grad: ::std::boxed::Box::new(#name::zeros()),
                     },
                 );
-                self.forward_into(x, &mut s.a);
+                self.forward_into(x, &mut s.a, &mut s.work);
                 // δ_L = σ_L'(z_L) ⊙ ∇ℓ(a_L, y)
                 let value = loss.loss_and_delta(s.a.#last.view(), targets, s.delta.#last.view_mut());
                 #last_activation
@@ -210,7 +242,7 @@ pub fn expand(model: &Model) -> TokenStream {
             }
 
             /// `a_l = σ_l(B_l(W_l, a_{l−1}) + C_l b_l)` for every layer, keeping each `a_l`.
-            fn forward_into(&self, x: #input_array, a: &mut #buffers) {
+            fn forward_into(&self, x: #input_array, a: &mut #buffers, work: &mut #work) {
                 use ::frechet::Activation as _;
                 #(#forward)*
             }
@@ -260,44 +292,75 @@ fn forward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
             quote!(#value.apply(a.#name.view_mut());)
         }
     };
-    match layer.kind {
-        Kind::Dense { .. } => quote! {
-            self.#name.forward(#a_prev, a.#name.view_mut());
-            #activation
-        },
-    }
+    let map = match layer.kind {
+        Kind::Conv2d { .. } => {
+            quote!(self.#name.forward(#a_prev, a.#name.view_mut(), &mut work.#name);)
+        }
+        Kind::Dense { .. } | Kind::Pool { .. } | Kind::Flatten => {
+            quote!(self.#name.forward(#a_prev, a.#name.view_mut());)
+        }
+    };
+    quote!(#map #activation)
 }
 
 /// The statements of layer `i` in the backward pass: δ_{l−1} with the old weights, then
 /// the layer's gradient, then its update. `δ_l` is already final when they run.
 fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
     let name = &layer.name;
+    // δ_{l−1} is only needed if a layer before this one has weights: the first layer's
+    // input adjoint, in particular, would be the gradient in the data.
+    let input_adjoint = if model.layers[..i].iter().any(|l| l.kind.has_params()) {
+        let prev = &model.layers[i - 1];
+        let prev_name = &prev.name;
+        let adjoint = match layer.kind {
+            Kind::Dense { .. }
+            | Kind::Flatten
+            | Kind::Pool {
+                op: PoolOp::Avg, ..
+            } => quote! {
+                self.#name.adjoint_input(s.delta.#name.view(), s.delta.#prev_name.view_mut());
+            },
+            Kind::Conv2d { .. } => quote! {
+                self.#name.adjoint_input(s.delta.#name.view(), s.delta.#prev_name.view_mut(), &mut s.work.#name);
+            },
+            // Max pooling selects, and what it selected depends on its input.
+            Kind::Pool {
+                op: PoolOp::Max, ..
+            } => quote! {
+                self.#name.adjoint_input(s.a.#prev_name.view(), s.delta.#name.view(), s.delta.#prev_name.view_mut());
+            },
+        };
+        let sigma_prime = activation_backprop(
+            prev.activation,
+            quote!(s.a.#prev_name),
+            quote!(s.delta.#prev_name),
+        );
+        quote!(#adjoint #sigma_prime)
+    } else {
+        quote!()
+    };
     let index = Literal::usize_unsuffixed(i);
-    let (a_prev, input_adjoint) = match i {
-        // The first layer's input adjoint would be the gradient in the data: not needed.
-        0 => (quote!(x), quote!()),
+    let a_prev = match i {
+        0 => quote!(x),
         _ => {
-            let prev = &model.layers[i - 1];
-            let prev_name = &prev.name;
-            let sigma_prime = activation_backprop(
-                prev.activation,
-                quote!(s.a.#prev_name),
-                quote!(s.delta.#prev_name),
-            );
-            let adjoint = match layer.kind {
-                Kind::Dense { .. } => quote! {
-                    self.#name.adjoint_input(s.delta.#name.view(), s.delta.#prev_name.view_mut());
-                },
-            };
-            (quote!(s.a.#prev_name.view()), quote!(#adjoint #sigma_prime))
+            let prev = &model.layers[i - 1].name;
+            quote!(s.a.#prev.view())
         }
     };
-    match layer.kind {
+    let weight_adjoint = match layer.kind {
         Kind::Dense { .. } => quote! {
-            #input_adjoint
             s.grad.#name.assign_adjoint_weight(s.delta.#name.view(), #a_prev);
-            ::frechet::optim::update_layer(optimizer, #index, &mut self.#name, &s.grad.#name);
         },
+        // The convolution's input, unrolled, is in its workspace since the forward pass.
+        Kind::Conv2d { .. } => quote! {
+            s.grad.#name.assign_adjoint_weight(s.delta.#name.view(), &s.work.#name);
+        },
+        Kind::Pool { .. } | Kind::Flatten => return input_adjoint,
+    };
+    quote! {
+        #input_adjoint
+        #weight_adjoint
+        ::frechet::optim::update_layer(optimizer, #index, &mut self.#name, &s.grad.#name);
     }
 }
 
@@ -325,13 +388,38 @@ fn activation_value(activation: Activation) -> TokenStream {
     }
 }
 
+/// The core type of a layer, with its shapes as typenum numbers.
 fn layer_type(layer: &Layer) -> TokenStream {
+    let image = match layer.input {
+        Shape::Vector(_) => quote!(),
+        Shape::Image {
+            channels,
+            height,
+            width,
+        } => {
+            let [c, h, w] = [channels, height, width].map(type_number);
+            quote!(::frechet::shape::Image<#c, #h, #w>)
+        }
+    };
     match layer.kind {
         Kind::Dense { outputs } => {
-            let inputs = type_number(layer.input.len());
+            let inputs = type_number(layer.input.len().expect("checked in shape"));
             let outputs = type_number(outputs);
             quote!(::frechet::Dense<#inputs, #outputs>)
         }
+        Kind::Conv2d { outputs, window } => {
+            let outputs = type_number(outputs);
+            let [k, s, p] = [window.size, window.stride, window.padding].map(type_number);
+            quote!(::frechet::Conv2d<#image, #outputs, #k, #s, #p>)
+        }
+        Kind::Pool { op, window } => {
+            let [k, s] = [window.size, window.stride].map(type_number);
+            match op {
+                PoolOp::Max => quote!(::frechet::MaxPool2d<#image, #k, #s>),
+                PoolOp::Avg => quote!(::frechet::AvgPool2d<#image, #k, #s>),
+            }
+        }
+        Kind::Flatten => quote!(::frechet::Flatten<#image>),
     }
 }
 
@@ -381,6 +469,7 @@ fn dims(shape: Shape) -> Vec<Literal> {
 fn batch_array(shape: Shape) -> TokenStream {
     match shape {
         Shape::Vector(_) => quote!(::frechet::ndarray::Array2<f32>),
+        Shape::Image { .. } => quote!(::frechet::ndarray::Array4<f32>),
     }
 }
 
@@ -388,5 +477,6 @@ fn batch_array(shape: Shape) -> TokenStream {
 fn batch_view(shape: Shape) -> TokenStream {
     match shape {
         Shape::Vector(_) => quote!(::frechet::ndarray::ArrayView2<'_, f32>),
+        Shape::Image { .. } => quote!(::frechet::ndarray::ArrayView4<'_, f32>),
     }
 }

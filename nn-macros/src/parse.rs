@@ -16,7 +16,8 @@
 //! expressions); what they mean and whether they are valid is decided in `shape`, so
 //! that mistakes there can be reported together and with suggestions.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, ToTokens};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{braced, bracketed, parenthesized, Attribute, Expr, Ident, LitInt, Token, Visibility};
@@ -136,6 +137,15 @@ impl Parse for Call {
                 .collect();
         }
         Ok(Call { name, args })
+    }
+}
+
+impl ToTokens for Arg {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Arg::Positional(expr) => expr.to_tokens(tokens),
+            Arg::Keyword { key, value } => tokens.extend(quote!(#key = #value)),
+        }
     }
 }
 

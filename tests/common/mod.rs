@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use frechet::ndarray::{Array, Array2};
+use frechet::ndarray::{Array, Array2, Array4};
 use frechet::Network;
 
 /// Every parameter of `net`, layer by layer, tensor by tensor, in row-major order.
@@ -39,5 +39,12 @@ impl Stream {
 
     pub fn matrix(&mut self, rows: usize, cols: usize) -> Array2<f32> {
         Array::from_shape_simple_fn((rows, cols), || self.next())
+    }
+}
+
+impl Stream {
+    /// A batch of images (N, C, H, W).
+    pub fn images(&mut self, shape: (usize, usize, usize, usize)) -> Array4<f32> {
+        Array::from_shape_simple_fn(shape, || self.next())
     }
 }

@@ -2,8 +2,8 @@ use frechet::prelude::*;
 
 network! {
     struct Huge {
-        input: [4294967296],
-        fc1: Dense(4294967296),
+        input: [4294967295],
+        fc1: Dense(4294967295),
     }
 }
 

@@ -1,0 +1,388 @@
+//! Average pooling: PyTorch's `nn.AvgPool2d(k, stride=s)` (no padding, floor mode).
+//!
+//! Each channel of each sample is cut into `k × k` windows whose corners lie `s` apart,
+//! and each window gives the mean of its `k²` elements. A window that would run past the
+//! bottom or right edge is dropped, so an `h × w` plane gives
+//! `((h − k)/s + 1) × ((w − k)/s + 1)`.
+//!
+//! The pool carries no parameters and is a linear map `P`, the same for every input, so
+//! the backward pass is its adjoint alone, which needs no input: each window's error
+//! signal is shared equally among the elements it averaged, adding where windows overlap
+//! (`s < k`):
+//!
+//! ```text
+//! forward          a      = P a_prev        the mean of each window
+//! adjoint_input    δ_prev = P* δ            δ/k² added to each element of its window
+//! ```
+//!
+//! Both divide by `k²` after summing, as PyTorch does, rather than multiplying by `1/k²`.
+
+use std::marker::PhantomData;
+
+use ndarray::{ArrayView4, ArrayViewMut4};
+use typenum::{Unsigned, U0};
+
+use crate::max_pool::{planes, planes_mut, Windows};
+use crate::network::batch_size;
+use crate::scalar::Scalar;
+use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
+
+/// Average pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW), where
+/// `OH = window.output(H)` and `OW = window.output(W)`.
+///
+/// # Panics
+///
+/// If `window` has padding, a zero size or stride, or does not fit in an input plane,
+/// or if `a` does not have the shape the pool gives.
+#[track_caller]
+pub fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>) {
+    let windows = Windows::check("avg_pool::forward", window, a_prev.dim(), a.dim());
+    let area = area::<T>(window);
+    for (input, mut output) in planes(a_prev).zip(planes_mut(a)) {
+        windows.for_each(|i, j, square| {
+            *output.at_mut(i, j) = input.fold(square, T::zero(), |sum, _, v| sum + v) / area;
+        });
+    }
+}
+
+/// `δ_prev = P* δ`: the error signal `delta` (N × C × OH × OW) of each window divided by
+/// `k²` and added to every element of that window, written into `delta_prev`
+/// (N × C × H × W), which is zero wherever no window reaches.
+///
+/// # Panics
+///
+/// As [`forward`], with `delta_prev` in place of the input and `delta` of the output.
+#[track_caller]
+pub fn adjoint_input<T: Scalar>(
+    window: Window,
+    delta: ArrayView4<'_, T>,
+    mut delta_prev: ArrayViewMut4<'_, T>,
+) {
+    let windows = Windows::check(
+        "avg_pool::adjoint_input",
+        window,
+        delta_prev.dim(),
+        delta.dim(),
+    );
+    let area = area::<T>(window);
+    delta_prev.fill(T::zero());
+    for (delta, mut delta_prev) in planes(delta).zip(planes_mut(delta_prev)) {
+        windows.for_each(|i, j, square| {
+            let share = delta.at(i, j) / area;
+            delta_prev.for_each_in(square, |g| *g = *g + share);
+        });
+    }
+}
+
+/// `k²`, the number of elements a window averages.
+fn area<T: Scalar>(window: Window) -> T {
+    T::from_usize(window.size * window.size).expect("a window area is representable")
+}
+
+/// Average pooling over `K × K` windows at stride `S` (by default `K`, non-overlapping)
+/// of images of shape `I`, with the output shape in its type ([`LayerShape`]).
+///
+/// The layer has no parameters: its value only carries the sizes.
+pub struct AvgPool2d<I, K, S = K>(Sizes<I, K, S>);
+
+/// Sizes held in the type only; `fn() -> _` owns no `I`, `K` or `S`, so the layer is
+/// `Send` and `Sync` whatever they are.
+type Sizes<I, K, S> = PhantomData<fn() -> (I, K, S)>;
+
+impl<I: ImageShape, K: Unsigned, S: Unsigned> AvgPool2d<I, K, S> {
+    /// The window: size `K`, stride `S`, no padding.
+    pub const WINDOW: Window = Window {
+        size: K::USIZE,
+        stride: S::USIZE,
+        padding: 0,
+    };
+    /// The output height, `(H − K)/S + 1`.
+    pub const OUT_HEIGHT: usize = Self::WINDOW.output(I::HEIGHT);
+    /// The output width, `(W − K)/S + 1`.
+    pub const OUT_WIDTH: usize = Self::WINDOW.output(I::WIDTH);
+
+    /// The layer (it has no parameters to initialise).
+    pub fn new() -> Self {
+        AvgPool2d(PhantomData)
+    }
+
+    /// Average pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW).
+    ///
+    /// # Panics
+    ///
+    /// If `a_prev` is not a batch of `I` or `a` is not shaped like the output.
+    #[track_caller]
+    pub fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
+        batch_size(
+            "AvgPool2d",
+            a_prev.shape(),
+            &[I::CHANNELS, I::HEIGHT, I::WIDTH],
+        );
+        forward(Self::WINDOW, a_prev, a);
+    }
+
+    /// `δ_prev = P* δ`: each window's error signal shared equally among its elements,
+    /// the error signal passed to the previous layer (before that layer's σ' is applied).
+    ///
+    /// # Panics
+    ///
+    /// If `delta_prev` is not a batch of `I` or `delta` is not shaped like the output.
+    #[track_caller]
+    pub fn adjoint_input(&self, delta: ArrayView4<'_, f32>, delta_prev: ArrayViewMut4<'_, f32>) {
+        batch_size(
+            "AvgPool2d",
+            delta_prev.shape(),
+            &[I::CHANNELS, I::HEIGHT, I::WIDTH],
+        );
+        adjoint_input(Self::WINDOW, delta, delta_prev);
+    }
+}
+
+// By hand rather than derived, so that they hold whatever `I`, `K` and `S` are.
+impl<I, K, S> Clone for AvgPool2d<I, K, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I, K, S> Copy for AvgPool2d<I, K, S> {}
+
+impl<I, K, S> Default for AvgPool2d<I, K, S> {
+    fn default() -> Self {
+        AvgPool2d(PhantomData)
+    }
+}
+
+impl<I, K, S> std::fmt::Debug for AvgPool2d<I, K, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AvgPool2d")
+    }
+}
+
+impl<I, K, S> PartialEq for AvgPool2d<I, K, S> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<C, H, W, K, S> LayerShape for AvgPool2d<Image<C, H, W>, K, S>
+where
+    H: WindowOutput<K, S, U0>,
+    W: WindowOutput<K, S, U0>,
+{
+    type Input = Image<C, H, W>;
+    type Output =
+        Image<C, <H as WindowOutput<K, S, U0>>::Output, <W as WindowOutput<K, S, U0>>::Output>;
+}
+
+crate::network::parameterless_layer!("AvgPool2d", impl<I, K, S> for AvgPool2d<I, K, S>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::Layer;
+    use ndarray::{array, s, Array, Array2, Array4, Axis};
+    use typenum::{U12, U2, U24, U3, U4, U6, U7, U9};
+
+    fn window(size: usize, stride: usize) -> Window {
+        Window {
+            size,
+            stride,
+            padding: 0,
+        }
+    }
+
+    fn as_batch(plane: &Array2<f64>) -> ArrayView4<'_, f64> {
+        let (h, w) = plane.dim();
+        plane.view().into_shape_with_order((1, 1, h, w)).unwrap()
+    }
+
+    fn first_plane(batch: Array4<f64>) -> Array2<f64> {
+        batch
+            .index_axis_move(Axis(0), 0)
+            .index_axis_move(Axis(0), 0)
+    }
+
+    fn pool(window: Window, plane: &Array2<f64>) -> Array2<f64> {
+        let (h, w) = plane.dim();
+        let mut out = Array4::zeros((1, 1, window.output(h), window.output(w)));
+        forward(window, as_batch(plane), out.view_mut());
+        first_plane(out)
+    }
+
+    fn unpool(window: Window, delta: &Array2<f64>, (h, w): (usize, usize)) -> Array2<f64> {
+        // Garbage in the output buffer: the adjoint must overwrite it, not add to it.
+        let mut out = Array4::from_elem((1, 1, h, w), 7.0);
+        adjoint_input(window, as_batch(delta), out.view_mut());
+        first_plane(out)
+    }
+
+    /// A deterministic, irregular batch.
+    fn irregular(shape: (usize, usize, usize, usize), phase: f64) -> Array4<f64> {
+        Array::from_shape_fn(shape, |(n, c, i, j)| {
+            ((n * 13 + c * 7 + i * 5 + j * 3) as f64 + phase).sin()
+        })
+    }
+
+    #[test]
+    fn forward_drops_partial_windows() {
+        // 7 × 5 with a 2 × 2 window: 3 × 2 outputs; the last row (all 90) and column must
+        // not be read.
+        let x = array![
+            [1.0, 9.0, 2.0, 1.0, 50.0],
+            [3.0, 4.0, 8.0, 7.0, 60.0],
+            [0.0, 2.0, 1.0, 3.0, 90.0],
+            [5.0, 1.0, 4.0, 2.0, 0.0],
+            [7.0, 3.0, 0.0, 6.0, 10.0],
+            [2.0, 8.0, 5.0, 9.0, 40.0],
+            [90.0, 90.0, 90.0, 90.0, 90.0],
+        ];
+        assert_eq!(
+            pool(window(2, 2), &x),
+            array![[4.25, 4.5], [2.0, 2.5], [5.0, 5.0]]
+        );
+    }
+
+    #[test]
+    fn overlapping_windows_share_their_elements() {
+        let x = array![
+            [1.0, 9.0, 2.0, 0.0],
+            [3.0, 4.0, 8.0, 7.0],
+            [0.0, 2.0, 1.0, 3.0],
+            [5.0, 1.0, 4.0, 6.0],
+        ];
+        assert_eq!(
+            pool(window(3, 1), &x),
+            array![[30.0 / 9.0, 4.0], [28.0 / 9.0, 4.0]]
+        );
+        // Each element receives δ/9 from every window that covers it: the middle four
+        // from all of them.
+        let delta = array![[1.0, 2.0], [3.0, 4.0]];
+        let covered = array![
+            [1.0, 3.0, 3.0, 2.0],
+            [4.0, 10.0, 10.0, 6.0],
+            [4.0, 10.0, 10.0, 6.0],
+            [3.0, 7.0, 7.0, 4.0],
+        ];
+        // Adding 3/9 and 4/9 need not round like 7/9: compare to rounding.
+        let error = unpool(window(3, 1), &delta, (4, 4)) - covered / 9.0;
+        assert!(error.iter().all(|e| e.abs() < 1e-15), "{error}");
+        // With gaps between windows (stride > size) and a dropped edge, the elements no
+        // window covers get zero.
+        assert_eq!(
+            unpool(window(1, 2), &array![[1.0, 2.0]], (2, 4)),
+            array![[1.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+        );
+    }
+
+    /// `⟨P a, δ⟩ = ⟨a, P* δ⟩`: non-square planes, several channels, a batch of two,
+    /// overlapping windows (stride < size), gaps between them (stride > size), and
+    /// window sizes with and without a specialised loop.
+    #[test]
+    fn adjoint_satisfies_the_inner_product_identity() {
+        for (size, stride) in [(3, 2), (2, 3), (2, 1), (3, 3), (4, 3), (1, 2)] {
+            let w = window(size, stride);
+            let a = irregular((2, 3, 7, 9), 0.3);
+            let shape = (2, 3, w.output(7), w.output(9));
+            let delta = irregular(shape, 1.7);
+            let mut pa = Array4::zeros(shape);
+            forward(w, a.view(), pa.view_mut());
+            let mut delta_prev = Array4::zeros(a.dim());
+            adjoint_input(w, delta.view(), delta_prev.view_mut());
+            let lhs = (&pa * &delta).sum();
+            let rhs = (&a * &delta_prev).sum();
+            assert!((lhs - rhs).abs() < 1e-12, "{size}/{stride}: {lhs} vs {rhs}");
+        }
+    }
+
+    /// The strided fallback gives exactly what the slice path gives.
+    #[test]
+    fn any_layout_gives_the_same_result() {
+        let w = window(3, 2);
+        let a = irregular((2, 3, 7, 9), 0.3);
+        let shape = (2, 3, 3, 4);
+        let delta = irregular(shape, 1.1);
+        let mut pa = Array4::zeros(shape);
+        forward(w, a.view(), pa.view_mut());
+        let mut delta_prev = Array4::zeros(a.dim());
+        adjoint_input(w, delta.view(), delta_prev.view_mut());
+
+        let a_t = a.view().reversed_axes().as_standard_layout().into_owned();
+        assert!(!a_t.view().reversed_axes().is_standard_layout());
+        let mut pa_big = Array4::zeros((2, 3, 3, 8));
+        forward(
+            w,
+            a_t.view().reversed_axes(),
+            pa_big.slice_mut(s![.., .., .., ..;2]),
+        );
+        assert_eq!(pa_big.slice(s![.., .., .., ..;2]), pa);
+
+        let delta_t = delta
+            .view()
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned();
+        let mut dp_big = Array4::from_elem((2, 3, 7, 18), 5.0);
+        adjoint_input(
+            w,
+            delta_t.view().reversed_axes(),
+            dp_big.slice_mut(s![.., .., .., ..;2]),
+        );
+        assert_eq!(dp_big.slice(s![.., .., .., ..;2]), delta_prev);
+        assert!(dp_big
+            .slice(s![.., .., .., 1..;2])
+            .iter()
+            .all(|&v| v == 5.0));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "avg_pool::adjoint_input: a 3×3 window at stride 2 pools an input of shape (2, 3, 7, 9) into (2, 3, 3, 4), got (2, 3, 3, 3)"
+    )]
+    fn wrong_error_signal_shape_is_reported() {
+        adjoint_input(
+            window(3, 2),
+            Array4::<f64>::zeros((2, 3, 3, 3)).view(),
+            Array4::zeros((2, 3, 7, 9)).view_mut(),
+        );
+    }
+
+    #[test]
+    fn typed_layer_knows_its_shapes_and_has_no_parameters() {
+        fn output<L: LayerShape<Output = Out>, Out>() {}
+        output::<AvgPool2d<Image<U6, U24, U24>, U2>, Image<U6, U12, U12>>();
+        output::<AvgPool2d<Image<U3, U7, U9>, U3, U2>, Image<U3, U3, U4>>();
+        type Odd = AvgPool2d<Image<U3, U7, U9>, U3, U2>;
+        assert_eq!((Odd::OUT_HEIGHT, Odd::OUT_WIDTH), (3, 4));
+        assert_eq!(Odd::WINDOW, window(3, 2));
+        assert_eq!(Odd::new().param_names(), [] as [&str; 0]);
+        assert_eq!(format!("{:?}", Odd::default()), "AvgPool2d");
+
+        // The f32 layer computes what the f64 kernels do.
+        let a = irregular((2, 3, 7, 9), 0.5);
+        let mut expected = Array4::zeros((2, 3, 3, 4));
+        forward(Odd::WINDOW, a.view(), expected.view_mut());
+        let mut got = Array4::<f32>::zeros((2, 3, 3, 4));
+        Odd::new().forward(a.mapv(|v| v as f32).view(), got.view_mut());
+        assert!(got
+            .iter()
+            .zip(&expected)
+            .all(|(&g, &e)| (f64::from(g) - e).abs() < 1e-6));
+
+        let delta = irregular((2, 3, 3, 4), 0.2);
+        let mut expected = Array4::zeros((2, 3, 7, 9));
+        adjoint_input(Odd::WINDOW, delta.view(), expected.view_mut());
+        let mut got = Array4::<f32>::zeros((2, 3, 7, 9));
+        Odd::new().adjoint_input(delta.mapv(|v| v as f32).view(), got.view_mut());
+        assert!(got
+            .iter()
+            .zip(&expected)
+            .all(|(&g, &e)| (f64::from(g) - e).abs() < 1e-6));
+    }
+
+    #[test]
+    #[should_panic(expected = "parameter index 0 is out of range: `AvgPool2d` has no parameters")]
+    fn typed_layer_has_no_parameter_zero() {
+        AvgPool2d::<Image<U6, U24, U24>, U2>::new().param(0);
+    }
+}

@@ -1,0 +1,763 @@
+//! Max pooling: PyTorch's `nn.MaxPool2d(k, stride=s)` (no padding, no dilation, floor
+//! mode).
+//!
+//! Each channel of each sample is cut into `k × k` windows whose corners lie `s` apart,
+//! and each window gives its largest element. A window that would run past the bottom or
+//! right edge is dropped, so an `h × w` plane gives `((h − k)/s + 1) × ((w − k)/s + 1)`.
+//!
+//! The pool carries no parameters and is not linear, but near a fixed input `a` it agrees
+//! with the linear selection `P_a` that takes from each window the element where the
+//! maximum lies: its Fréchet derivative at `a` is `P_a`. So the backward pass is one
+//! adjoint, which sends the error signal of each window back to the element it was
+//! selected from, adding where windows overlap (`s < k`):
+//!
+//! ```text
+//! forward          a      = P_a a_prev      the maximum of each window
+//! adjoint_input    δ_prev = P_a* δ          δ of each window added at its arg-max
+//! ```
+//!
+//! The selection is not stored: [`adjoint_input`] recomputes it from `a_prev` with the
+//! same function as [`forward`], so the two cannot disagree and no index buffer is kept.
+//! Where elements tie the pool is not differentiable; like PyTorch's CPU kernel the first
+//! maximum in row-major order is selected, so it receives the window's whole δ. A NaN is
+//! selected whenever it is met, and nothing displaces it but a later NaN, so a NaN in a
+//! window propagates to the output, again as in PyTorch.
+//!
+//! The window geometry and the plane access are shared with [`crate::avg_pool`].
+
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use ndarray::{ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut3, ArrayViewMut4};
+use typenum::{Unsigned, U0};
+
+use crate::network::batch_size;
+use crate::scalar::Scalar;
+use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
+
+/// Max pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW), where
+/// `OH = window.output(H)` and `OW = window.output(W)`.
+///
+/// # Panics
+///
+/// If `window` has padding, a zero size or stride, or does not fit in an input plane,
+/// or if `a` does not have the shape the pool gives.
+#[track_caller]
+pub fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>) {
+    let windows = Windows::check("max_pool::forward", window, a_prev.dim(), a.dim());
+    for (input, mut output) in planes(a_prev).zip(planes_mut(a)) {
+        windows.for_each(|i, j, square| {
+            *output.at_mut(i, j) = arg_max(&input, square).1;
+        });
+    }
+}
+
+/// `δ_prev = P_a* δ`: the error signal `delta` (N × C × OH × OW) of each window added to
+/// the element of `a_prev` (N × C × H × W) that [`forward`] selected from it, written
+/// into `delta_prev` (N × C × H × W), which is zero wherever nothing was selected.
+///
+/// # Panics
+///
+/// As [`forward`] for `a_prev` and `delta`, and if `delta_prev` is not shaped like
+/// `a_prev`.
+#[track_caller]
+pub fn adjoint_input<T: Scalar>(
+    window: Window,
+    a_prev: ArrayView4<'_, T>,
+    delta: ArrayView4<'_, T>,
+    mut delta_prev: ArrayViewMut4<'_, T>,
+) {
+    let windows = Windows::check("max_pool::adjoint_input", window, a_prev.dim(), delta.dim());
+    assert!(
+        delta_prev.dim() == a_prev.dim(),
+        "max_pool::adjoint_input: delta_prev must be shaped like a_prev {:?}, got {:?}",
+        a_prev.shape(),
+        delta_prev.shape()
+    );
+    delta_prev.fill(T::zero());
+    let triples = planes(a_prev)
+        .zip(planes(delta))
+        .zip(planes_mut(delta_prev));
+    for ((input, delta), mut delta_prev) in triples {
+        windows.for_each(|i, j, square| {
+            let ((r, c), _) = arg_max(&input, square);
+            let target = delta_prev.at_mut(r, c);
+            *target = *target + delta.at(i, j);
+        });
+    }
+}
+
+/// The selected element of one window and its value: the single definition of the
+/// selection `P_a`, used by both [`forward`] and [`adjoint_input`].
+///
+/// The test is PyTorch's CPU kernel, `v > best || isnan(v)` from `best = −∞`: the first
+/// of equal maxima wins (`>` is strict), a NaN always wins, and nothing but another NaN
+/// beats a NaN (every comparison with it is false). An all `−∞` window selects its first
+/// element.
+#[inline(always)]
+fn arg_max<T: Scalar>(plane: &Plane<'_, T>, square: Square) -> ((usize, usize), T) {
+    let first = (square.top, square.left);
+    plane.fold(square, (first, T::neg_infinity()), |best, at, v| {
+        if v > best.1 || v.is_nan() {
+            (at, v)
+        } else {
+            best
+        }
+    })
+}
+
+/// Where the windows of a pool lie, for shapes that have been checked; shared by both
+/// pools so that their bounds are defined once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Windows {
+    size: usize,
+    stride: usize,
+    out_height: usize,
+    out_width: usize,
+}
+
+impl Windows {
+    /// Checks that `window` pools `input` (N × C × H × W) into `output` and returns the
+    /// geometry; `kernel` names the caller in the panic messages.
+    #[track_caller]
+    pub(crate) fn check(
+        kernel: &str,
+        window: Window,
+        input: (usize, usize, usize, usize),
+        output: (usize, usize, usize, usize),
+    ) -> Self {
+        let Window {
+            size,
+            stride,
+            padding,
+        } = window;
+        let (n, c, h, w) = input;
+        assert!(
+            padding == 0,
+            "{kernel}: pools take no padding, got {window:?}"
+        );
+        assert!(
+            size > 0 && stride > 0,
+            "{kernel}: the window size and the stride must be at least 1, got {window:?}"
+        );
+        assert!(
+            size <= h && size <= w,
+            "{kernel}: a {size}×{size} window does not fit in a {h}×{w} input plane"
+        );
+        let expected = (n, c, window.output(h), window.output(w));
+        assert!(
+            output == expected,
+            "{kernel}: a {size}×{size} window at stride {stride} pools an input of shape \
+             {input:?} into {expected:?}, got {output:?}"
+        );
+        Windows {
+            size,
+            stride,
+            out_height: expected.2,
+            out_width: expected.3,
+        }
+    }
+
+    /// Calls `f(i, j, square)` for every output position `(i, j)` in row-major order,
+    /// with the part of the input plane its window covers.
+    #[inline(always)]
+    pub(crate) fn for_each(self, mut f: impl FnMut(usize, usize, Square)) {
+        for i in 0..self.out_height {
+            for j in 0..self.out_width {
+                let square = Square {
+                    top: i * self.stride,
+                    left: j * self.stride,
+                    size: self.size,
+                };
+                f(i, j, square);
+            }
+        }
+    }
+}
+
+/// The part of an input plane one window covers: `size × size` elements from
+/// `(top, left)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Square {
+    top: usize,
+    left: usize,
+    size: usize,
+}
+
+/// Folds `f(acc, row, range)` over the rows of `square`, with the range of each in a
+/// packed plane of `width` columns.
+///
+/// Always inlined, and called by [`fold_rows_sized`] with the size as a literal for the
+/// common windows: the loops over a window then have constant lengths, which the
+/// compiler unrolls, and slices of known length, whose bounds it checks once per row.
+/// For 2 × 2 windows that halves the time of a pass.
+#[inline(always)]
+fn fold_rows<A>(
+    square: Square,
+    size: usize,
+    width: usize,
+    init: A,
+    mut f: impl FnMut(A, usize, Range<usize>) -> A,
+) -> A {
+    debug_assert_eq!(size, square.size);
+    let mut acc = init;
+    for row in square.top..square.top + size {
+        let start = row * width + square.left;
+        acc = f(acc, row, start..start + size);
+    }
+    acc
+}
+
+/// [`fold_rows`], with the size a constant for 2 × 2 and 3 × 3 windows.
+#[inline(always)]
+fn fold_rows_sized<A>(
+    square: Square,
+    width: usize,
+    init: A,
+    f: impl FnMut(A, usize, Range<usize>) -> A,
+) -> A {
+    match square.size {
+        2 => fold_rows(square, 2, width, init, f),
+        3 => fold_rows(square, 3, width, init, f),
+        size => fold_rows(square, size, width, init, f),
+    }
+}
+
+/// The planes (one channel of one sample) of a batch, samples then channels.
+pub(crate) fn planes<T: Copy>(batch: ArrayView4<'_, T>) -> impl Iterator<Item = Plane<'_, T>> {
+    batch
+        .into_outer_iter()
+        .flat_map(ArrayView3::into_outer_iter)
+        .map(Plane::new)
+}
+
+/// The planes of a batch, mutably, samples then channels.
+pub(crate) fn planes_mut<T>(batch: ArrayViewMut4<'_, T>) -> impl Iterator<Item = PlaneMut<'_, T>> {
+    batch
+        .into_outer_iter_mut()
+        .flat_map(ArrayViewMut3::into_outer_iter_mut)
+        .map(PlaneMut::new)
+}
+
+/// One plane to read. A plane in standard layout (what the network's buffers hold) is
+/// read through a slice, one bounds check per window row; any other layout through
+/// ndarray's indexing. The layout is matched once per window, not per element.
+pub(crate) enum Plane<'a, T> {
+    /// Row-major and contiguous, `width` elements per row.
+    Packed { data: &'a [T], width: usize },
+    /// Any other layout.
+    Strided(ArrayView2<'a, T>),
+}
+
+impl<'a, T: Copy> Plane<'a, T> {
+    fn new(view: ArrayView2<'a, T>) -> Self {
+        match view.to_slice() {
+            Some(data) => Plane::Packed {
+                data,
+                width: view.ncols(),
+            },
+            None => Plane::Strided(view),
+        }
+    }
+
+    /// The element at `(row, col)`.
+    #[inline]
+    pub(crate) fn at(&self, row: usize, col: usize) -> T {
+        match self {
+            Plane::Packed { data, width } => data[row * width + col],
+            Plane::Strided(view) => view[(row, col)],
+        }
+    }
+
+    /// Folds `f(acc, (row, col), value)` over the elements of `square`, in row-major
+    /// order.
+    #[inline(always)]
+    pub(crate) fn fold<A>(
+        &self,
+        square: Square,
+        init: A,
+        mut f: impl FnMut(A, (usize, usize), T) -> A,
+    ) -> A {
+        match self {
+            Plane::Packed { data, width } => {
+                fold_rows_sized(square, *width, init, |acc, row, range| {
+                    data[range]
+                        .iter()
+                        .enumerate()
+                        .fold(acc, |acc, (dc, &v)| f(acc, (row, square.left + dc), v))
+                })
+            }
+            Plane::Strided(view) => {
+                let mut acc = init;
+                for row in square.top..square.top + square.size {
+                    for col in square.left..square.left + square.size {
+                        acc = f(acc, (row, col), view[(row, col)]);
+                    }
+                }
+                acc
+            }
+        }
+    }
+}
+
+/// One plane to write, laid out as [`Plane`] says.
+pub(crate) enum PlaneMut<'a, T> {
+    /// Row-major and contiguous, `width` elements per row.
+    Packed { data: &'a mut [T], width: usize },
+    /// Any other layout.
+    Strided(ArrayViewMut2<'a, T>),
+}
+
+impl<'a, T> PlaneMut<'a, T> {
+    fn new(view: ArrayViewMut2<'a, T>) -> Self {
+        if view.is_standard_layout() {
+            let width = view.ncols();
+            let data = view.into_slice().expect("a standard layout is contiguous");
+            PlaneMut::Packed { data, width }
+        } else {
+            PlaneMut::Strided(view)
+        }
+    }
+
+    /// The element at `(row, col)`.
+    #[inline]
+    pub(crate) fn at_mut(&mut self, row: usize, col: usize) -> &mut T {
+        match self {
+            PlaneMut::Packed { data, width } => &mut data[row * *width + col],
+            PlaneMut::Strided(view) => &mut view[(row, col)],
+        }
+    }
+
+    /// Calls `f` on every element of `square`.
+    #[inline(always)]
+    pub(crate) fn for_each_in(&mut self, square: Square, mut f: impl FnMut(&mut T)) {
+        match self {
+            PlaneMut::Packed { data, width } => {
+                fold_rows_sized(square, *width, (), |(), _, range| {
+                    data[range].iter_mut().for_each(&mut f);
+                });
+            }
+            PlaneMut::Strided(view) => {
+                for row in square.top..square.top + square.size {
+                    for col in square.left..square.left + square.size {
+                        f(&mut view[(row, col)]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling over `K × K` windows at stride `S` (by default `K`, non-overlapping) of
+/// images of shape `I`, with the output shape in its type ([`LayerShape`]).
+///
+/// The layer has no parameters: its value only carries the sizes.
+pub struct MaxPool2d<I, K, S = K>(Sizes<I, K, S>);
+
+/// Sizes held in the type only; `fn() -> _` owns no `I`, `K` or `S`, so the layer is
+/// `Send` and `Sync` whatever they are.
+type Sizes<I, K, S> = PhantomData<fn() -> (I, K, S)>;
+
+impl<I: ImageShape, K: Unsigned, S: Unsigned> MaxPool2d<I, K, S> {
+    /// The window: size `K`, stride `S`, no padding.
+    pub const WINDOW: Window = Window {
+        size: K::USIZE,
+        stride: S::USIZE,
+        padding: 0,
+    };
+    /// The output height, `(H − K)/S + 1`.
+    pub const OUT_HEIGHT: usize = Self::WINDOW.output(I::HEIGHT);
+    /// The output width, `(W − K)/S + 1`.
+    pub const OUT_WIDTH: usize = Self::WINDOW.output(I::WIDTH);
+
+    /// The layer (it has no parameters to initialise).
+    pub fn new() -> Self {
+        MaxPool2d(PhantomData)
+    }
+
+    /// Max pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW).
+    ///
+    /// # Panics
+    ///
+    /// If `a_prev` is not a batch of `I` or `a` is not shaped like the output.
+    #[track_caller]
+    pub fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
+        batch_size(
+            "MaxPool2d",
+            a_prev.shape(),
+            &[I::CHANNELS, I::HEIGHT, I::WIDTH],
+        );
+        forward(Self::WINDOW, a_prev, a);
+    }
+
+    /// `δ_prev = P_a* δ`: each window's error signal sent to the element of `a_prev` it
+    /// selected, the error signal passed to the previous layer (before that layer's σ' is
+    /// applied). `a_prev` is the input [`Self::forward`] pooled.
+    ///
+    /// # Panics
+    ///
+    /// If `a_prev` is not a batch of `I`, or `delta` and `delta_prev` are not shaped
+    /// like the output and the input.
+    #[track_caller]
+    pub fn adjoint_input(
+        &self,
+        a_prev: ArrayView4<'_, f32>,
+        delta: ArrayView4<'_, f32>,
+        delta_prev: ArrayViewMut4<'_, f32>,
+    ) {
+        batch_size(
+            "MaxPool2d",
+            a_prev.shape(),
+            &[I::CHANNELS, I::HEIGHT, I::WIDTH],
+        );
+        adjoint_input(Self::WINDOW, a_prev, delta, delta_prev);
+    }
+}
+
+// By hand rather than derived, so that they hold whatever `I`, `K` and `S` are.
+impl<I, K, S> Clone for MaxPool2d<I, K, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I, K, S> Copy for MaxPool2d<I, K, S> {}
+
+impl<I, K, S> Default for MaxPool2d<I, K, S> {
+    fn default() -> Self {
+        MaxPool2d(PhantomData)
+    }
+}
+
+impl<I, K, S> std::fmt::Debug for MaxPool2d<I, K, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MaxPool2d")
+    }
+}
+
+impl<I, K, S> PartialEq for MaxPool2d<I, K, S> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<C, H, W, K, S> LayerShape for MaxPool2d<Image<C, H, W>, K, S>
+where
+    H: WindowOutput<K, S, U0>,
+    W: WindowOutput<K, S, U0>,
+{
+    type Input = Image<C, H, W>;
+    type Output =
+        Image<C, <H as WindowOutput<K, S, U0>>::Output, <W as WindowOutput<K, S, U0>>::Output>;
+}
+
+crate::network::parameterless_layer!("MaxPool2d", impl<I, K, S> for MaxPool2d<I, K, S>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::Layer;
+    use ndarray::{array, s, Array, Array2, Array4};
+    use typenum::{U12, U2, U24, U3, U6, U7, U9};
+
+    fn window(size: usize, stride: usize) -> Window {
+        Window {
+            size,
+            stride,
+            padding: 0,
+        }
+    }
+
+    /// Pools one plane.
+    fn pool(window: Window, plane: &Array2<f64>) -> Array2<f64> {
+        let (h, w) = plane.dim();
+        let mut out = Array4::zeros((1, 1, window.output(h), window.output(w)));
+        let input = plane.view().into_shape_with_order((1, 1, h, w)).unwrap();
+        forward(window, input, out.view_mut());
+        out.index_axis_move(ndarray::Axis(0), 0)
+            .index_axis_move(ndarray::Axis(0), 0)
+    }
+
+    /// `P_a* δ` for one plane.
+    fn unpool(window: Window, plane: &Array2<f64>, delta: &Array2<f64>) -> Array2<f64> {
+        let (h, w) = plane.dim();
+        let (oh, ow) = delta.dim();
+        // Garbage in the output buffer: the adjoint must overwrite it, not add to it.
+        let mut out = Array4::from_elem((1, 1, h, w), 7.0);
+        adjoint_input(
+            window,
+            plane.view().into_shape_with_order((1, 1, h, w)).unwrap(),
+            delta.view().into_shape_with_order((1, 1, oh, ow)).unwrap(),
+            out.view_mut(),
+        );
+        out.index_axis_move(ndarray::Axis(0), 0)
+            .index_axis_move(ndarray::Axis(0), 0)
+    }
+
+    /// A batch whose elements are distinct and at least 0.01 apart, in an irregular
+    /// order: `k ↦ 101 k mod len` permutes the indices, as 101 is prime to the length.
+    fn distinct(shape: (usize, usize, usize, usize)) -> Array4<f64> {
+        let len = shape.0 * shape.1 * shape.2 * shape.3;
+        assert!(len % 101 != 0);
+        let values: Vec<f64> = (0..len)
+            .map(|k| ((101 * k) % len) as f64 * 0.01 - 1.0)
+            .collect();
+        Array::from_shape_vec(shape, values).unwrap()
+    }
+
+    /// A deterministic, irregular batch.
+    fn irregular(shape: (usize, usize, usize, usize), phase: f64) -> Array4<f64> {
+        Array::from_shape_fn(shape, |(n, c, i, j)| {
+            ((n * 13 + c * 7 + i * 5 + j * 3) as f64 + phase).sin()
+        })
+    }
+
+    #[test]
+    fn forward_drops_partial_windows() {
+        // 7 × 5 with a 2 × 2 window: 3 × 2 outputs; the last row (all 9) and column must
+        // not be read.
+        let x = array![
+            [1.0, 9.0, 2.0, 1.0, 5.0],
+            [3.0, 4.0, 8.0, 7.0, 6.0],
+            [0.0, 2.0, 1.0, 3.0, 9.0],
+            [5.0, 1.0, 4.0, 2.0, 0.0],
+            [7.0, 3.0, 0.0, 6.0, 1.0],
+            [2.0, 8.0, 5.0, 9.0, 4.0],
+            [9.0, 9.0, 9.0, 9.0, 9.0],
+        ];
+        assert_eq!(
+            pool(window(2, 2), &x),
+            array![[9.0, 8.0], [5.0, 4.0], [8.0, 9.0]]
+        );
+    }
+
+    #[test]
+    fn overlapping_windows_share_their_maximum_and_add_its_error_signals() {
+        let x = array![
+            [1.0, 9.0, 2.0, 0.0],
+            [3.0, 4.0, 8.0, 7.0],
+            [0.0, 2.0, 1.0, 3.0],
+            [5.0, 1.0, 4.0, 6.0],
+        ];
+        assert_eq!(pool(window(3, 1), &x), array![[9.0, 9.0], [8.0, 8.0]]);
+        // The 9 is the maximum of both upper windows, the 8 of both lower ones.
+        let delta = array![[1.0, 2.0], [3.0, 4.0]];
+        assert_eq!(
+            unpool(window(3, 1), &x, &delta),
+            array![
+                [0.0, 3.0, 0.0, 0.0],
+                [0.0, 0.0, 7.0, 0.0],
+                [0.0, 0.0, 0.0, 0.0],
+                [0.0, 0.0, 0.0, 0.0],
+            ]
+        );
+    }
+
+    #[test]
+    fn ties_send_the_whole_error_signal_to_the_first_maximum_in_row_major_order() {
+        // Column-major order would pick (1, 0) in the first window.
+        let x = array![[1.0, 3.0, 2.0, 2.0], [3.0, 0.0, 2.0, 2.0]];
+        let delta = array![[5.0, 7.0]];
+        assert_eq!(pool(window(2, 2), &x), array![[3.0, 2.0]]);
+        assert_eq!(
+            unpool(window(2, 2), &x, &delta),
+            array![[0.0, 5.0, 7.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+        );
+        // All −∞: still one element selected, the first.
+        let x = Array2::from_elem((2, 2), f64::NEG_INFINITY);
+        assert_eq!(pool(window(2, 2), &x), array![[f64::NEG_INFINITY]]);
+        assert_eq!(
+            unpool(window(2, 2), &x, &array![[1.0]]),
+            array![[1.0, 0.0], [0.0, 0.0]]
+        );
+    }
+
+    #[test]
+    fn nan_propagates_and_takes_the_error_signal() {
+        let nan = f64::NAN;
+        // A NaN first, after a larger value, last, and two of them (the later one is
+        // selected, as in PyTorch): each window's output is NaN.
+        let x = array![
+            [nan, 5.0, 1.0, 9.0, 1.0, 2.0, nan, 1.0],
+            [1.0, 2.0, nan, 3.0, 3.0, nan, nan, 2.0],
+        ];
+        let y = pool(window(2, 2), &x);
+        assert!(y.iter().all(|v| v.is_nan()), "{y}");
+        let delta = array![[1.0, 2.0, 3.0, 4.0]];
+        assert_eq!(
+            unpool(window(2, 2), &x, &delta),
+            array![
+                [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                [0.0, 0.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0]
+            ]
+        );
+    }
+
+    /// For a fixed `a` the pool is the linear selection `P_a`, and its adjoint satisfies
+    /// `⟨P_a a, δ⟩ = ⟨a, P_a* δ⟩`: non-square planes, several channels, a batch of two,
+    /// overlapping windows (stride < size), gaps between them (stride > size), and
+    /// window sizes with and without a specialised loop.
+    #[test]
+    fn adjoint_satisfies_the_inner_product_identity() {
+        for (size, stride) in [(3, 2), (2, 3), (2, 1), (3, 3), (4, 3), (1, 2)] {
+            let w = window(size, stride);
+            let a = irregular((2, 3, 7, 9), 0.3);
+            let shape = (2, 3, w.output(7), w.output(9));
+            let delta = irregular(shape, 1.7);
+            let mut pa = Array4::zeros(shape);
+            forward(w, a.view(), pa.view_mut());
+            let mut delta_prev = Array4::zeros(a.dim());
+            adjoint_input(w, a.view(), delta.view(), delta_prev.view_mut());
+            let lhs = (&pa * &delta).sum();
+            let rhs = (&a * &delta_prev).sum();
+            assert!((lhs - rhs).abs() < 1e-12, "{size}/{stride}: {lhs} vs {rhs}");
+            // Every window sends its δ somewhere.
+            assert!((delta_prev.sum() - delta.sum()).abs() < 1e-12);
+        }
+    }
+
+    /// Central differences of `L(a) = ⟨pool(a), R⟩` against `P_a* R`. With distinct inputs
+    /// 0.01 apart no window changes its maximum within `h`, and `L` is linear there, so
+    /// the difference quotient is exact up to rounding.
+    #[test]
+    fn adjoint_matches_central_differences() {
+        for (size, stride) in [(2, 2), (3, 1), (2, 1), (4, 2)] {
+            let w = window(size, stride);
+            let a = distinct((2, 2, 5, 7));
+            let shape = (2, 2, w.output(5), w.output(7));
+            let r = irregular(shape, 0.9);
+            let loss = |a: &Array4<f64>| {
+                let mut z = Array4::zeros(shape);
+                forward(w, a.view(), z.view_mut());
+                (&z * &r).sum()
+            };
+            let mut grad = Array4::zeros(a.dim());
+            adjoint_input(w, a.view(), r.view(), grad.view_mut());
+            let h = 1e-6;
+            for idx in ndarray::indices_of(&a) {
+                let (mut p, mut m) = (a.clone(), a.clone());
+                p[idx] += h;
+                m[idx] -= h;
+                let numeric = (loss(&p) - loss(&m)) / (2.0 * h);
+                assert!(
+                    (numeric - grad[idx]).abs() < 1e-8,
+                    "{size}/{stride} at {idx:?}: {numeric} vs {}",
+                    grad[idx]
+                );
+            }
+        }
+    }
+
+    /// The strided fallback gives exactly what the slice path gives.
+    #[test]
+    fn any_layout_gives_the_same_result() {
+        let w = window(3, 2);
+        let a = irregular((2, 3, 7, 9), 0.3);
+        let shape = (2, 3, 3, 4);
+        let delta = irregular(shape, 1.1);
+        let mut pa = Array4::zeros(shape);
+        forward(w, a.view(), pa.view_mut());
+        let mut delta_prev = Array4::zeros(a.dim());
+        adjoint_input(w, a.view(), delta.view(), delta_prev.view_mut());
+
+        // The same values, stored channels-last, and outputs written every other column.
+        let a_nhwc = a
+            .view()
+            .permuted_axes([0, 2, 3, 1])
+            .as_standard_layout()
+            .into_owned();
+        let a_strided = a_nhwc.view().permuted_axes([0, 3, 1, 2]);
+        assert!(!a_strided.is_standard_layout());
+        let mut pa_big = Array4::zeros((2, 3, 3, 8));
+        forward(w, a_strided, pa_big.slice_mut(s![.., .., .., ..;2]));
+        assert_eq!(pa_big.slice(s![.., .., .., ..;2]), pa);
+
+        let delta_t = delta
+            .view()
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned();
+        let mut dp_big = Array4::from_elem((2, 3, 7, 18), 5.0);
+        adjoint_input(
+            w,
+            a_strided,
+            delta_t.view().reversed_axes(),
+            dp_big.slice_mut(s![.., .., .., ..;2]),
+        );
+        assert_eq!(dp_big.slice(s![.., .., .., ..;2]), delta_prev);
+        // The elements between were left alone.
+        assert!(dp_big
+            .slice(s![.., .., .., 1..;2])
+            .iter()
+            .all(|&v| v == 5.0));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "max_pool::forward: a 2×2 window at stride 2 pools an input of shape (1, 1, 7, 5) into (1, 1, 3, 2), got (1, 1, 4, 3)"
+    )]
+    fn wrong_output_shape_is_reported() {
+        forward(
+            window(2, 2),
+            Array4::<f64>::zeros((1, 1, 7, 5)).view(),
+            Array4::zeros((1, 1, 4, 3)).view_mut(),
+        );
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "max_pool::adjoint_input: a 3×3 window does not fit in a 7×2 input plane"
+    )]
+    fn window_larger_than_the_input_is_reported() {
+        adjoint_input(
+            window(3, 1),
+            Array4::<f64>::zeros((1, 1, 7, 2)).view(),
+            Array4::zeros((1, 1, 5, 1)).view(),
+            Array4::zeros((1, 1, 7, 2)).view_mut(),
+        );
+    }
+
+    #[test]
+    fn typed_layer_knows_its_shapes_and_has_no_parameters() {
+        fn output<L: LayerShape<Output = Out>, Out>() {}
+        output::<MaxPool2d<Image<U6, U24, U24>, U2>, Image<U6, U12, U12>>();
+        output::<MaxPool2d<Image<U3, U7, U9>, U3, U2>, Image<U3, U3, typenum::U4>>();
+        assert_eq!(
+            std::any::type_name::<<MaxPool2d<Image<U6, U24, U24>, U2> as LayerShape>::Output>(),
+            std::any::type_name::<Image<U6, U12, U12>>()
+        );
+        type Lenet = MaxPool2d<Image<U6, U24, U24>, U2>;
+        assert_eq!((Lenet::OUT_HEIGHT, Lenet::OUT_WIDTH), (12, 12));
+        assert_eq!(Lenet::WINDOW, window(2, 2));
+        type Odd = MaxPool2d<Image<U3, U7, U9>, U3, U2>;
+        assert_eq!((Odd::OUT_HEIGHT, Odd::OUT_WIDTH), (3, 4));
+        assert_eq!(Lenet::new().param_names(), [] as [&str; 0]);
+        assert_eq!(Lenet::new(), Lenet::default());
+        assert_eq!(format!("{:?}", Lenet::new()), "MaxPool2d");
+
+        // The f32 layer computes what the f64 kernel does.
+        let a = irregular((2, 3, 7, 9), 0.5);
+        let mut expected = Array4::zeros((2, 3, 3, 4));
+        forward(Odd::WINDOW, a.view(), expected.view_mut());
+        let mut got = Array4::<f32>::zeros((2, 3, 3, 4));
+        Odd::new().forward(a.mapv(|v| v as f32).view(), got.view_mut());
+        assert_eq!(got, expected.mapv(|v| v as f32));
+    }
+
+    #[test]
+    #[should_panic(expected = "parameter index 0 is out of range: `MaxPool2d` has no parameters")]
+    fn typed_layer_has_no_parameter_zero() {
+        MaxPool2d::<Image<U6, U24, U24>, U2>::new().param(0);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "`MaxPool2d` expects a batch of shape [batch, 3, 7, 9], got [2, 3, 9, 7]"
+    )]
+    fn typed_layer_rejects_another_input_shape() {
+        MaxPool2d::<Image<U3, U7, U9>, U3, U2>::new().forward(
+            Array4::zeros((2, 3, 9, 7)).view(),
+            Array4::zeros((2, 3, 4, 3)).view_mut(),
+        );
+    }
+}

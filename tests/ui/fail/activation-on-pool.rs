@@ -1,0 +1,13 @@
+use frechet::prelude::*;
+
+network! {
+    struct Net {
+        input: [1, 28, 28],
+        conv1: Conv2d(6, kernel = 5),
+        pool1: MaxPool2d(2) -> ReLU,
+        flat: Flatten,
+        fc1: Dense(10),
+    }
+}
+
+fn main() {}
