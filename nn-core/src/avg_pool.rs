@@ -22,8 +22,8 @@ use std::marker::PhantomData;
 use ndarray::{ArrayView4, ArrayViewMut4};
 use typenum::{Unsigned, U0};
 
-use crate::max_pool::{planes, planes_mut, Windows};
 use crate::network::batch_size;
+use crate::pool::{planes, planes_mut, Windows};
 use crate::scalar::Scalar;
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
 

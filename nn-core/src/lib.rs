@@ -25,6 +25,7 @@ pub mod loss;
 pub mod max_pool;
 mod network;
 pub mod optim;
+mod pool;
 pub mod safetensors;
 mod scalar;
 pub mod shape;
