@@ -4,21 +4,29 @@
 //!
 //! 1. `parse.rs`: tokens → the declaration as written (`NetworkDecl`), syntax only;
 //! 2. `shape.rs`: the declaration → a checked model with every layer's input and output
-//!    shape inferred (`Model`), or errors spanned on the offending tokens;
+//!    shape inferred (`Model`), or errors spanned on the offending tokens (`args.rs`
+//!    checks what each layer kind and activation is given);
 //! 3. `expand.rs`: the model → the struct, its forward pass and its backward pass
 //!    (with `summary.rs` rendering the layer table it embeds).
 //!
 //! Errors from every stage are gathered in a `Ctxt` (`ctxt.rs`) so that every
-//! independent mistake is reported at once.
+//! independent mistake is reported at once, beside a stand-in for the network
+//! (`fallback.rs`) so that they do not cascade into errors where it is used.
 
+mod args;
 mod ctxt;
 mod expand;
+mod fallback;
 mod parse;
 mod shape;
 mod suggest;
 mod summary;
+#[cfg(test)]
+mod tests;
 
-use proc_macro::TokenStream;
+use proc_macro2::TokenStream;
+
+use crate::fallback::{fallback, Header};
 
 /// Declares a feedforward network with compile-time shapes.
 ///
@@ -36,17 +44,37 @@ use proc_macro::TokenStream;
 ///
 /// The `frechet` crate documents the generated struct and methods.
 #[proc_macro]
-pub fn network(input: TokenStream) -> TokenStream {
-    let decl = syn::parse_macro_input!(input as parse::NetworkDecl);
+pub fn network(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    network_tokens(input.into()).into()
+}
+
+/// The pipeline on `proc_macro2` tokens, where tests can run it. A mistake becomes
+/// `compile_error!`s beside a stand-in for the network (`fallback.rs`); it never panics.
+fn network_tokens(tokens: TokenStream) -> TokenStream {
+    let decl = match syn::parse2::<parse::NetworkDecl>(tokens.clone()) {
+        Ok(decl) => decl,
+        Err(error) => {
+            let stand_in = Header::read(tokens).map(|header| fallback(&header));
+            let error = error.to_compile_error();
+            return quote::quote!(#error #stand_in);
+        }
+    };
     let mut cx = ctxt::Ctxt::new();
     let model = shape::infer(&decl, &mut cx);
-    let expanded = cx.check().and_then(|()| {
+    let checked = cx.check().and_then(|()| {
         model.ok_or_else(|| {
-            syn::Error::new(decl.name.span(), "the network could not be checked (an internal error of `network!`; please report it)")
+            syn::Error::new(
+                decl.name.span(),
+                "the network could not be checked (an internal error of `network!`; please report it)",
+            )
         })
     });
-    match expanded {
-        Ok(model) => expand::expand(&model).into(),
-        Err(errors) => errors.to_compile_error().into(),
+    match checked {
+        Ok(model) => expand::expand(&model),
+        Err(errors) => {
+            let errors = errors.to_compile_error();
+            let stand_in = fallback(&Header::of(&decl));
+            quote::quote!(#errors #stand_in)
+        }
     }
 }

@@ -66,8 +66,17 @@ impl Parse for NetworkDecl {
         let body;
         braced!(body in input);
         let input_decl = body.parse::<InputDecl>()?;
-        let mut layers = Vec::new();
+        let mut layers = Vec::<LayerDecl>::new();
         while !body.is_empty() {
+            if !body.peek(Token![,]) {
+                let after = match layers.last() {
+                    Some(layer) => format!("the layer `{}`", layer.name),
+                    None => "`input: [...]`".to_string(),
+                };
+                return Err(body.error(format!(
+                    "expected `,` after {after}\nhelp: separate the input and the layers with commas"
+                )));
+            }
             body.parse::<Token![,]>()?;
             if body.is_empty() {
                 break;
@@ -94,9 +103,20 @@ impl Parse for InputDecl {
             ));
         }
         input.parse::<Token![:]>()?;
+        let shape_help = "help: write the shape of one sample in brackets: `input: [784]` for features, `input: [1, 28, 28]` for an image";
+        if !input.peek(syn::token::Bracket) {
+            return Err(input.error(format!(
+                "expected the input shape in brackets\n{shape_help}"
+            )));
+        }
         let content;
         let bracket = bracketed!(content in input);
-        let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
+        let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("input dimensions must be integer literals\n{shape_help}"),
+            )
+        })?;
         Ok(InputDecl {
             dims: dims.into_iter().collect(),
             bracket_span: bracket.span.join(),

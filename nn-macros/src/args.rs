@@ -1,0 +1,282 @@
+//! Stage 2a: what a layer kind or an activation with its arguments means. Each is looked
+//! up by name (with a suggestion when the name is unknown), and its arguments are
+//! checked one by one: positional ones in order, keyword ones by name, each a literal of
+//! the right kind and range; whatever is left over is reported.
+
+use quote::ToTokens;
+use syn::{Expr, Lit};
+
+use crate::ctxt::Ctxt;
+use crate::parse::{Arg, Call};
+use crate::shape::{Activation, Kind, PoolOp, Window, ACTIVATIONS, LAYER_KINDS};
+use crate::suggest::with_suggestion;
+
+/// The layer kind `call` names, with its checked arguments.
+pub fn layer_kind(call: &Call, cx: &mut Ctxt) -> Option<Kind> {
+    match call.name.to_string().as_str() {
+        "Dense" => {
+            let mut args = Args::new(call, cx);
+            let outputs = args.positional("the number of outputs", "Dense(128)");
+            args.finish();
+            Some(Kind::Dense { outputs: outputs? })
+        }
+        "Conv2d" => {
+            let mut args = Args::new(call, cx);
+            let outputs = args.positional("the number of output channels", "Conv2d(6, kernel = 5)");
+            let size = args.required_keyword("kernel", "Conv2d(6, kernel = 5)");
+            let stride = args.keyword("stride", 1, 1);
+            let padding = args.keyword("padding", 0, 0);
+            args.finish();
+            Some(Kind::Conv2d {
+                outputs: outputs?,
+                window: Window {
+                    size: size?,
+                    stride: stride?,
+                    padding: padding?,
+                },
+            })
+        }
+        kind @ ("MaxPool2d" | "AvgPool2d") => {
+            let op = if kind == "MaxPool2d" {
+                PoolOp::Max
+            } else {
+                PoolOp::Avg
+            };
+            let mut args = Args::new(call, cx);
+            let size = args.positional("the window size", &format!("{kind}(2)"));
+            let stride = size.and_then(|size| args.keyword("stride", size, 1));
+            args.finish();
+            Some(Kind::Pool {
+                op,
+                window: Window {
+                    size: size?,
+                    stride: stride?,
+                    padding: 0,
+                },
+            })
+        }
+        "Flatten" => {
+            Args::new(call, cx).finish();
+            Some(Kind::Flatten)
+        }
+        other => {
+            let message = format!("unknown layer kind `{other}`");
+            cx.error_spanned_by(&call.name, with_suggestion(message, other, LAYER_KINDS));
+            None
+        }
+    }
+}
+
+/// The activation `call` names, with its checked arguments.
+pub fn activation(call: &Call, cx: &mut Ctxt) -> Option<Activation> {
+    let name = call.name.to_string();
+    let mut simple = |activation| {
+        Args::new(call, cx).finish();
+        Some(activation)
+    };
+    match name.as_str() {
+        "Identity" => simple(Activation::Identity),
+        "ReLU" => simple(Activation::ReLU),
+        "Sigmoid" => simple(Activation::Sigmoid),
+        "Tanh" => simple(Activation::Tanh),
+        "LeakyReLU" => {
+            let mut args = Args::new(call, cx);
+            let slope = args.slope();
+            args.finish();
+            Some(Activation::LeakyReLU(slope?))
+        }
+        other => {
+            let message = format!("unknown activation `{other}`");
+            cx.error_spanned_by(&call.name, with_suggestion(message, other, ACTIVATIONS));
+            None
+        }
+    }
+}
+
+/// Hands out a call's arguments one by one and reports what is left over.
+struct Args<'a> {
+    call: &'a Call,
+    cx: &'a mut Ctxt,
+    /// The positional arguments handed out so far.
+    next: usize,
+    /// The keyword arguments handed out so far.
+    taken: Vec<&'static str>,
+}
+
+impl<'a> Args<'a> {
+    fn new(call: &'a Call, cx: &'a mut Ctxt) -> Self {
+        Args {
+            call,
+            cx,
+            next: 0,
+            taken: Vec::new(),
+        }
+    }
+
+    /// The next positional argument, if there is one.
+    fn next_positional(&mut self) -> Option<&'a Expr> {
+        let expr = self
+            .call
+            .args
+            .iter()
+            .filter_map(|arg| match arg {
+                Arg::Positional(expr) => Some(expr),
+                Arg::Keyword { .. } => None,
+            })
+            .nth(self.next)?;
+        self.next += 1;
+        Some(expr)
+    }
+
+    /// The value of keyword argument `key`, if given once (a second one is reported).
+    fn find(&mut self, key: &'static str) -> Option<&'a Expr> {
+        self.taken.push(key);
+        let mut found = None;
+        for arg in &self.call.args {
+            if let Arg::Keyword { key: k, value } = arg {
+                if k == key {
+                    if found.is_some() {
+                        self.cx
+                            .error_spanned_by(k, format!("`{key}` is given more than once"));
+                    } else {
+                        found = Some(value);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Keyword argument `key`: a whole number ≥ `min`, `default` when absent.
+    fn keyword(&mut self, key: &'static str, default: usize, min: usize) -> Option<usize> {
+        let kind = &self.call.name;
+        match self.find(key) {
+            Some(expr) => whole_number(expr, &format!("the {key} of `{kind}`"), min, self.cx),
+            None => Some(default),
+        }
+    }
+
+    /// Keyword argument `key`: a whole number ≥ 1 that must be given.
+    fn required_keyword(&mut self, key: &'static str, example: &str) -> Option<usize> {
+        let kind = &self.call.name;
+        match self.find(key) {
+            Some(expr) => whole_number(expr, &format!("the {key} of `{kind}`"), 1, self.cx),
+            None => {
+                self.cx.error_spanned_by(
+                    kind,
+                    format!("`{kind}` needs its {key} size, as in `{example}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The next positional argument as a whole number ≥ 1.
+    fn positional(&mut self, what: &str, example: &str) -> Option<usize> {
+        let kind = &self.call.name;
+        match self.next_positional() {
+            Some(expr) => whole_number(expr, &format!("{what} of `{kind}`"), 1, self.cx),
+            None => {
+                self.cx
+                    .error_spanned_by(kind, format!("`{kind}` needs {what}, as in `{example}`"));
+                None
+            }
+        }
+    }
+
+    /// The slope of LeakyReLU: a number in [0, 1).
+    fn slope(&mut self) -> Option<f32> {
+        let kind = &self.call.name;
+        let Some(expr) = self.next_positional() else {
+            self.cx.error_spanned_by(
+                kind,
+                "`LeakyReLU` needs its negative slope, as in `LeakyReLU(0.01)`",
+            );
+            return None;
+        };
+        let value = match expr {
+            Expr::Lit(lit) => match &lit.lit {
+                Lit::Float(f) => f.base10_parse::<f32>().ok(),
+                Lit::Int(i) => i.base10_parse::<f32>().ok(),
+                _ => None,
+            },
+            Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => Some(-1.0),
+            _ => None,
+        };
+        match value {
+            Some(slope) if (0.0..1.0).contains(&slope) => Some(slope),
+            Some(_) => {
+                self.cx.error_spanned_by(
+                    expr,
+                    "the slope of `LeakyReLU` must be at least 0 and less than 1",
+                );
+                None
+            }
+            None => {
+                self.cx.error_spanned_by(
+                    expr,
+                    "the slope of `LeakyReLU` must be a number literal, such as `0.01`",
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports every argument that was not handed out.
+    fn finish(self) {
+        let kind = &self.call.name;
+        let positional = self
+            .call
+            .args
+            .iter()
+            .filter(|arg| matches!(arg, Arg::Positional(_)));
+        for arg in positional.skip(self.next) {
+            self.cx
+                .error_spanned_by(arg, format!("unexpected argument to `{kind}`"));
+        }
+        for arg in &self.call.args {
+            if let Arg::Keyword { key, .. } = arg {
+                if !self.taken.iter().any(|taken| key == taken) {
+                    self.cx
+                        .error_spanned_by(arg, format!("`{kind}` has no argument named `{key}`"));
+                }
+            }
+        }
+    }
+}
+
+/// The largest size accepted anywhere: far beyond any real layer, and small enough that
+/// sums and products of two sizes cannot overflow.
+pub const MAX_SIZE: usize = u32::MAX as usize;
+
+/// `expr` as a whole number ≥ `min` (0 or 1); `what` says what it is, such as "the
+/// number of outputs of `Dense`".
+fn whole_number(expr: &Expr, what: &str, min: usize, cx: &mut Ctxt) -> Option<usize> {
+    let error = |cx: &mut Ctxt, tokens: &dyn ToTokens, detail: &str| {
+        cx.error_spanned_by(tokens.to_token_stream(), format!("{what} must be {detail}"));
+        None
+    };
+    match expr {
+        Expr::Lit(lit) => match &lit.lit {
+            Lit::Int(int) => match int.base10_parse::<usize>() {
+                Ok(n) if n < min => error(cx, int, "at least 1"),
+                Ok(n) if n > MAX_SIZE => error(cx, int, "at most 4294967295"),
+                Ok(n) => Some(n),
+                Err(e) => {
+                    cx.syn_error(e);
+                    None
+                }
+            },
+            other => error(cx, other, "a whole number, such as `128`"),
+        },
+        Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => {
+            let detail = if min == 0 {
+                "at least 0"
+            } else {
+                "a positive whole number"
+            };
+            error(cx, expr, detail)
+        }
+        other => error(cx, other, "an integer literal, such as `128`"),
+    }
+}
