@@ -9,7 +9,7 @@ use syn::{Expr, Lit};
 use crate::ctxt::Ctxt;
 use crate::parse::{Arg, Call};
 use crate::shape::{Activation, Kind, PoolOp, Window, ACTIVATIONS, LAYER_KINDS};
-use crate::suggest::with_suggestion;
+use crate::suggest::{closest, with_suggestion};
 
 /// The layer kind `call` names, with its checked arguments.
 pub fn layer_kind(call: &Call, cx: &mut Ctxt) -> Option<Kind> {
@@ -161,6 +161,8 @@ impl<'a> Args<'a> {
         let kind = &self.call.name;
         match self.find(key) {
             Some(expr) => whole_number(expr, &format!("the {key} of `{kind}`"), 1, self.cx),
+            // A misspelt `key` is one mistake, reported by `finish` with a suggestion.
+            None if self.misspelt(key) => None,
             None => {
                 self.cx.error_spanned_by(
                     kind,
@@ -169,6 +171,13 @@ impl<'a> Args<'a> {
                 None
             }
         }
+    }
+
+    /// Whether a keyword argument that is not `key` looks like a misspelling of it.
+    fn misspelt(&self, key: &'static str) -> bool {
+        self.call.args.iter().any(|arg| {
+            matches!(arg, Arg::Keyword { key: k, .. } if k != key && closest(&k.to_string(), &[key]).is_some())
+        })
     }
 
     /// The next positional argument as a whole number ≥ 1.
@@ -237,8 +246,13 @@ impl<'a> Args<'a> {
         for arg in &self.call.args {
             if let Arg::Keyword { key, .. } = arg {
                 if !self.taken.iter().any(|taken| key == taken) {
-                    self.cx
-                        .error_spanned_by(arg, format!("`{kind}` has no argument named `{key}`"));
+                    let message = format!("`{kind}` has no argument named `{key}`");
+                    let message = if self.taken.is_empty() {
+                        format!("{message}\nhelp: `{kind}` takes no keyword arguments")
+                    } else {
+                        with_suggestion(message, &key.to_string(), &self.taken)
+                    };
+                    self.cx.error_spanned_by(arg, message);
                 }
             }
         }

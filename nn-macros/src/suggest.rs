@@ -2,18 +2,24 @@
 
 /// Appends "help: did you mean `X`?" when a known name is close to `found`.
 pub fn with_suggestion(message: String, found: &str, known: &[&str]) -> String {
+    match closest(found, known) {
+        Some(name) => format!("{message}\nhelp: did you mean `{name}`?"),
+        None => {
+            let options = known.join("`, `");
+            format!("{message}\nhelp: the known ones are `{options}`")
+        }
+    }
+}
+
+/// The known name closest to `found`, if it is close enough to be what was meant.
+pub fn closest<'a>(found: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = found.to_lowercase();
-    let best = known
+    known
         .iter()
         .map(|name| (edit_distance(&lower, &name.to_lowercase()), *name))
-        .min();
-    let options = known.join("`, `");
-    match best {
-        Some((distance, name)) if distance <= 2.max(found.len() / 3) => {
-            format!("{message}\nhelp: did you mean `{name}`?")
-        }
-        _ => format!("{message}\nhelp: the known ones are `{options}`"),
-    }
+        .min()
+        .filter(|&(distance, _)| distance <= 2.max(found.len() / 3))
+        .map(|(_, name)| name)
 }
 
 /// Levenshtein distance, for suggestions.
