@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example mnist_lenet
-//! cargo run --release --example mnist_lenet -- --epochs 5 --save lenet.safetensors
+//! cargo run --release --example mnist_lenet -- --plot curves.svg --save lenet.safetensors
+//! cargo run --release --example mnist_lenet -- --holdout 1000 --patience 3
 //! cargo run --release --example mnist_lenet -- --data /path/to/full/mnist
 //! ```
 //!
@@ -13,7 +14,6 @@ mod common;
 
 use std::process::ExitCode;
 
-use frechet::ndarray::{s, Array4, Axis};
 use frechet::prelude::*;
 
 network! {
@@ -35,26 +35,8 @@ fn main() -> ExitCode {
     common::main_with(|args| {
         let mnist = common::load(&args)?;
         print!("{}", LeNet::SUMMARY);
-
         let mut net = LeNet::new(args.seed);
-        let [c, h, w] = LeNet::INPUT_SHAPE;
-        let mut batch = Array4::zeros((args.batch_size, c, h, w));
-        let mut labels = Vec::with_capacity(args.batch_size);
-        let accuracy = common::train(
-            &args,
-            &mnist,
-            &mut net,
-            |net, chunk, optimizer| {
-                let mut x = batch.slice_mut(s![..chunk.len(), .., .., ..]);
-                labels.clear();
-                for (mut image, &i) in x.outer_iter_mut().zip(chunk) {
-                    image.assign(&mnist.train_images.index_axis(Axis(0), i));
-                    labels.push(mnist.train_labels[i]);
-                }
-                net.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, optimizer)
-            },
-            |net, range| net.forward(mnist.test_images.slice(s![range, .., .., ..])),
-        );
-        common::finish(&args, accuracy, |path| net.save_safetensors(path))
+        let (train, test) = (mnist.train_images.view(), mnist.test_images.view());
+        common::train(&args, &mnist, &mut net, train, test)
     })
 }

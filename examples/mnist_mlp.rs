@@ -13,7 +13,7 @@ mod common;
 
 use std::process::ExitCode;
 
-use frechet::ndarray::{s, Array2, Array4, ArrayView2, Axis};
+use frechet::ndarray::{Array4, ArrayView2, Axis};
 use frechet::prelude::*;
 
 network! {
@@ -29,27 +29,9 @@ fn main() -> ExitCode {
     common::main_with(|args| {
         let mnist = common::load(&args)?;
         print!("{}", Mlp::SUMMARY);
-        let (train, test) = (rows(&mnist.train_images), rows(&mnist.test_images));
-
         let mut net = Mlp::new(args.seed);
-        let mut batch = Array2::zeros((args.batch_size, Mlp::INPUT_SHAPE[0]));
-        let mut labels = Vec::with_capacity(args.batch_size);
-        let accuracy = common::train(
-            &args,
-            &mnist,
-            &mut net,
-            |net, chunk, optimizer| {
-                let mut x = batch.slice_mut(s![..chunk.len(), ..]);
-                labels.clear();
-                for (mut row, &i) in x.outer_iter_mut().zip(chunk) {
-                    row.assign(&train.row(i));
-                    labels.push(mnist.train_labels[i]);
-                }
-                net.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, optimizer)
-            },
-            |net, range| net.forward(test.slice(s![range, ..])),
-        );
-        common::finish(&args, accuracy, |path| net.save_safetensors(path))
+        let (train, test) = (rows(&mnist.train_images), rows(&mnist.test_images));
+        common::train(&args, &mnist, &mut net, train, test)
     })
 }
 

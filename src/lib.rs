@@ -97,9 +97,11 @@
 //! | `Mlp::zeros()` | every parameter zero |
 //! | `net.forward(x)` | inference on a batch, `ArrayView2<f32>` (batch, features) or `ArrayView4<f32>` (batch, C, H, W); a wrong shape panics with expected vs got |
 //! | `net.loss_and_grads(x, targets, &loss)` | `(f32, Mlp)`: the mean loss and its gradient |
-//! | `net.train_step(x, targets, &loss, &mut optimizer)` | one fused step; returns the loss before the update |
+//! | `net.train_step(x, targets, &loss, &mut optimizer)` | one fused step; returns the loss before the update, and updates nothing if it is not finite |
 //! | `net.save_safetensors(path)`, `Mlp::load_safetensors(path)` | PyTorch's names (`fc1.weight`) and layouts (Dense `[out, in]`, Conv2d `[out, in, kh, kw]`) |
-//! | `Mlp::INPUT_SHAPE`, `OUTPUT_SHAPE`, `NUM_PARAMS`, `SUMMARY` | compile-time facts |
+//! | `Mlp::INPUT_SHAPE`, `OUTPUT_SHAPE`, `NUM_PARAMS`, `SUMMARY` | compile-time facts; `SUMMARY` is a table like Keras' `model.summary()` |
+//! | `Mlp::STEP_FLOATS_PER_SAMPLE`, `STEP_FLOATS_FIXED` | the floats a training step keeps: this many per sample of its batch, plus this many |
+//! | `impl Network`, `impl train::Model` | the network seen whole, by safetensors I/O and by the training loop |
 //!
 //! Targets are passed by value: class indices `&labels[..]` for
 //! [`SoftmaxCrossEntropy`], an `ArrayView2<f32>` such as `y.view()` for
@@ -112,6 +114,47 @@
 //! `Sigmoid`, `Tanh`, `Identity` (the default). Doc comments and attributes on the
 //! struct and on each layer pass through. Each layer's field is public and has the
 //! core type of its kind, such as [`Dense<U784, U128>`](Dense).
+//!
+//! ## Training
+//!
+//! [`train::Trainer`] is a `fit` loop for classifiers: seeded shuffling, a learning-rate
+//! schedule, a validation set evaluated after every epoch, early stopping,
+//! checkpoints, and a progress bar on a terminal (and silence elsewhere). It returns the
+//! [`train::History`] of every epoch; [`ConfusionMatrix`] prints as a table.
+//!
+//! ```
+//! use frechet::ndarray::Array2;
+//! use frechet::prelude::*;
+//! use frechet::train::{Schedule, Trainer};
+//! use frechet::ConfusionMatrix;
+//!
+//! network! {
+//!     /// Two classes from four features.
+//!     struct Tiny {
+//!         input: [4],
+//!         fc1: Dense(8) -> Tanh,
+//!         fc2: Dense(2),
+//!     }
+//! }
+//!
+//! // The class is whether the first feature is larger than the second.
+//! let x = Array2::from_shape_fn((64, 4), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 11.0);
+//! let labels: Vec<usize> = x.rows().into_iter().map(|r| usize::from(r[0] > r[1])).collect();
+//!
+//! let mut net = Tiny::new(0);
+//! let history = Trainer::new(30, 8)
+//!     .schedule(Schedule::Exponential { gamma: 0.95 })
+//!     .validation(x.view(), &labels)
+//!     .on_epoch(|epoch| println!("{epoch}"))
+//!     .fit(&mut net, &mut Sgd::momentum(0.1, 0.9), x.view(), &labels)?;
+//! assert_eq!(history.epochs.len(), 30);
+//! let last = history.epochs.last().unwrap();
+//! assert!(last.validation_accuracy.unwrap() > 0.9);
+//!
+//! let confusion = ConfusionMatrix::from_outputs(net.forward(x.view()).view(), &labels);
+//! println!("{confusion}");
+//! # Ok::<(), frechet::Error>(())
+//! ```
 //!
 //! ## Crates
 //!

@@ -1,18 +1,20 @@
-//! What the MNIST examples share: their flags, the training loop and the accuracy.
+//! What the MNIST examples share: their flags, the call to the training loop, the report
+//! and the plot.
 //!
-//! Each example declares its network and says how to turn a list of digit indices into
-//! a batch for it; the loop, the schedule and the report are the same for all of them.
+//! Each example declares its network and says how to view the digits as its input; the
+//! rest is the same for all of them.
 
-use std::ops::Range;
-use std::path::{Path, PathBuf};
+mod plot;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use frechet::data::Mnist;
-use frechet::ndarray::Array2;
+use frechet::ndarray::{ArrayView, Axis, Dimension, RemoveAxis, Slice};
 use frechet::prelude::*;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use frechet::train::{evaluate, EarlyStopping, Model, Monitor, Schedule, Trainer};
+use frechet::ConfusionMatrix;
 
 /// The flags every MNIST example takes.
 #[derive(Parser)]
@@ -29,29 +31,38 @@ pub struct Args {
     /// Factor applied to the learning rate after every epoch.
     #[arg(long, default_value_t = 0.85)]
     pub lr_decay: f32,
+    /// Hold out this many training digits as a validation set (otherwise the test
+    /// digits are evaluated after each epoch, for display only).
+    #[arg(long, default_value_t = 0)]
+    pub holdout: usize,
+    /// Stop when the validation loss has not improved for this many epochs (needs
+    /// --holdout).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Write the weights to this safetensors file whenever the validation loss improves
+    /// (needs --holdout).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
     /// Directory with the four MNIST IDX files, plain or gzipped.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"))]
     pub data: PathBuf,
     /// Write the trained weights to this safetensors file.
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Write the training curves (loss and accuracy per epoch) to this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Seed of the initial weights and of the shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
 /// Parses the flags, runs `run`, and reports an error as one line with a failing exit
 /// code.
-pub fn main_with(run: impl FnOnce(Args) -> Result<(), Box<dyn std::error::Error>>) -> ExitCode {
-    let args = Args::parse();
-    let checked = if args.batch_size == 0 || args.epochs == 0 {
-        Err("--batch-size and --epochs must be at least 1".into())
-    } else if !(args.lr > 0.0 && args.lr_decay > 0.0) {
-        Err("--lr and --lr-decay must be positive".into())
-    } else {
-        Ok(args)
-    };
-    match checked.and_then(run) {
+pub fn main_with(run: impl FnOnce(Args) -> Result<()>) -> ExitCode {
+    match check(Args::parse()).and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -60,8 +71,28 @@ pub fn main_with(run: impl FnOnce(Args) -> Result<(), Box<dyn std::error::Error>
     }
 }
 
+fn check(args: Args) -> Result<Args> {
+    if args.batch_size == 0 || args.epochs == 0 {
+        return Err("--batch-size and --epochs must be at least 1".into());
+    }
+    if !(args.lr > 0.0 && args.lr_decay > 0.0) {
+        return Err("--lr and --lr-decay must be positive".into());
+    }
+    if args.holdout == 0 && (args.patience.is_some() || args.checkpoint.is_some()) {
+        return Err("--patience and --checkpoint watch a validation set: give --holdout N".into());
+    }
+    if let Some(plot) = &args.plot {
+        if plot.extension().map_or(true, |e| e != "svg") {
+            return Err(
+                format!("--plot {}: only .svg files can be written", plot.display()).into(),
+            );
+        }
+    }
+    Ok(args)
+}
+
 /// Loads the digits named by `--data` and says how many there are.
-pub fn load(args: &Args) -> Result<Mnist, frechet::Error> {
+pub fn load(args: &Args) -> Result<Mnist> {
     let mnist = Mnist::load(&args.data)?;
     println!(
         "{} training and {} test digits from {}",
@@ -69,71 +100,73 @@ pub fn load(args: &Args) -> Result<Mnist, frechet::Error> {
         mnist.test_labels.len(),
         args.data.display()
     );
+    if args.holdout >= mnist.train_labels.len() {
+        return Err(format!(
+            "--holdout {} leaves no training digits (there are {})",
+            args.holdout,
+            mnist.train_labels.len()
+        )
+        .into());
+    }
     Ok(mnist)
 }
 
-/// Trains for `--epochs` with SGD (momentum 0.9, the learning rate decayed per epoch),
-/// printing the mean loss and test accuracy after each epoch, and returns the final test
-/// accuracy. `step` trains `net` on the training digits with the given indices;
-/// `logits` gives its outputs for a range of test digits.
-pub fn train<N>(
+/// Trains `net` as the flags say on `train` (the training digits as the network's
+/// input), prints one line per epoch, the confusion matrix on `test` and, last, the
+/// line `test accuracy: 0.xxxx` that scripts read; saves and plots if asked.
+pub fn train<N: Model>(
     args: &Args,
     mnist: &Mnist,
     net: &mut N,
-    mut step: impl FnMut(&mut N, &[usize], &mut Sgd) -> f32,
-    logits: impl Fn(&N, Range<usize>) -> Array2<f32>,
-) -> f32 {
-    let mut optimizer = Sgd::momentum(args.lr, 0.9);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
-    let mut order: Vec<usize> = (0..mnist.train_labels.len()).collect();
-    let start = std::time::Instant::now();
-    for epoch in 1..=args.epochs {
-        order.shuffle(&mut rng);
-        let mut total_loss = 0.0;
-        for chunk in order.chunks(args.batch_size) {
-            total_loss += step(net, chunk, &mut optimizer) * chunk.len() as f32;
-        }
-        println!(
-            "epoch {epoch:>2}/{}  loss {:.4}  test accuracy {:.4}  ({:.1} s)",
-            args.epochs,
-            total_loss / order.len().max(1) as f32,
-            accuracy(|range| logits(net, range), &mnist.test_labels),
-            start.elapsed().as_secs_f32()
-        );
-        optimizer.set_learning_rate(optimizer.learning_rate() * args.lr_decay);
+    train: ArrayView<'_, f32, N::Batch>,
+    test: ArrayView<'_, f32, N::Batch>,
+) -> Result<()>
+where
+    N::Batch: Dimension + RemoveAxis,
+{
+    let kept = mnist.train_labels.len() - args.holdout;
+    let (train, holdout) = train.split_at(Axis(0), kept);
+    let (labels, holdout_labels) = mnist.train_labels.split_at(kept);
+    let mut trainer = Trainer::new(args.epochs, args.batch_size)
+        .seed(args.seed)
+        .schedule(Schedule::Exponential {
+            gamma: args.lr_decay,
+        })
+        .on_epoch(|epoch| println!("{epoch}"));
+    trainer = match args.holdout {
+        0 => trainer.validation(test.view(), &mnist.test_labels),
+        _ => trainer.validation(holdout, holdout_labels),
+    };
+    if let Some(patience) = args.patience {
+        trainer = trainer.early_stopping(EarlyStopping::new(Monitor::ValidationLoss, patience));
     }
-    accuracy(|range| logits(net, range), &mnist.test_labels)
-}
-
-/// Saves the weights with `save` if `--save` asks for it, then prints the final line,
-/// `test accuracy: 0.xxxx`, which scripts read.
-pub fn finish(
-    args: &Args,
-    accuracy: f32,
-    save: impl FnOnce(&Path) -> Result<(), frechet::Error>,
-) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(path) = &args.checkpoint {
+        trainer = trainer.checkpoint(path);
+    }
+    let history = trainer.fit(net, &mut Sgd::momentum(args.lr, 0.9), train, labels)?;
+    if history.stopped_early {
+        println!(
+            "stopped early: no improvement for {} epochs",
+            args.patience.unwrap_or(0)
+        );
+    }
+    if let Some(path) = &args.plot {
+        plot::curves(&history, path)?;
+        println!("wrote the training curves to {}", path.display());
+    }
     if let Some(path) = &args.save {
-        save(path)?;
+        frechet::safetensors::save(net, path)?;
         println!("saved the weights to {}", path.display());
     }
+
+    let mut confusion = ConfusionMatrix::new(10);
+    let batches = (0..mnist.test_labels.len()).step_by(1000);
+    for (start, labels) in batches.zip(mnist.test_labels.chunks(1000)) {
+        let x = test.slice_axis(Axis(0), Slice::from(start..start + labels.len()));
+        confusion.add_outputs(net.forward(x).view(), labels);
+    }
+    println!("confusion matrix on the test digits:\n{confusion}");
+    let (_, accuracy) = evaluate(net, test, &mnist.test_labels);
     println!("test accuracy: {accuracy:.4}");
     Ok(())
-}
-
-/// The fraction of test digits whose largest output is at the label's index.
-fn accuracy(logits: impl Fn(Range<usize>) -> Array2<f32>, labels: &[usize]) -> f32 {
-    let mut correct = 0;
-    for start in (0..labels.len()).step_by(1000) {
-        let range = start..labels.len().min(start + 1000);
-        let outputs = logits(range.clone());
-        for (output, &label) in outputs.outer_iter().zip(&labels[range]) {
-            let predicted = output
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, _)| i);
-            correct += usize::from(predicted == Some(label));
-        }
-    }
-    correct as f32 / labels.len().max(1) as f32
 }

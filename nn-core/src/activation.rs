@@ -67,7 +67,14 @@ impl Activation for Identity {
 impl Activation for ReLU {
     fn apply<T: Scalar, D: Dimension>(&self, mut z: ArrayViewMut<'_, T, D>) {
         // Not LeakyReLU(0): that would give −0 for negative inputs, where PyTorch gives 0.
-        z.mapv_inplace(|z| if z > T::zero() { z } else { T::zero() });
+        // A NaN stays NaN, as in PyTorch, so that a bad input cannot hide.
+        z.mapv_inplace(|z| {
+            if z > T::zero() || z.is_nan() {
+                z
+            } else {
+                T::zero()
+            }
+        });
     }
 
     fn backprop<T: Scalar, D: Dimension>(
@@ -205,6 +212,20 @@ mod tests {
         let mut z = array![-2.0f32];
         ReLU.apply(z.view_mut());
         assert_eq!(z[0].to_bits(), 0.0f32.to_bits());
+    }
+
+    #[test]
+    fn nan_goes_through_every_activation() {
+        fn check(activation: impl Activation) {
+            let mut z = array![f32::NAN];
+            activation.apply(z.view_mut());
+            assert!(z[0].is_nan());
+        }
+        check(ReLU);
+        check(LeakyReLU(0.1));
+        check(Sigmoid);
+        check(Tanh);
+        check(Identity);
     }
 
     #[test]

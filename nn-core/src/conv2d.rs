@@ -357,6 +357,11 @@ impl Workspace {
     pub fn batch(&self) -> usize {
         self.cols.dim().0
     }
+
+    /// The number of floats the buffers hold.
+    pub fn floats(&self) -> usize {
+        self.cols.len() + self.delta_cols.len()
+    }
 }
 
 /// A 2-D convolution of an `I` = [`Image`]`<C, H, W>` into `O` channels with an

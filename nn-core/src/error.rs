@@ -1,12 +1,14 @@
 //! The one error type of frechet: everything that can go wrong when reading or writing
-//! files. Every variant names the file, so a message is useful on its own.
+//! files, and training that cannot go on. Every variant names the file or the step, so
+//! a message is useful on its own.
 
 use std::path::PathBuf;
 
-/// An I/O or format problem with a file frechet reads or writes.
+/// An I/O or format problem with a file frechet reads or writes, or a training step
+/// whose loss is not finite.
 ///
-/// Every variant carries the path of the file involved; its `Display` output is one
-/// line that names the file and says what is wrong with it.
+/// Every file variant carries the path of the file involved; the `Display` output is
+/// one line that names the file (or the step) and says what is wrong.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -66,6 +68,17 @@ pub enum Error {
         name: String,
         /// The dtype found in the file, as safetensors spells it.
         found: String,
+    },
+    /// A training step's loss was infinite or NaN, so its gradient is meaningless; the
+    /// step left the weights as they were.
+    #[error("the loss of step {step} of epoch {epoch} is {loss}; the weights were left as they were before that step (a smaller learning rate may help)")]
+    NonFiniteLoss {
+        /// The epoch, counting from 1.
+        epoch: usize,
+        /// The step within the epoch, counting from 1.
+        step: usize,
+        /// The loss.
+        loss: f32,
     },
 }
 

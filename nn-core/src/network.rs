@@ -72,6 +72,11 @@ impl<T> Scratch<T> {
         }
     }
 
+    /// The buffers, if there are any, without taking them.
+    pub fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+
     /// Stores the buffers for the next step.
     pub fn put(&mut self, buffers: T) {
         self.0 = Some(buffers);

@@ -9,7 +9,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::shape::{Activation, Kind, Layer, Model, PoolOp, Shape};
-use crate::summary::summary;
+use crate::summary::{step_floats, summary};
 
 pub fn expand(model: &Model) -> TokenStream {
     let Model {
@@ -37,6 +37,11 @@ pub fn expand(model: &Model) -> TokenStream {
     let output_rank = Literal::usize_unsuffixed(output.dims().len());
     let num_params = Literal::usize_unsuffixed(model.num_params);
     let summary = summary(model);
+    let floats = step_floats(model);
+    let (per_sample, fixed) = (
+        Literal::usize_unsuffixed(floats.per_sample),
+        Literal::usize_unsuffixed(floats.fixed),
+    );
     let name_string = name.to_string();
 
     let inits = layers.iter().map(|layer| {
@@ -86,6 +91,10 @@ pub fn expand(model: &Model) -> TokenStream {
         quote!(s.delta.#last),
     );
     let input_array = batch_view(*input);
+    let batch_dim = match input {
+        Shape::Vector(_) => quote!(::frechet::ndarray::Ix2),
+        Shape::Image { .. } => quote!(::frechet::ndarray::Ix4),
+    };
     let output_array = batch_array(output);
 
     quote! {
@@ -145,8 +154,16 @@ pub fn expand(model: &Model) -> TokenStream {
             pub const OUTPUT_SHAPE: [usize; #output_rank] = [#(#output_dims),*];
             /// The number of scalar parameters.
             pub const NUM_PARAMS: usize = #num_params;
-            /// A table of the layers, their output shapes and their parameter counts.
+            /// A table of the layers, their output shapes and their parameter counts, with
+            /// the totals and the memory a training step keeps.
             pub const SUMMARY: &'static str = #summary;
+            /// The floats a training step keeps per sample of its batch: every layer's
+            /// activation and error signal, and each convolution's unrolled input.
+            pub const STEP_FLOATS_PER_SAMPLE: usize = #per_sample;
+            /// The floats a training step keeps whatever the batch size: the gradient and
+            /// each convolution's error signal in columns. (Besides these, the parameters
+            /// and the optimizer's state.)
+            pub const STEP_FLOATS_FIXED: usize = #fixed;
 
             /// A network initialised from `seed`: He-uniform weights for layers followed by
             /// ReLU or LeakyReLU, Xavier-uniform otherwise, zero biases. The same seed gives
@@ -206,9 +223,10 @@ pub fn expand(model: &Model) -> TokenStream {
 
             /// One training step on a batch: forward, backward, and an update of every layer
             /// by `optimizer` as soon as its gradient is known. Returns the mean loss before
-            /// the update. The activation, error-signal and gradient buffers are sized on
-            /// the first step of a batch size and reused by the steps that follow, so a
-            /// warmed-up step allocates nothing.
+            /// the update; if that loss is not finite, nothing is updated. The activation,
+            /// error-signal and gradient buffers are sized on the first step of a batch
+            /// size and reused by the steps that follow, so a warmed-up step allocates
+            /// nothing.
             ///
             /// # Panics
             ///
@@ -235,10 +253,26 @@ pub fn expand(model: &Model) -> TokenStream {
                 self.forward_into(x, &mut s.a, &mut s.work);
                 // δ_L = σ_L'(z_L) ⊙ ∇ℓ(a_L, y)
                 let value = loss.loss_and_delta(s.a.#last.view(), targets, s.delta.#last.view_mut());
+                if !value.is_finite() {
+                    // Every gradient would be meaningless: leave the weights as they are.
+                    self.__scratch.put(s);
+                    return value;
+                }
                 #last_activation
                 #(#backward)*
                 self.__scratch.put(s);
                 value
+            }
+
+            /// The floats the buffers of the last training step hold, if there was one: what
+            /// [`Self::STEP_FLOATS_PER_SAMPLE`] and [`Self::STEP_FLOATS_FIXED`] promise.
+            #[doc(hidden)]
+            pub fn __step_floats(&self) -> ::std::option::Option<usize> {
+                self.__scratch.get().map(|s| {
+                    0 #(+ s.a.#names.len() + s.delta.#names.len())*
+                        #(+ s.work.#conv_names.floats())*
+                        + ::frechet::Network::num_params(&*s.grad)
+                })
             }
 
             /// `a_l = σ_l(B_l(W_l, a_{l−1}) + C_l b_l)` for every layer, keeping each `a_l`.
@@ -260,6 +294,28 @@ pub fn expand(model: &Model) -> TokenStream {
                 let mut network = Self::zeros();
                 ::frechet::safetensors::load_into(&mut network, path.as_ref())?;
                 ::std::result::Result::Ok(network)
+            }
+        }
+
+        impl ::frechet::train::Model for #name {
+            type Batch = #batch_dim;
+
+            fn input_shape() -> &'static [usize] {
+                &Self::INPUT_SHAPE
+            }
+
+            fn forward(&self, x: #input_array) -> ::frechet::ndarray::Array2<f32> {
+                #name::forward(self, x)
+            }
+
+            fn train_step<L: ::frechet::Loss, O: ::frechet::Optimizer>(
+                &mut self,
+                x: #input_array,
+                targets: L::Targets<'_>,
+                loss: &L,
+                optimizer: &mut O,
+            ) -> f32 {
+                #name::train_step(self, x, targets, loss, optimizer)
             }
         }
 

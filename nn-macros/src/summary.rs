@@ -1,13 +1,54 @@
-//! The `SUMMARY` constant: the layers as a table, rendered at expansion time.
+//! The `SUMMARY` constant and the memory a training step keeps, computed at expansion
+//! time from the inferred shapes.
 
-use crate::shape::{Activation, Model};
+use crate::shape::{Activation, Kind, Model, Shape, Window};
 
-/// The `SUMMARY` table: layer, kind, output shape, parameters, and the total.
+/// The floats a training step keeps between steps: `per_sample · batch + fixed`, besides
+/// the parameters themselves and the optimizer's state.
+pub struct StepFloats {
+    /// Per sample: every layer's activation `a_l` and error signal `δ_l`, and each
+    /// convolution's unrolled input.
+    pub per_sample: usize,
+    /// Whatever the batch: the gradient (one float per parameter) and each convolution's
+    /// error signal in columns.
+    pub fixed: usize,
+}
+
+/// What one training step keeps, from the shapes. `expand.rs` writes the same buffers, and
+/// a test compares the two.
+pub fn step_floats(model: &Model) -> StepFloats {
+    let mut per_sample = 0;
+    let mut fixed = model.num_params;
+    for layer in &model.layers {
+        // Both the activation and the error signal of every layer, per sample.
+        per_sample += 2 * layer.output.len().expect("checked in shape");
+        if let (Kind::Conv2d { window, .. }, Shape::Image { channels, .. }) =
+            (&layer.kind, layer.input)
+        {
+            let columns = unrolled(channels, *window, layer.output);
+            per_sample += columns;
+            fixed += columns;
+        }
+    }
+    StepFloats { per_sample, fixed }
+}
+
+/// The length of one sample's unrolled input to a convolution: `in·k·k × oh·ow`.
+fn unrolled(channels: usize, window: Window, output: Shape) -> usize {
+    let positions = match output {
+        Shape::Image { height, width, .. } => height * width,
+        Shape::Vector(n) => n,
+    };
+    channels * window.size * window.size * positions
+}
+
+/// The `SUMMARY` table, like Keras' `model.summary()`: layer, kind, output shape,
+/// parameters; the totals; and the memory of a training step.
 pub fn summary(model: &Model) -> String {
     let mut rows = vec![[
         "layer".to_string(),
         "kind".to_string(),
-        "output".to_string(),
+        "output shape".to_string(),
         "params".to_string(),
     ]];
     rows.push([
@@ -25,26 +66,100 @@ pub fn summary(model: &Model) -> String {
             layer.name.to_string(),
             kind,
             layer.output.to_string(),
-            layer.num_params.to_string(),
+            thousands(layer.num_params),
         ]);
     }
     let widths: Vec<usize> = (0..4)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    let mut out = String::new();
-    for row in &rows {
+    let rule = "─".repeat(widths.iter().sum::<usize>() + 6);
+    let mut out = format!("{}\n{rule}\n", model.name);
+    for (i, row) in rows.iter().enumerate() {
         for (c, cell) in row.iter().enumerate() {
-            let pad = widths[c] - cell.chars().count();
+            let pad = " ".repeat(widths[c] - cell.chars().count());
             if c == 3 {
-                out.push_str(&" ".repeat(pad));
-                out.push_str(cell);
+                out.push_str(&format!("{pad}{cell}"));
             } else {
-                out.push_str(cell);
-                out.push_str(&" ".repeat(pad + 2));
+                out.push_str(&format!("{cell}{pad}  "));
             }
         }
         out.push('\n');
+        if i == 0 {
+            out.push_str(&format!("{rule}\n"));
+        }
     }
-    out.push_str(&format!("total params: {}\n", model.num_params));
+    let params = model.num_params;
+    let step = step_floats(model);
+    out.push_str(&format!("{rule}\n"));
+    let lines = [
+        (
+            "parameters",
+            format!("{} floats ({})", thousands(params), bytes(params)),
+        ),
+        (
+            "step, per sample",
+            format!(
+                "{} floats ({}): activations, error signals, unrolled conv inputs",
+                thousands(step.per_sample),
+                bytes(step.per_sample)
+            ),
+        ),
+        (
+            "step, fixed",
+            format!(
+                "{} floats ({}): the gradient, conv scratch",
+                thousands(step.fixed),
+                bytes(step.fixed)
+            ),
+        ),
+        (
+            "optimizer state",
+            format!(
+                "none (Sgd::new), {} (momentum), {} (Adam)",
+                bytes(params),
+                bytes(2 * params)
+            ),
+        ),
+    ];
+    for (what, value) in lines {
+        out.push_str(&format!("{what:<17} {value}\n"));
+    }
     out
+}
+
+/// `44426` as `44,426`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// The size of `floats` f32 values, in KiB or MiB.
+fn bytes(floats: usize) -> String {
+    let bytes = floats as f64 * 4.0;
+    if bytes < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(44426), "44,426");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 }

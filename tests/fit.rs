@@ -1,0 +1,237 @@
+//! `frechet::train`: the fit loop learns, follows its schedule, is reproducible, stops
+//! early, writes checkpoints, and reports a non-finite loss as an error naming the step;
+//! and the memory `SUMMARY` promises is what a step keeps.
+
+mod common;
+
+use common::{params, Stream};
+use frechet::ndarray::{Array2, Array4};
+use frechet::prelude::*;
+use frechet::train::{EarlyStopping, Monitor, Schedule, Trainer};
+use frechet::Error;
+
+network! {
+    /// A small classifier: 8 features, 3 classes.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Classifier {
+        input: [8],
+        fc1: Dense(16) -> ReLU,
+        fc2: Dense(3),
+    }
+}
+
+network! {
+    /// LeNet-5 (workload W3).
+    struct LeNet {
+        input: [1, 28, 28],
+        conv1: Conv2d(6, kernel = 5) -> ReLU,
+        pool1: MaxPool2d(2),
+        conv2: Conv2d(16, kernel = 5) -> ReLU,
+        pool2: MaxPool2d(2),
+        flat: Flatten,
+        fc1: Dense(120) -> ReLU,
+        fc2: Dense(84) -> ReLU,
+        fc3: Dense(10),
+    }
+}
+
+network! {
+    /// Padding, stride, average pooling.
+    struct OddConv {
+        input: [3, 11, 9],
+        conv1: Conv2d(4, kernel = 3, stride = 2, padding = 1) -> Tanh,
+        pool1: AvgPool2d(2),
+        flat: Flatten,
+        fc1: Dense(3),
+    }
+}
+
+/// `n` samples of 8 features, their classes shifting two of the features.
+fn classification(n: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
+    let mut data = Stream(seed);
+    let labels: Vec<usize> = (0..n).map(|i| (i * 7 + 1) % 3).collect();
+    let mut x = data.matrix(n, 8);
+    for (mut row, &label) in x.outer_iter_mut().zip(&labels) {
+        row[label] += 1.5;
+        row[label + 3] -= 1.0;
+    }
+    (x, labels)
+}
+
+fn quiet<'a>(epochs: usize, batch: usize) -> Trainer<'a, frechet::ndarray::Ix2> {
+    Trainer::new(epochs, batch).progress(false)
+}
+
+#[test]
+fn fit_learns_and_records_every_epoch_with_its_learning_rate() {
+    let (x, labels) = classification(120, 1);
+    let (vx, vlabels) = classification(60, 2);
+    let mut net = Classifier::new(0);
+    let mut seen = Vec::new();
+    let history = Trainer::new(6, 16)
+        .progress(false)
+        .schedule(Schedule::Exponential { gamma: 0.5 })
+        .validation(vx.view(), &vlabels)
+        .on_epoch(|epoch| seen.push(epoch.epoch))
+        .fit(&mut net, &mut Sgd::momentum(0.1, 0.9), x.view(), &labels)
+        .unwrap();
+    assert_eq!(seen, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(history.epochs.len(), 6);
+    assert!(!history.stopped_early);
+    let rates: Vec<f32> = history.epochs.iter().map(|e| e.learning_rate).collect();
+    assert_eq!(rates, [0.1, 0.05, 0.025, 0.0125, 0.00625, 0.003125]);
+    let first = &history.epochs[0];
+    let last = &history.epochs[5];
+    assert!(
+        last.train_loss < first.train_loss / 2.0,
+        "{first:?} → {last:?}"
+    );
+    assert!(last.validation_accuracy.unwrap() > 0.9, "{last:?}");
+    // The recorded validation figures are the network's.
+    let (loss, accuracy) = frechet::train::evaluate(&net, vx.view(), &vlabels);
+    assert_eq!(
+        (Some(loss), Some(accuracy)),
+        (last.validation_loss, last.validation_accuracy)
+    );
+    assert!(last.to_string().starts_with("epoch 6/6  lr 0.0031  loss "));
+}
+
+#[test]
+fn the_same_seed_gives_bit_identical_weights() {
+    let (x, labels) = classification(100, 3);
+    let run = |seed| {
+        let mut net = Classifier::new(5);
+        quiet(3, 7)
+            .seed(seed)
+            .fit(&mut net, &mut Adam::new(0.01), x.view(), &labels)
+            .unwrap();
+        params(&net).iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(9), run(9));
+    assert_ne!(
+        run(9),
+        run(10),
+        "another shuffling seed should give other weights"
+    );
+}
+
+#[test]
+fn early_stopping_stops_when_the_validation_loss_stalls() {
+    let (x, labels) = classification(60, 4);
+    let mut net = Classifier::new(1);
+    // A learning rate of 0 never changes the weights, so the validation loss never
+    // improves after the first epoch.
+    let history = quiet(10, 10)
+        .validation(x.view(), &labels)
+        .early_stopping(EarlyStopping::new(Monitor::ValidationLoss, 2))
+        .fit(&mut net, &mut Sgd::new(0.0), x.view(), &labels)
+        .unwrap();
+    assert!(history.stopped_early);
+    assert_eq!(history.epochs.len(), 3);
+}
+
+#[test]
+fn the_checkpoint_holds_the_best_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("best.safetensors");
+    let (x, labels) = classification(90, 6);
+    let (vx, vlabels) = classification(30, 7);
+    let mut net = Classifier::new(2);
+    let mut best = None;
+    let history = quiet(4, 15)
+        .validation(vx.view(), &vlabels)
+        .checkpoint(&path)
+        .on_epoch(|epoch| {
+            if epoch.checkpointed {
+                best = epoch.validation_loss;
+            }
+        })
+        .fit(&mut net, &mut Sgd::momentum(0.05, 0.9), x.view(), &labels)
+        .unwrap();
+    assert!(
+        history.epochs[0].checkpointed,
+        "the first epoch is the best so far"
+    );
+    let saved = Classifier::load_safetensors(&path).unwrap();
+    let (loss, _) = frechet::train::evaluate(&saved, vx.view(), &vlabels);
+    assert_eq!(Some(loss), best);
+}
+
+#[test]
+fn a_non_finite_loss_is_an_error_naming_the_step_and_changes_nothing() {
+    let (mut x, labels) = classification(40, 8);
+    x[[25, 3]] = f32::NAN;
+    let mut net = Classifier::new(3);
+    let before = params(&net);
+    // The whole set in one step, so the NaN is met at step 1.
+    let error = quiet(1, 40)
+        .fit(&mut net, &mut Sgd::new(0.1), x.view(), &labels)
+        .unwrap_err();
+    match &error {
+        Error::NonFiniteLoss {
+            epoch: 1,
+            step: 1,
+            loss,
+        } => assert!(loss.is_nan()),
+        other => panic!("expected NonFiniteLoss at step 1, got {other:?}"),
+    }
+    assert!(error.to_string().contains("step 1 of epoch 1"), "{error}");
+    assert_eq!(
+        params(&net),
+        before,
+        "the step must leave the weights as they were"
+    );
+}
+
+#[test]
+fn step_memory_is_what_summary_promises() {
+    let mut lenet = LeNet::new(0);
+    let mut odd = OddConv::new(0);
+    let mut mlp = Classifier::new(0);
+    assert_eq!(lenet.__step_floats(), None);
+    for batch in [1, 5] {
+        let x = Array4::from_elem((batch, 1, 28, 28), 0.5f32);
+        let labels = vec![1usize; batch];
+        lenet.train_step(
+            x.view(),
+            &labels[..],
+            &SoftmaxCrossEntropy,
+            &mut Sgd::new(0.1),
+        );
+        assert_eq!(
+            lenet.__step_floats(),
+            Some(LeNet::STEP_FLOATS_PER_SAMPLE * batch + LeNet::STEP_FLOATS_FIXED)
+        );
+        let x = Array4::from_elem((batch, 3, 11, 9), 0.5f32);
+        let labels = vec![2usize; batch];
+        odd.train_step(
+            x.view(),
+            &labels[..],
+            &SoftmaxCrossEntropy,
+            &mut Sgd::new(0.1),
+        );
+        assert_eq!(
+            odd.__step_floats(),
+            Some(OddConv::STEP_FLOATS_PER_SAMPLE * batch + OddConv::STEP_FLOATS_FIXED)
+        );
+        let x = Array2::from_elem((batch, 8), 0.5f32);
+        mlp.train_step(
+            x.view(),
+            &labels[..],
+            &SoftmaxCrossEntropy,
+            &mut Sgd::new(0.1),
+        );
+        assert_eq!(
+            mlp.__step_floats(),
+            Some(Classifier::STEP_FLOATS_PER_SAMPLE * batch + Classifier::STEP_FLOATS_FIXED)
+        );
+    }
+    // Activations and error signals of 16 + 3 units per sample; the gradient.
+    assert_eq!(Classifier::STEP_FLOATS_PER_SAMPLE, 2 * (16 + 3));
+    assert_eq!(Classifier::STEP_FLOATS_FIXED, Classifier::NUM_PARAMS);
+    assert!(
+        LeNet::SUMMARY.contains("36,140 floats"),
+        "{}",
+        LeNet::SUMMARY
+    );
+}
