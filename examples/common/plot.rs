@@ -9,12 +9,12 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// Writes the training and validation loss and the validation accuracy of `history`.
 pub fn curves(history: &History, path: &Path) -> Result<()> {
-    let epochs = history.epochs.len() as f32;
-    let series = |f: &dyn Fn(&frechet::train::Epoch) -> Option<f32>| -> Vec<(f32, f32)> {
+    let epochs = history.epochs.len() as u32;
+    let series = |f: &dyn Fn(&frechet::train::Epoch) -> Option<f32>| -> Vec<(u32, f32)> {
         history
             .epochs
             .iter()
-            .filter_map(|e| f(e).map(|v| (e.epoch as f32, v)))
+            .filter_map(|e| f(e).map(|v| (e.epoch as u32, v)))
             .collect()
     };
     let train_loss = series(&|e| Some(e.train_loss));
@@ -36,7 +36,7 @@ pub fn curves(history: &History, path: &Path) -> Result<()> {
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
-        .build_cartesian_2d(0.5f32..epochs + 0.5, 0.0f32..max_loss * 1.05)?;
+        .build_cartesian_2d(0..epochs + 1, 0.0f32..max_loss * 1.05)?;
     chart.configure_mesh().x_desc("epoch").draw()?;
     chart
         .draw_series(LineSeries::new(train_loss, &BLUE))?
@@ -54,7 +54,7 @@ pub fn curves(history: &History, path: &Path) -> Result<()> {
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
-        .build_cartesian_2d(0.5f32..epochs + 0.5, (low - 0.01).max(0.0)..1.0f32)?;
+        .build_cartesian_2d(0..epochs + 1, (low - 0.01).max(0.0)..1.0f32)?;
     chart.configure_mesh().x_desc("epoch").draw()?;
     chart.draw_series(LineSeries::new(accuracy, &RED))?;
 

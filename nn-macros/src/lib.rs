@@ -13,6 +13,8 @@
 //! independent mistake is reported at once, beside a stand-in for the network
 //! (`fallback.rs`) so that they do not cascade into errors where it is used.
 
+#![deny(missing_docs)]
+
 mod args;
 mod ctxt;
 mod expand;
