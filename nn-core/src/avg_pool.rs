@@ -17,15 +17,12 @@
 //!
 //! Both divide by `k²` after summing, as PyTorch does, rather than multiplying by `1/k²`.
 
-use std::marker::PhantomData;
-
 use ndarray::{ArrayView4, ArrayViewMut4};
-use typenum::{Unsigned, U0};
+use typenum::Unsigned;
 
-use crate::network::batch_size;
-use crate::pool::{planes, planes_mut, Windows};
+use crate::pool::{planes, planes_mut, Avg, Pool2d, Windows};
 use crate::scalar::Scalar;
-use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
+use crate::shape::{ImageShape, Window};
 
 /// Average pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW), where
 /// `OH = window.output(H)` and `OW = window.output(W)`.
@@ -80,32 +77,11 @@ fn area<T: Scalar>(window: Window) -> T {
 }
 
 /// Average pooling over `K × K` windows at stride `S` (by default `K`, non-overlapping)
-/// of images of shape `I`, with the output shape in its type ([`LayerShape`]).
-///
-/// The layer has no parameters: its value only carries the sizes.
-pub struct AvgPool2d<I, K, S = K>(Sizes<I, K, S>);
-
-/// Sizes held in the type only; `fn() -> _` owns no `I`, `K` or `S`, so the layer is
-/// `Send` and `Sync` whatever they are.
-type Sizes<I, K, S> = PhantomData<fn() -> (I, K, S)>;
+/// of images of shape `I`, with the output shape in its type
+/// ([`crate::shape::LayerShape`]).
+pub type AvgPool2d<I, K, S = K> = Pool2d<Avg, I, K, S>;
 
 impl<I: ImageShape, K: Unsigned, S: Unsigned> AvgPool2d<I, K, S> {
-    /// The window: size `K`, stride `S`, no padding.
-    pub const WINDOW: Window = Window {
-        size: K::USIZE,
-        stride: S::USIZE,
-        padding: 0,
-    };
-    /// The output height, `(H − K)/S + 1`.
-    pub const OUT_HEIGHT: usize = Self::WINDOW.output(I::HEIGHT);
-    /// The output width, `(W − K)/S + 1`.
-    pub const OUT_WIDTH: usize = Self::WINDOW.output(I::WIDTH);
-
-    /// The layer (it has no parameters to initialise).
-    pub fn new() -> Self {
-        AvgPool2d(PhantomData)
-    }
-
     /// Average pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW).
     ///
     /// # Panics
@@ -113,11 +89,7 @@ impl<I: ImageShape, K: Unsigned, S: Unsigned> AvgPool2d<I, K, S> {
     /// If `a_prev` is not a batch of `I` or `a` is not shaped like the output.
     #[track_caller]
     pub fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
-        batch_size(
-            "AvgPool2d",
-            a_prev.shape(),
-            &[I::CHANNELS, I::HEIGHT, I::WIDTH],
-        );
+        Self::check_batch(a_prev.shape());
         forward(Self::WINDOW, a_prev, a);
     }
 
@@ -129,58 +101,16 @@ impl<I: ImageShape, K: Unsigned, S: Unsigned> AvgPool2d<I, K, S> {
     /// If `delta_prev` is not a batch of `I` or `delta` is not shaped like the output.
     #[track_caller]
     pub fn adjoint_input(&self, delta: ArrayView4<'_, f32>, delta_prev: ArrayViewMut4<'_, f32>) {
-        batch_size(
-            "AvgPool2d",
-            delta_prev.shape(),
-            &[I::CHANNELS, I::HEIGHT, I::WIDTH],
-        );
+        Self::check_batch(delta_prev.shape());
         adjoint_input(Self::WINDOW, delta, delta_prev);
     }
 }
-
-// By hand rather than derived, so that they hold whatever `I`, `K` and `S` are.
-impl<I, K, S> Clone for AvgPool2d<I, K, S> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<I, K, S> Copy for AvgPool2d<I, K, S> {}
-
-impl<I, K, S> Default for AvgPool2d<I, K, S> {
-    fn default() -> Self {
-        AvgPool2d(PhantomData)
-    }
-}
-
-impl<I, K, S> std::fmt::Debug for AvgPool2d<I, K, S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AvgPool2d")
-    }
-}
-
-impl<I, K, S> PartialEq for AvgPool2d<I, K, S> {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl<C, H, W, K, S> LayerShape for AvgPool2d<Image<C, H, W>, K, S>
-where
-    H: WindowOutput<K, S, U0>,
-    W: WindowOutput<K, S, U0>,
-{
-    type Input = Image<C, H, W>;
-    type Output =
-        Image<C, <H as WindowOutput<K, S, U0>>::Output, <W as WindowOutput<K, S, U0>>::Output>;
-}
-
-crate::network::parameterless_layer!("AvgPool2d", impl<I, K, S> for AvgPool2d<I, K, S>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::network::Layer;
+    use crate::shape::{Image, LayerShape};
     use ndarray::{array, s, Array, Array2, Array4, Axis};
     use typenum::{U12, U2, U24, U3, U4, U6, U7, U9};
 

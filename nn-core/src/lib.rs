@@ -26,7 +26,7 @@ pub mod max_pool;
 pub mod metrics;
 mod network;
 pub mod optim;
-mod pool;
+pub mod pool;
 pub mod safetensors;
 mod scalar;
 pub mod shape;

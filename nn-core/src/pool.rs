@@ -1,15 +1,131 @@
-//! What both pools share: where their windows lie in an image plane, and fast access to
-//! the planes of a batch.
+//! What both pools share: the layer type [`Pool2d`] with its sizes, where the windows
+//! lie in an image plane, and fast access to the planes of a batch.
+//!
+//! [`crate::MaxPool2d`] and [`crate::AvgPool2d`] are `Pool2d` with the marker [`Max`] or
+//! [`Avg`]; each pool's file adds its forward map and adjoint.
 //!
 //! A plane in standard layout (what a network's buffers hold) is read through a slice,
 //! with one bounds check per window row; any other layout through ndarray's indexing.
 //! The layout is matched once per window, not per element.
 
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use ndarray::{ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut3, ArrayViewMut4};
+use typenum::{Unsigned, U0};
 
-use crate::shape::Window;
+use crate::network::{batch_size, Layer};
+use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
+
+/// Which pool a [`Pool2d`] is.
+pub trait PoolKind {
+    /// The layer kind's name, as in `network!`.
+    const NAME: &'static str;
+}
+
+/// Max pooling: each window gives its largest element.
+pub enum Max {}
+
+/// Average pooling: each window gives its mean.
+pub enum Avg {}
+
+impl PoolKind for Max {
+    const NAME: &'static str = "MaxPool2d";
+}
+
+impl PoolKind for Avg {
+    const NAME: &'static str = "AvgPool2d";
+}
+
+/// Pooling of kind `P` over `K × K` windows at stride `S` of images of shape `I`, with
+/// the output shape in its type ([`LayerShape`]). Use it as [`crate::MaxPool2d`] or
+/// [`crate::AvgPool2d`].
+///
+/// The layer has no parameters: its value only carries the sizes.
+pub struct Pool2d<P, I, K, S>(Sizes<P, I, K, S>);
+
+/// Sizes held in the type only; `fn() -> _` owns none of them, so the layer is `Send`
+/// and `Sync` whatever they are.
+type Sizes<P, I, K, S> = PhantomData<fn() -> (P, I, K, S)>;
+
+impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Pool2d<P, I, K, S> {
+    /// The window: size `K`, stride `S`, no padding.
+    pub const WINDOW: Window = Window {
+        size: K::USIZE,
+        stride: S::USIZE,
+        padding: 0,
+    };
+    /// The output height, `(H − K)/S + 1`.
+    pub const OUT_HEIGHT: usize = Self::WINDOW.output(I::HEIGHT);
+    /// The output width, `(W − K)/S + 1`.
+    pub const OUT_WIDTH: usize = Self::WINDOW.output(I::WIDTH);
+
+    /// The layer (it has no parameters to initialise).
+    pub fn new() -> Self {
+        Pool2d(PhantomData)
+    }
+
+    /// Checks that `shape` is a batch of `I`.
+    #[track_caller]
+    pub(crate) fn check_batch(shape: &[usize]) {
+        batch_size(P::NAME, shape, &[I::CHANNELS, I::HEIGHT, I::WIDTH]);
+    }
+}
+
+// By hand rather than derived, so that they hold whatever `P`, `I`, `K` and `S` are.
+impl<P, I, K, S> Clone for Pool2d<P, I, K, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P, I, K, S> Copy for Pool2d<P, I, K, S> {}
+
+impl<P, I, K, S> Default for Pool2d<P, I, K, S> {
+    fn default() -> Self {
+        Pool2d(PhantomData)
+    }
+}
+
+impl<P: PoolKind, I, K, S> std::fmt::Debug for Pool2d<P, I, K, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(P::NAME)
+    }
+}
+
+impl<P, I, K, S> PartialEq for Pool2d<P, I, K, S> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<P, C, H, W, K, S> LayerShape for Pool2d<P, Image<C, H, W>, K, S>
+where
+    H: WindowOutput<K, S, U0>,
+    W: WindowOutput<K, S, U0>,
+{
+    type Input = Image<C, H, W>;
+    type Output =
+        Image<C, <H as WindowOutput<K, S, U0>>::Output, <W as WindowOutput<K, S, U0>>::Output>;
+}
+
+impl<P: PoolKind, I, K, S> Layer for Pool2d<P, I, K, S> {
+    fn param_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn param_shape(&self, index: usize) -> &[usize] {
+        crate::network::no_parameter(P::NAME, index)
+    }
+
+    fn param(&self, index: usize) -> &[f32] {
+        crate::network::no_parameter(P::NAME, index)
+    }
+
+    fn param_mut(&mut self, index: usize) -> &mut [f32] {
+        crate::network::no_parameter(P::NAME, index)
+    }
+}
 
 /// Where the windows of a pool lie, for shapes that have been checked; shared by both
 /// pools so that their bounds are defined once.
