@@ -1,0 +1,773 @@
+//! frechet against PyTorch: loss, logits, gradients and optimizer trajectories on the
+//! same weights and batches, from the fixtures `tools/make_references.py` wrote into
+//! `tests/fixtures/reference/` (see `tools/README.md`; no Python runs here).
+//!
+//! Five networks, nine batches: together every layer kind, activation and loss, with
+//! stride 2, padding, non-square inputs, pooling windows that do not divide their input,
+//! width-1 layers, batch 1 and larger batches (see the declarations below). For each
+//! batch: the logits of `forward`, the loss and every gradient of `loss_and_grads`, and
+//! the losses and parameters after 1 and 10 `train_step`s with `Sgd::new(0.1)`,
+//! `Sgd::momentum(0.05, 0.9)` and `Adam::new(0.01)` on that batch, against
+//! `torch.optim.SGD` and `torch.optim.Adam` with the same settings. The fixtures hold
+//! PyTorch's results computed in float64 from the float32 weights and inputs, rounded to
+//! float32: the exact answers as far as float32 can say them, so what is measured here is
+//! frechet's own rounding error.
+//!
+//! # Tolerance
+//!
+//! Elementwise, `|a − b| ≤ 1e-5·|b| + 1e-5·S` ([`RTOL`], [`ATOL`]), where `S` is the
+//! largest magnitude in the layer's tensors of the same quantity (`grad.conv1.weight`
+//! and `grad.conv1.bias` together), or in the tensor itself for logits and losses. The
+//! absolute term is needed because a sum that cancels cannot be more accurate than the
+//! terms it sums: in `conv_mse/batch4` one channel of `grad.conv3.bias` sums 14 error
+//! signals whose magnitudes add up to 0.19 into −1.0e-6, a cancellation by 2·10⁵;
+//! frechet is off there by 2e-8, and PyTorch's own float32 by 8e-9. Adam's parameters
+//! may differ by 1e-3·lr (1e-5) more ([`ADAM_SLACK`]): Adam divides each gradient by its
+//! running root mean square, so a gradient that is mostly rounding noise (that same
+//! −1.0e-6) still moves its parameter by nearly lr, and how far exactly depends on the
+//! noise — a gradient error of 2e-8 moves that bias 2e-6 differently after one step.
+//!
+//! # Measured
+//!
+//! With torch 2.15.0, the largest relative error `max |a − b| / S` (the test prints these
+//! and the closest calls; run it with `--nocapture`):
+//!
+//! | compared | frechet | PyTorch's own float32 |
+//! |---|---|---|
+//! | logits | 6.3e-7 | 6.3e-7 |
+//! | loss | 7.4e-8 | 1.3e-7 |
+//! | gradients of Dense layers | 3.7e-7 | |
+//! | gradients of Conv2d layers | 6.4e-6 | |
+//! | gradients through MaxPool2d / AvgPool2d / Flatten | 6.4e-6 / 4.6e-7 / 6.4e-6 | |
+//! | gradients, all | 6.4e-6 | 3.3e-6 |
+//! | gradients after ReLU / LeakyReLU / Sigmoid / Tanh / Identity / no arrow | 6.4e-6 / 3.7e-7 / 4.6e-7 / 2.5e-7 / 3.3e-6 / 2.3e-7 | |
+//! | `Sgd::new`, parameters after 1 / 10 steps | 9.0e-8 / 2.1e-7 | 2.0e-7 |
+//! | `Sgd::momentum`, after 1 / 10 steps | 7.6e-8 / 2.6e-7 | 2.3e-7 |
+//! | `Adam::new`, after 1 / 10 steps | 4.2e-6 / 1.3e-5 | 6.9e-6 |
+//!
+//! The closest call is at 0.64 of the tolerance (`grad.conv3.bias` above); every other
+//! comparison is under 0.3 of it. "Through" a pooling layer or flatten means the
+//! gradients of the layers before it, whose error signal came back through its adjoint.
+//! PyTorch's own float32 errors are printed by `tools/make_references.py` with the same
+//! measure. The last two tests show that the comparison fails for a gradient wrong in one
+//! element by 1e-4 relative, and for an optimizer that differs slightly in one setting.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use frechet::ndarray::{Array, Array2, ArrayD, Dimension, IxDyn};
+use frechet::prelude::*;
+use frechet::{Layer, Network};
+use safetensors::{Dtype, SafeTensors};
+
+/// The relative tolerance.
+const RTOL: f64 = 1e-5;
+/// The absolute tolerance, as a fraction of the scale `S` of the comparison.
+const ATOL: f64 = 1e-5;
+/// What Adam's parameters may differ by beyond that, as a fraction of its learning rate.
+const ADAM_SLACK: f64 = 1e-3;
+
+/// The optimizers of the fixtures, as `tools/make_references.py` runs them.
+const SGD_LR: f32 = 0.1;
+const MOMENTUM_LR: f32 = 0.05;
+const MOMENTUM: f32 = 0.9;
+const ADAM_LR: f32 = 0.01;
+/// The steps after which the fixtures hold the parameters, and the trajectory's length.
+const SNAPSHOTS: [usize; 2] = [1, 10];
+
+/// Declares a network for the fixtures and keeps its declaration as text, to compare
+/// with the one the fixture was made for.
+macro_rules! reference_network {
+    ($(#[doc = $doc:literal])* struct $name:ident { $($body:tt)* }) => {
+        network! {
+            $(#[doc = $doc])*
+            #[derive(Clone)]
+            struct $name { $($body)* }
+        }
+
+        impl $name {
+            const DECLARATION: &'static str = stringify!($($body)*);
+        }
+    };
+}
+
+reference_network! {
+    /// Every image layer kind with odd shapes: a non-square input, stride 2 with padding,
+    /// a max pool whose window does not divide its 6×5 input, an average pool with
+    /// overlapping windows, and a width-1 dense layer in the middle.
+    struct ConvCe {
+        input: [3, 11, 9],
+        conv1: Conv2d(4, kernel = 3, stride = 2, padding = 1) -> LeakyReLU(0.1), // 4×6×5
+        pool1: MaxPool2d(2),                                                     // 4×3×2
+        conv2: Conv2d(6, kernel = 2, padding = 1) -> Tanh,                       // 6×4×3
+        pool2: AvgPool2d(2, stride = 1),                                         // 6×3×2
+        flat: Flatten,
+        fc1: Dense(7) -> ReLU,
+        fc2: Dense(1) -> Sigmoid,
+        fc3: Dense(4),
+    }
+}
+
+reference_network! {
+    /// Regression through convolutions: kernel 4 with stride 2 and padding 2, an average
+    /// pool with stride 2 that leaves the last column out, a 1×1 convolution to a single
+    /// channel with an explicit identity, and a max pool with overlapping windows.
+    struct ConvMse {
+        input: [2, 13, 10],
+        conv1: Conv2d(5, kernel = 4, stride = 2, padding = 2) -> Sigmoid, // 5×7×6
+        pool1: AvgPool2d(3, stride = 2),                                  // 5×3×2
+        conv2: Conv2d(1, kernel = 1) -> Identity,                         // 1×3×2
+        conv3: Conv2d(3, kernel = 2, padding = 1) -> ReLU,                // 3×4×3
+        pool2: MaxPool2d(2, stride = 1),                                  // 3×3×2
+        flat: Flatten,
+        fc1: Dense(5) -> Tanh,
+        fc2: Dense(3),
+    }
+}
+
+reference_network! {
+    /// Dense layers with every activation, a width-1 layer among them.
+    struct MlpCe {
+        input: [7],
+        fc1: Dense(12) -> ReLU,
+        fc2: Dense(1) -> LeakyReLU(0.2),
+        fc3: Dense(6) -> Sigmoid,
+        fc4: Dense(5),
+    }
+}
+
+reference_network! {
+    /// Regression onto a single output.
+    struct MlpMse {
+        input: [4],
+        fc1: Dense(6) -> Tanh,
+        fc2: Dense(5) -> Identity,
+        fc3: Dense(1),
+    }
+}
+
+reference_network! {
+    /// Large enough for the matrix products to take more than one block (a 320-wide
+    /// dense input, 360 output positions in `conv1`), in LeNet's pattern.
+    struct Medium {
+        input: [3, 18, 20],
+        conv1: Conv2d(8, kernel = 5, padding = 2) -> ReLU,  // 8×18×20
+        pool1: MaxPool2d(2),                                // 8×9×10
+        conv2: Conv2d(16, kernel = 3, padding = 1) -> ReLU, // 16×9×10
+        pool2: AvgPool2d(2),                                // 16×4×5
+        flat: Flatten,
+        fc1: Dense(24) -> ReLU,
+        fc2: Dense(10),
+    }
+}
+
+/// One tensor of a fixture.
+enum Tensor {
+    F32(ArrayD<f32>),
+    I64(ArrayD<i64>),
+}
+
+/// A fixture file: its tensors by name and its metadata.
+struct Fixture {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+    metadata: HashMap<String, String>,
+}
+
+fn fixture_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/reference")
+        .join(file)
+}
+
+impl Fixture {
+    fn open(file: &str) -> Fixture {
+        let path = fixture_path(file);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; see tools/README.md", path.display()));
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let metadata = header.metadata().clone().unwrap_or_default();
+        let file =
+            SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let tensors = file
+            .iter()
+            .map(|(name, view)| {
+                let shape = IxDyn(view.shape());
+                let bytes = view.data();
+                let tensor = match view.dtype() {
+                    Dtype::F32 => Tensor::F32(
+                        Array::from_shape_vec(
+                            shape,
+                            bytes
+                                .chunks_exact(4)
+                                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                                .collect(),
+                        )
+                        .unwrap(),
+                    ),
+                    Dtype::I64 => Tensor::I64(
+                        Array::from_shape_vec(
+                            shape,
+                            bytes
+                                .chunks_exact(8)
+                                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                                .collect(),
+                        )
+                        .unwrap(),
+                    ),
+                    other => panic!("{}: `{name}` is {other:?}", path.display()),
+                };
+                (name.to_string(), tensor)
+            })
+            .collect();
+        Fixture {
+            path,
+            tensors,
+            metadata,
+        }
+    }
+
+    fn f32(&self, name: &str) -> &ArrayD<f32> {
+        match self.tensors.get(name) {
+            Some(Tensor::F32(array)) => array,
+            Some(Tensor::I64(_)) => panic!("{}: `{name}` is not F32", self.path.display()),
+            None => panic!("{}: no tensor `{name}`", self.path.display()),
+        }
+    }
+
+    fn input<D: Dimension>(&self) -> Array<f32, D> {
+        self.f32("input")
+            .clone()
+            .into_dimensionality()
+            .expect("an input of the network's rank")
+    }
+
+    fn meta(&self, key: &str) -> &str {
+        self.metadata
+            .get(key)
+            .unwrap_or_else(|| panic!("{}: no metadata `{key}`", self.path.display()))
+    }
+}
+
+/// How a loss reads its targets from a fixture.
+trait ReferenceLoss: Loss + Default {
+    const NAME: &'static str;
+    type Owned;
+    fn read(fixture: &Fixture) -> Self::Owned;
+    fn view(owned: &Self::Owned) -> Self::Targets<'_>;
+}
+
+impl ReferenceLoss for SoftmaxCrossEntropy {
+    const NAME: &'static str = "SoftmaxCrossEntropy";
+    type Owned = Vec<usize>;
+
+    fn read(fixture: &Fixture) -> Vec<usize> {
+        match fixture.tensors.get("target") {
+            Some(Tensor::I64(labels)) => labels.iter().map(|&l| l as usize).collect(),
+            _ => panic!("{}: `target` is not I64", fixture.path.display()),
+        }
+    }
+
+    fn view(owned: &Vec<usize>) -> &[usize] {
+        owned
+    }
+}
+
+impl ReferenceLoss for MeanSquaredError {
+    const NAME: &'static str = "MeanSquaredError";
+    type Owned = Array2<f32>;
+
+    fn read(fixture: &Fixture) -> Array2<f32> {
+        fixture.f32("target").clone().into_dimensionality().unwrap()
+    }
+
+    fn view(owned: &Array2<f32>) -> frechet::ndarray::ArrayView2<'_, f32> {
+        owned.view()
+    }
+}
+
+/// How far a tensor is from PyTorch's.
+#[derive(Clone, Copy, Debug, Default)]
+struct Deviation {
+    /// `max |a − b| / S`, `S` the scale of the comparison (see the module docs).
+    relative: f64,
+    /// `max |a − b| / (RTOL·|b| + ATOL·S + slack)`: at most 1 passes.
+    ratio: f64,
+}
+
+impl Deviation {
+    fn max(self, other: Deviation) -> Deviation {
+        Deviation {
+            relative: self.relative.max(other.relative),
+            ratio: self.ratio.max(other.ratio),
+        }
+    }
+}
+
+/// The largest magnitude in `values`.
+fn scale(values: &[f32]) -> f64 {
+    values.iter().fold(0f64, |m, &v| m.max(f64::from(v).abs()))
+}
+
+/// Compares `actual` with `expected` elementwise: `|a − b| ≤ RTOL·|b| + ATOL·scale +
+/// slack`. A NaN anywhere is infinitely far.
+fn deviation(actual: &[f32], expected: &[f32], scale: f64, slack: f64) -> Deviation {
+    assert_eq!(actual.len(), expected.len(), "lengths differ");
+    let mut result = Deviation::default();
+    for (&a, &b) in actual.iter().zip(expected) {
+        let (a, b) = (f64::from(a), f64::from(b));
+        let diff = (a - b).abs();
+        let allowed = RTOL * b.abs() + ATOL * scale + slack;
+        let (relative, ratio) = if diff == 0.0 {
+            (0.0, 0.0)
+        } else if diff.is_nan() || allowed == 0.0 {
+            (f64::INFINITY, f64::INFINITY)
+        } else {
+            (
+                if scale > 0.0 { diff / scale } else { diff },
+                diff / allowed,
+            )
+        };
+        result = result.max(Deviation { relative, ratio });
+    }
+    result
+}
+
+/// Every comparison made, and what it tells about each layer kind and optimizer.
+#[derive(Default)]
+struct Report {
+    /// (case, quantity) → error.
+    rows: Vec<(String, String, Deviation)>,
+    /// group (a layer kind, an activation, an optimizer, ...) → largest error.
+    groups: BTreeMap<String, Deviation>,
+}
+
+impl Report {
+    fn record(&mut self, case: &str, quantity: &str, groups: &[String], deviation: Deviation) {
+        self.rows
+            .push((case.to_string(), quantity.to_string(), deviation));
+        for group in groups {
+            let entry = self.groups.entry(group.clone()).or_default();
+            *entry = entry.max(deviation);
+        }
+    }
+
+    /// Every comparison beyond its tolerance.
+    fn failures(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter(|(_, _, d)| d.ratio > 1.0)
+            .map(|(case, quantity, d)| {
+                format!(
+                    "{case} {quantity}: {:.2} × the tolerance (relative error {:.2e})",
+                    d.ratio, d.relative
+                )
+            })
+            .collect()
+    }
+
+    /// The largest deviation per group, then the closest calls.
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<36} {:>14} {:>12}",
+            "largest deviation in", "relative error", "/ tolerance"
+        );
+        for (group, d) in &self.groups {
+            let _ = writeln!(out, "{group:<36} {:>14.2e} {:>12.3}", d.relative, d.ratio);
+        }
+        let mut closest: Vec<_> = self.rows.iter().collect();
+        closest.sort_by(|a, b| b.2.ratio.total_cmp(&a.2.ratio));
+        let _ = writeln!(out, "closest to the tolerance:");
+        for (case, quantity, d) in closest.iter().take(8) {
+            let _ = writeln!(
+                out,
+                "    {case:<16} {quantity:<26} {:>10.2e} {:>12.3}",
+                d.relative, d.ratio
+            );
+        }
+        out
+    }
+}
+
+/// A layer of a declaration: its name, its kind and its activation (`None` for none).
+struct Declared {
+    name: String,
+    kind: String,
+    activation: Option<String>,
+}
+
+/// The layers of a `network!` body, from its text with every space removed.
+fn parse_declaration(text: &str) -> Vec<Declared> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut items = vec![String::new()];
+    let mut depth = 0;
+    for c in compact.chars() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        items.last_mut().unwrap().push(c);
+    }
+    items
+        .into_iter()
+        .filter(|item| !item.is_empty() && !item.starts_with("input:"))
+        .map(|item| {
+            let (name, rest) = item.split_once(':').expect("`name: kind`");
+            let (call, activation) = match rest.split_once("->") {
+                Some((call, activation)) => (call, Some(activation.to_string())),
+                None => (rest, None),
+            };
+            let kind = call.split('(').next().unwrap().to_string();
+            Declared {
+                name: name.to_string(),
+                kind,
+                activation,
+            }
+        })
+        .collect()
+}
+
+/// One network with one batch, and the PyTorch results for it.
+struct Case {
+    label: String,
+    net: String,
+    fixture: Fixture,
+    layers: Vec<Declared>,
+}
+
+impl Case {
+    /// Opens `<net>.batch<batch>.safetensors` and checks that it was made for this
+    /// declaration and loss.
+    fn open(net: &str, batch: usize, declaration: &str, loss: &str) -> Case {
+        let fixture = Fixture::open(&format!("{net}.batch{batch}.safetensors"));
+        let compact = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        assert_eq!(
+            compact(fixture.meta("network")),
+            compact(declaration),
+            "{}: made for another network; regenerate the fixtures or update the test",
+            fixture.path.display()
+        );
+        assert_eq!(fixture.meta("loss"), loss, "{}", fixture.path.display());
+        assert!(
+            fixture
+                .meta("torch")
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit()),
+            "the fixtures name the torch version that made them"
+        );
+        Case {
+            label: format!("{net}/batch{batch}"),
+            net: net.to_string(),
+            fixture,
+            layers: parse_declaration(declaration),
+        }
+    }
+
+    /// The weights file of the case's network.
+    fn weights(&self) -> PathBuf {
+        fixture_path(&format!("{}.weights.safetensors", self.net))
+    }
+
+    /// The groups a gradient of `layer` reports to: its layer kind and activation, and
+    /// the kind of every parameterless layer its error signal has come back through.
+    fn groups_of(&self, layer: &str) -> Vec<String> {
+        let index = self
+            .layers
+            .iter()
+            .position(|l| l.name == layer)
+            .unwrap_or_else(|| panic!("no layer `{layer}` in the declaration"));
+        let declared = &self.layers[index];
+        let mut groups = vec![
+            format!("gradient of {}", declared.kind),
+            format!(
+                "gradient after {}",
+                declared.activation.as_deref().unwrap_or("no arrow")
+            ),
+        ];
+        for later in &self.layers[index + 1..] {
+            if matches!(later.kind.as_str(), "MaxPool2d" | "AvgPool2d" | "Flatten") {
+                groups.push(format!("gradient through {}", later.kind));
+            }
+        }
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
+    /// Compares `actual` with the fixture's tensor `name`, at the scale of the tensor.
+    fn compare(&self, report: &mut Report, name: &str, groups: &[String], actual: &[f32]) {
+        let expected = self.fixture.f32(name);
+        let expected = expected.as_slice().expect("contiguous");
+        assert_eq!(
+            actual.len(),
+            expected.len(),
+            "{} {name}: {} values, PyTorch has {}",
+            self.label,
+            actual.len(),
+            expected.len()
+        );
+        let d = deviation(actual, expected, scale(expected), 0.0);
+        report.record(&self.label, name, groups, d);
+    }
+
+    /// Compares every parameter of `net` with `<prefix>.<layer>.<param>` in the fixture,
+    /// at the scale of the layer's tensors under `prefix` together, with `slack` more
+    /// allowed. Each reports to the groups `groups` gives for its layer; every tensor of
+    /// the fixture under `prefix` must be compared.
+    fn compare_params(
+        &self,
+        report: &mut Report,
+        prefix: &str,
+        net: &impl Network,
+        slack: f64,
+        groups: impl Fn(&str) -> Vec<String>,
+    ) {
+        let mut count = 0;
+        for (layer_name, layer) in net.layers() {
+            let names: Vec<String> = layer
+                .param_names()
+                .iter()
+                .map(|param| format!("{prefix}.{layer_name}.{param}"))
+                .collect();
+            let layer_scale = names
+                .iter()
+                .map(|name| scale(self.fixture.f32(name).as_slice().unwrap()))
+                .fold(0.0, f64::max);
+            for (index, name) in names.iter().enumerate() {
+                let expected = self.fixture.f32(name);
+                assert_eq!(expected.shape(), layer.param_shape(index), "{name}");
+                let expected = expected.as_slice().expect("contiguous");
+                let d = deviation(layer.param(index), expected, layer_scale, slack);
+                report.record(&self.label, name, &groups(layer_name), d);
+                count += 1;
+            }
+        }
+        let in_fixture = self
+            .fixture
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(&format!("{prefix}.")))
+            .count();
+        assert_eq!(
+            count, in_fixture,
+            "{} {prefix}: tensors left unchecked",
+            self.label
+        );
+    }
+
+    /// Runs `step` ten times from `net`, comparing the losses it returns and the
+    /// parameters after the steps of [`SNAPSHOTS`] with `<optimizer>.…` in the fixture.
+    fn compare_trajectory<N: Network>(
+        &self,
+        report: &mut Report,
+        optimizer: &str,
+        slack: f64,
+        mut net: N,
+        mut step: impl FnMut(&mut N) -> f32,
+    ) {
+        let mut losses = vec![];
+        for k in 1..=SNAPSHOTS[SNAPSHOTS.len() - 1] {
+            losses.push(step(&mut net));
+            if SNAPSHOTS.contains(&k) {
+                let group = format!("{optimizer}, parameters after step {k}");
+                let prefix = format!("{optimizer}.step{k}");
+                self.compare_params(report, &prefix, &net, slack, |_| vec![group.clone()]);
+            }
+        }
+        let name = format!("{optimizer}.losses");
+        self.compare(report, &name, &[format!("{optimizer}, losses")], &losses);
+    }
+}
+
+/// The networks' inputs and targets from a fixture, and what the generated methods do
+/// with them.
+macro_rules! case {
+    ($net:ident, $file:literal, $batch:literal, $loss:ident, |$case:ident, $model:ident, $x:ident, $targets:ident| $body:block) => {{
+        let $case = Case::open(
+            $file,
+            $batch,
+            $net::DECLARATION,
+            <$loss as ReferenceLoss>::NAME,
+        );
+        let $model = $net::load_safetensors($case.weights()).expect("the fixture's weights load");
+        let $x = $case.fixture.input();
+        let owned = <$loss as ReferenceLoss>::read(&$case.fixture);
+        let $targets = <$loss as ReferenceLoss>::view(&owned);
+        $body
+    }};
+}
+
+/// Checks one network on one batch against its fixture: loss, logits, gradients and the
+/// trajectories of the three optimizers.
+macro_rules! check {
+    ($report:expr, $net:ident, $file:literal, $batch:literal, $loss:ident) => {
+        case!($net, $file, $batch, $loss, |case, net, x, targets| {
+            let report: &mut Report = $report;
+            let logits = net.forward(x.view());
+            let logits = logits.as_slice().expect("standard layout");
+            case.compare(report, "logits", &["logits".into()], logits);
+            let (loss, grad) = net.loss_and_grads(x.view(), targets, &$loss);
+            case.compare(report, "loss", &["loss".into()], &[loss]);
+            case.compare_params(report, "grad", &grad, 0.0, |layer| case.groups_of(layer));
+
+            let mut sgd = Sgd::new(SGD_LR);
+            case.compare_trajectory(report, "sgd", 0.0, net.clone(), |n: &mut $net| {
+                n.train_step(x.view(), targets, &$loss, &mut sgd)
+            });
+            let mut momentum = Sgd::momentum(MOMENTUM_LR, MOMENTUM);
+            case.compare_trajectory(report, "momentum", 0.0, net.clone(), |n: &mut $net| {
+                n.train_step(x.view(), targets, &$loss, &mut momentum)
+            });
+            let mut adam = Adam::new(ADAM_LR);
+            let slack = ADAM_SLACK * f64::from(ADAM_LR);
+            case.compare_trajectory(report, "adam", slack, net.clone(), |n: &mut $net| {
+                n.train_step(x.view(), targets, &$loss, &mut adam)
+            });
+            case.fixture.meta("torch").to_string()
+        })
+    };
+}
+
+#[test]
+fn every_network_matches_pytorch() {
+    let mut report = Report::default();
+    let mut torch = vec![
+        check!(&mut report, ConvCe, "conv_ce", 1, SoftmaxCrossEntropy),
+        check!(&mut report, ConvCe, "conv_ce", 6, SoftmaxCrossEntropy),
+        check!(&mut report, ConvMse, "conv_mse", 1, MeanSquaredError),
+        check!(&mut report, ConvMse, "conv_mse", 4, MeanSquaredError),
+        check!(&mut report, MlpCe, "mlp_ce", 1, SoftmaxCrossEntropy),
+        check!(&mut report, MlpCe, "mlp_ce", 9, SoftmaxCrossEntropy),
+        check!(&mut report, MlpMse, "mlp_mse", 1, MeanSquaredError),
+        check!(&mut report, MlpMse, "mlp_mse", 3, MeanSquaredError),
+        check!(&mut report, Medium, "medium", 5, SoftmaxCrossEntropy),
+    ];
+    torch.dedup();
+    eprintln!(
+        "frechet against PyTorch {}; |a − b| ≤ {RTOL:e}·|b| + {ATOL:e}·S \
+         (+ {ADAM_SLACK:e}·lr for Adam's parameters)\n{}",
+        torch.join(", "),
+        report.render()
+    );
+    let failures = report.failures();
+    assert!(
+        failures.is_empty(),
+        "beyond the tolerance:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The comparison is sharp enough to see a gradient that is wrong in one element by
+/// ten times the relative tolerance.
+#[test]
+fn a_gradient_wrong_in_one_element_is_caught() {
+    case!(
+        ConvCe,
+        "conv_ce",
+        6,
+        SoftmaxCrossEntropy,
+        |case, net, x, labels| {
+            let (_, mut grad) = net.loss_and_grads(x.view(), labels, &SoftmaxCrossEntropy);
+            let mut report = Report::default();
+            case.compare_params(&mut report, "grad", &grad, 0.0, |_| vec![]);
+            assert_eq!(report.failures(), Vec::<String>::new());
+
+            for (layer, tensor) in [(0, 0), (0, 1), (5, 0), (7, 1)] {
+                let mut wrong = grad.clone();
+                let (name, param) = wrong.layers_mut().swap_remove(layer);
+                let values = param.param_mut(tensor);
+                let largest = (0..values.len())
+                    .max_by(|&i, &j| values[i].abs().total_cmp(&values[j].abs()))
+                    .unwrap();
+                values[largest] *= 1.0 + 10.0 * RTOL as f32;
+                let mut report = Report::default();
+                case.compare_params(&mut report, "grad", &wrong, 0.0, |_| vec![]);
+                let failures = report.failures();
+                assert_eq!(failures.len(), 1, "{name}: {failures:?}");
+                assert!(
+                    failures[0].contains(&format!("grad.{name}.")),
+                    "{failures:?}"
+                );
+            }
+            grad.fc3.param_mut(1)[0] = f32::NAN;
+            let mut report = Report::default();
+            case.compare_params(&mut report, "grad", &grad, 0.0, |_| vec![]);
+            assert_eq!(report.failures().len(), 1);
+        }
+    )
+}
+
+/// The trajectories tell the optimizers' hyper-parameters apart: each of these differs
+/// from the fixture's optimizer in one setting, slightly, and is caught.
+#[test]
+fn a_slightly_different_optimizer_is_caught() {
+    case!(
+        Medium,
+        "medium",
+        5,
+        SoftmaxCrossEntropy,
+        |case, net, x, labels| {
+            let loss = SoftmaxCrossEntropy;
+            let failures = |run: &dyn Fn(&mut Report)| {
+                let mut report = Report::default();
+                run(&mut report);
+                report.failures()
+            };
+            let adam_slack = ADAM_SLACK * f64::from(ADAM_LR);
+            let sgd = failures(&|report| {
+                let mut sgd = Sgd::new(SGD_LR * 1.001);
+                case.compare_trajectory(report, "sgd", 0.0, net.clone(), |n: &mut Medium| {
+                    n.train_step(x.view(), labels, &loss, &mut sgd)
+                })
+            });
+            assert!(!sgd.is_empty(), "lr × 1.001");
+            let momentum = failures(&|report| {
+                let mut sgd = Sgd::momentum(MOMENTUM_LR, 0.899);
+                case.compare_trajectory(report, "momentum", 0.0, net.clone(), |n: &mut Medium| {
+                    n.train_step(x.view(), labels, &loss, &mut sgd)
+                })
+            });
+            assert!(!momentum.is_empty(), "momentum 0.899");
+            let beta2 = failures(&|report| {
+                let mut adam = Adam::with_betas(ADAM_LR, 0.9, 0.99, 1e-8);
+                case.compare_trajectory(
+                    report,
+                    "adam",
+                    adam_slack,
+                    net.clone(),
+                    |n: &mut Medium| n.train_step(x.view(), labels, &loss, &mut adam),
+                )
+            });
+            assert!(!beta2.is_empty(), "Adam with β₂ = 0.99");
+            let eps = failures(&|report| {
+                let mut adam = Adam::with_betas(ADAM_LR, 0.9, 0.999, 1e-6);
+                case.compare_trajectory(
+                    report,
+                    "adam",
+                    adam_slack,
+                    net.clone(),
+                    |n: &mut Medium| n.train_step(x.view(), labels, &loss, &mut adam),
+                )
+            });
+            assert!(!eps.is_empty(), "Adam with ε = 1e-6");
+            eprintln!(
+                "caught: lr × 1.001 in {} comparisons, momentum 0.899 in {}, β₂ = 0.99 in {}, \
+             ε = 1e-6 in {}",
+                sgd.len(),
+                momentum.len(),
+                beta2.len(),
+                eps.len()
+            );
+        }
+    )
+}

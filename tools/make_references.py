@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""PyTorch reference fixtures for tests/reference.rs.
+
+Run by hand, never by CI (see tools/README.md):
+
+    python tools/make_references.py
+
+For each network below it builds the equivalent torch.nn.Module, with attributes
+named like the frechet layers so that the state-dict names (`conv1.weight`, ...) are
+frechet's tensor names, draws seeded weights (PyTorch's default initialisation, so the
+biases are not zero), and writes under tests/fixtures/reference/:
+
+    <net>.weights.safetensors       the weights, loadable by `Net::load_safetensors`
+    <net>.batch<N>.safetensors      one batch of N samples and what PyTorch computes
+                                    for it (the keys are listed in `write_case`)
+
+Everything is computed in float64 from the float32 weights and inputs (which float64
+holds exactly), and stored rounded to float32: the fixtures are the exact answers for
+the float32 network as closely as float32 can state them, so what the Rust test
+measures is frechet's own rounding error. The same computations are also run in
+float32, and the script prints how far PyTorch's own float32 results are from the
+float64 ones, with the same error measure as the test: frechet's errors should be of
+that size.
+"""
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "reference"
+
+# The optimizer trajectories; tests/reference.rs has the same settings.
+SGD_LR, MOMENTUM_LR, MOMENTUM, ADAM_LR = 0.1, 0.05, 0.9, 0.01
+OPTIMIZERS = {
+    "sgd": (f"torch.optim.SGD(lr={SGD_LR})", lambda p: torch.optim.SGD(p, lr=SGD_LR)),
+    "momentum": (
+        f"torch.optim.SGD(lr={MOMENTUM_LR}, momentum={MOMENTUM})",
+        lambda p: torch.optim.SGD(p, lr=MOMENTUM_LR, momentum=MOMENTUM),
+    ),
+    # Default betas (0.9, 0.999) and eps 1e-8, as frechet's Adam::new.
+    "adam": (f"torch.optim.Adam(lr={ADAM_LR})", lambda p: torch.optim.Adam(p, lr=ADAM_LR)),
+}
+STEPS = 10
+SNAPSHOTS = (1, 10)
+
+# The networks, as their `network!` declarations in tests/reference.rs spell them:
+# (layer name, kind, arguments, activation). `None` is no arrow (the identity).
+NETWORKS = {
+    # Every image layer kind with odd shapes: a non-square input, stride 2 with
+    # padding, a max pool whose window does not divide its input (6×5), an average
+    # pool with overlapping windows, and a width-1 dense layer in the middle.
+    "conv_ce": dict(
+        input=[3, 11, 9],
+        loss="SoftmaxCrossEntropy",
+        batches=[1, 6],
+        layers=[
+            ("conv1", "Conv2d", dict(out=4, kernel=3, stride=2, padding=1), "LeakyReLU(0.1)"),
+            ("pool1", "MaxPool2d", dict(kernel=2), None),
+            ("conv2", "Conv2d", dict(out=6, kernel=2, padding=1), "Tanh"),
+            ("pool2", "AvgPool2d", dict(kernel=2, stride=1), None),
+            ("flat", "Flatten", {}, None),
+            ("fc1", "Dense", dict(out=7), "ReLU"),
+            ("fc2", "Dense", dict(out=1), "Sigmoid"),
+            ("fc3", "Dense", dict(out=4), None),
+        ],
+    ),
+    # Regression through convolutions: kernel 4 with stride 2 and padding 2, an average
+    # pool with stride 2 that leaves the last column out, a 1×1 convolution to a single
+    # channel with an explicit Identity, and a max pool with overlapping windows.
+    "conv_mse": dict(
+        input=[2, 13, 10],
+        loss="MeanSquaredError",
+        batches=[1, 4],
+        layers=[
+            ("conv1", "Conv2d", dict(out=5, kernel=4, stride=2, padding=2), "Sigmoid"),
+            ("pool1", "AvgPool2d", dict(kernel=3, stride=2), None),
+            ("conv2", "Conv2d", dict(out=1, kernel=1), "Identity"),
+            ("conv3", "Conv2d", dict(out=3, kernel=2, padding=1), "ReLU"),
+            ("pool2", "MaxPool2d", dict(kernel=2, stride=1), None),
+            ("flat", "Flatten", {}, None),
+            ("fc1", "Dense", dict(out=5), "Tanh"),
+            ("fc2", "Dense", dict(out=3), None),
+        ],
+    ),
+    # Dense layers with every activation, a width-1 layer among them.
+    "mlp_ce": dict(
+        input=[7],
+        loss="SoftmaxCrossEntropy",
+        batches=[1, 9],
+        layers=[
+            ("fc1", "Dense", dict(out=12), "ReLU"),
+            ("fc2", "Dense", dict(out=1), "LeakyReLU(0.2)"),
+            ("fc3", "Dense", dict(out=6), "Sigmoid"),
+            ("fc4", "Dense", dict(out=5), None),
+        ],
+    ),
+    # Regression onto a single output.
+    "mlp_mse": dict(
+        input=[4],
+        loss="MeanSquaredError",
+        batches=[1, 3],
+        layers=[
+            ("fc1", "Dense", dict(out=6), "Tanh"),
+            ("fc2", "Dense", dict(out=5), "Identity"),
+            ("fc3", "Dense", dict(out=1), None),
+        ],
+    ),
+    # Large enough for the matrix products to take more than one block (a 320-wide
+    # dense input, 360 output positions in conv1), in LeNet's pattern.
+    "medium": dict(
+        input=[3, 18, 20],
+        loss="SoftmaxCrossEntropy",
+        batches=[5],
+        layers=[
+            ("conv1", "Conv2d", dict(out=8, kernel=5, padding=2), "ReLU"),
+            ("pool1", "MaxPool2d", dict(kernel=2), None),
+            ("conv2", "Conv2d", dict(out=16, kernel=3, padding=1), "ReLU"),
+            ("pool2", "AvgPool2d", dict(kernel=2), None),
+            ("flat", "Flatten", {}, None),
+            ("fc1", "Dense", dict(out=24), "ReLU"),
+            ("fc2", "Dense", dict(out=10), None),
+        ],
+    ),
+}
+
+
+DTYPES = {torch.float32: "F32", torch.int64: "I64"}
+
+
+def save_file(tensors, path, metadata):
+    """Writes a safetensors file whose bytes depend only on its contents: the header's
+    tensors and metadata in sorted order (the safetensors package orders the metadata
+    differently from run to run). The package reads it back as a check."""
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    data = bytearray()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        raw = tensor.numpy().astype(tensor.numpy().dtype.newbyteorder("<")).tobytes()
+        header[name] = {
+            "dtype": DTYPES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [len(data), len(data) + len(raw)],
+        }
+        data += raw
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the format's alignment, padded with spaces
+    Path(path).write_bytes(len(encoded).to_bytes(8, "little") + encoded + bytes(data))
+    loaded = load_file(path)
+    assert loaded.keys() == tensors.keys()
+    assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+
+
+def declaration(spec):
+    """The body of the network's `network!` declaration, as tests/reference.rs has it."""
+    lines = [f"input: [{', '.join(map(str, spec['input']))}],"]
+    for name, kind, args, activation in spec["layers"]:
+        if kind == "Flatten":
+            call = "Flatten"
+        elif kind == "Dense":
+            call = f"Dense({args['out']})"
+        elif kind == "Conv2d":
+            extra = "".join(f", {k} = {args[k]}" for k in ("stride", "padding") if k in args)
+            call = f"Conv2d({args['out']}, kernel = {args['kernel']}{extra})"
+        else:
+            extra = f", stride = {args['stride']}" if "stride" in args else ""
+            call = f"{kind}({args['kernel']}{extra})"
+        arrow = f" -> {activation}" if activation else ""
+        lines.append(f"{name}: {call}{arrow},")
+    return "\n".join(lines)
+
+
+def activation_fn(activation):
+    if activation in (None, "Identity"):
+        return lambda z: z
+    if activation == "ReLU":
+        return F.relu
+    if activation == "Sigmoid":
+        return torch.sigmoid
+    if activation == "Tanh":
+        return torch.tanh
+    if activation.startswith("LeakyReLU("):
+        slope = float(activation[len("LeakyReLU(") : -1])
+        return lambda z: F.leaky_relu(z, slope)
+    raise ValueError(activation)
+
+
+class Net(nn.Module):
+    """A feedforward network whose submodules carry frechet's layer names."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.order = []
+        shape = list(spec["input"])
+        for name, kind, args, activation in spec["layers"]:
+            if kind == "Dense":
+                module = nn.Linear(shape[0], args["out"])
+            elif kind == "Conv2d":
+                module = nn.Conv2d(
+                    shape[0],
+                    args["out"],
+                    args["kernel"],
+                    stride=args.get("stride", 1),
+                    padding=args.get("padding", 0),
+                )
+            elif kind == "MaxPool2d":
+                module = nn.MaxPool2d(args["kernel"], stride=args.get("stride"))
+            elif kind == "AvgPool2d":
+                module = nn.AvgPool2d(args["kernel"], stride=args.get("stride"))
+            elif kind == "Flatten":
+                module = nn.Flatten()
+            else:
+                raise ValueError(kind)
+            setattr(self, name, module)
+            self.order.append((name, activation_fn(activation)))
+            with torch.no_grad():
+                shape = list(module(torch.zeros([1] + shape)).shape[1:])
+
+    def forward(self, x):
+        for name, activation in self.order:
+            x = activation(getattr(self, name)(x))
+        return x
+
+
+def loss_function(name):
+    # Both with reduction="mean", as frechet's losses.
+    return {"SoftmaxCrossEntropy": nn.CrossEntropyLoss(), "MeanSquaredError": nn.MSELoss()}[name]
+
+
+# The tolerance of tests/reference.rs: |a − b| ≤ RTOL·|b| + ATOL·S (+ ADAM_SLACK·lr
+# for Adam's parameters), S the largest magnitude in the layer's tensors of the same
+# quantity (e.g. grad.conv1.weight and grad.conv1.bias), or in the tensor itself for
+# logits, loss and losses.
+RTOL, ATOL, ADAM_SLACK = 1e-5, 1e-5, 1e-3
+
+
+def deviations(actual, expected):
+    """For each tensor of `expected`: (relative error max|a − b| / S, the largest
+    |a − b| / tolerance), measured as tests/reference.rs measures frechet."""
+    result = {}
+    for key, b in expected.items():
+        if key.count(".") >= 2:
+            layer = key.rsplit(".", 1)[0] + "."
+            scale = max(v.abs().max().item() for k, v in expected.items() if k.startswith(layer))
+        else:
+            scale = b.abs().max().item()
+        a, b = actual[key].double(), b.double()
+        slack = ADAM_SLACK * ADAM_LR if key.startswith("adam.step") else 0.0
+        diff = (a - b).abs()
+        relative = diff.max().item() / scale if scale > 0 else diff.max().item()
+        ratio = (diff / (RTOL * b.abs() + ATOL * scale + slack)).max().item()
+        result[key] = (relative, ratio)
+    return result
+
+
+def run(model, x, target, loss_fn):
+    """Logits, loss and every parameter's gradient, and the optimizer trajectories."""
+    out = {}
+    model = copy.deepcopy(model)
+    model.zero_grad()
+    logits = model(x)
+    loss = loss_fn(logits, target)
+    loss.backward()
+    out["logits"] = logits.detach()
+    out["loss"] = loss.detach()
+    for name, p in model.named_parameters():
+        out[f"grad.{name}"] = p.grad.detach().clone()
+    for optimizer_name, (_, make) in OPTIMIZERS.items():
+        trained = copy.deepcopy(model)
+        optimizer = make(trained.parameters())
+        losses = []
+        for step in range(1, STEPS + 1):
+            optimizer.zero_grad()
+            loss = loss_fn(trained(x), target)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+            if step in SNAPSHOTS:
+                for name, p in trained.named_parameters():
+                    out[f"{optimizer_name}.step{step}.{name}"] = p.detach().clone()
+        out[f"{optimizer_name}.losses"] = torch.stack(losses)
+    return out
+
+
+def write_case(net_name, spec, model, batch, generator, calibration):
+    """Writes `<net>.batch<N>.safetensors`:
+
+    input                   the batch, (N, features) or (N, C, H, W), float32
+    target                  class indices (int64) or regression targets (float32)
+    logits, loss            PyTorch's outputs for the batch and its mean loss
+    grad.<param>            the loss's gradient in every parameter
+    <opt>.step<k>.<param>   the parameters after k steps of <opt> on this batch
+    <opt>.losses            the loss before each of the 10 steps
+    """
+    x = torch.randn([batch] + spec["input"], generator=generator)
+    outputs = model(x)
+    if spec["loss"] == "SoftmaxCrossEntropy":
+        target = torch.randint(0, outputs.shape[1], (batch,), generator=generator)
+    else:
+        target = torch.randn(outputs.shape, generator=generator)
+    loss_fn = loss_function(spec["loss"])
+
+    target64 = target if target.dtype == torch.int64 else target.double()
+    exact = run(copy.deepcopy(model).double(), x.double(), target64, loss_fn)
+    single = run(model, x, target, loss_fn)
+    for key, (relative, ratio) in deviations(single, exact).items():
+        group = key.split(".")[0]
+        worst = calibration.get(group, (0.0, 0.0))
+        calibration[group] = (max(worst[0], relative), max(worst[1], ratio))
+
+    tensors = {"input": x, "target": target}
+    tensors.update({key: value.float().contiguous() for key, value in exact.items()})
+    metadata = {
+        "torch": torch.__version__,
+        "network": declaration(spec),
+        "loss": spec["loss"],
+        "computed_in": "float64 from the float32 weights and input, stored as float32",
+        "optimizers": json.dumps({k: v[0] for k, v in OPTIMIZERS.items()}),
+        "steps": json.dumps(list(SNAPSHOTS)),
+    }
+    path = OUT / f"{net_name}.batch{batch}.safetensors"
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    print(f"torch {torch.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    calibration = {}
+    total = 0
+    for index, (net_name, spec) in enumerate(NETWORKS.items()):
+        torch.manual_seed(1000 + index)
+        generator = torch.Generator().manual_seed(2000 + index)
+        model = Net(spec)
+        weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+        assert all(v.abs().min() > 0 for k, v in weights.items() if k.endswith(".bias"))
+        path = OUT / f"{net_name}.weights.safetensors"
+        save_file(weights, str(path), metadata={"format": "pt", "torch": torch.__version__})
+        paths = [path]
+        for batch in spec["batches"]:
+            paths.append(write_case(net_name, spec, model, batch, generator, calibration))
+        size = sum(p.stat().st_size for p in paths)
+        total += size
+        params = sum(v.numel() for v in weights.values())
+        print(f"{net_name}: {params} parameters, batches {spec['batches']}, {size} bytes")
+        print("    " + declaration(spec).replace("\n", "\n    "))
+    print(f"{total} bytes in {OUT.relative_to(ROOT)}")
+    print("PyTorch's own float32 results against float64, as tests/reference.rs measures")
+    print("frechet's: the largest relative error max|a - b| / S, and max |a - b| / tolerance")
+    for group, (relative, ratio) in calibration.items():
+        print(f"    {group:10} {relative:10.2e} {ratio:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
