@@ -1,6 +1,9 @@
 //! A warmed-up training step allocates nothing: every buffer it needs is sized from the
 //! static shapes on the first step of a batch size and reused afterwards, and the matrix
 //! products write into those buffers without packing buffers of their own.
+//!
+//! Single-threaded, as with `RAYON_NUM_THREADS=1`: with more threads the kernels hand
+//! work to rayon's pool, whose job queue allocates a block now and then.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -30,6 +33,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Runs the kernels on one thread (the first call decides for the whole test binary).
+fn single_threaded() {
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(1).build_global();
+    assert_eq!(rayon::current_num_threads(), 1);
+}
+
 fn allocations_during(f: impl FnOnce()) -> usize {
     let before = ALLOCATIONS.with(Cell::get);
     f();
@@ -58,6 +67,7 @@ network! {
 
 #[test]
 fn warmed_up_train_step_allocates_nothing() {
+    single_threaded();
     let mut w1 = W1::new(0);
     let mut odd = Odd::new(0);
     for batch in [1, 7, 32, 128] {
@@ -115,6 +125,7 @@ network! {
 
 #[test]
 fn warmed_up_conv_train_step_allocates_nothing() {
+    single_threaded();
     let mut lenet = LeNet::new(0);
     let mut odd = OddConv::new(0);
     for batch in [1, 7, 32] {

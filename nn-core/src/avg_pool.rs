@@ -20,6 +20,7 @@
 use ndarray::{ArrayView4, ArrayViewMut4};
 use typenum::Unsigned;
 
+use crate::parallel::{for_each_sample, VISIT};
 use crate::pool::{planes, planes_mut, Avg, Pool2d, Windows};
 use crate::scalar::Scalar;
 use crate::shape::{ImageShape, Window};
@@ -35,11 +36,13 @@ use crate::shape::{ImageShape, Window};
 pub fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>) {
     let windows = Windows::check("avg_pool::forward", window, a_prev.dim(), a.dim());
     let area = area::<T>(window);
-    for (input, mut output) in planes(a_prev).zip(planes_mut(a)) {
-        windows.for_each(|i, j, square| {
-            *output.at_mut(i, j) = input.fold(square, T::zero(), |sum, _, v| sum + v) / area;
-        });
-    }
+    for_each_sample(VISIT * a_prev.len(), (a_prev, a), &|(a_prev, a)| {
+        for (input, mut output) in planes(a_prev).zip(planes_mut(a)) {
+            windows.for_each(|i, j, square| {
+                *output.at_mut(i, j) = input.fold(square, T::zero(), |sum, _, v| sum + v) / area;
+            });
+        }
+    });
 }
 
 /// `δ_prev = P* δ`: the error signal `delta` (N × C × OH × OW) of each window divided by
@@ -53,7 +56,7 @@ pub fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayVie
 pub fn adjoint_input<T: Scalar>(
     window: Window,
     delta: ArrayView4<'_, T>,
-    mut delta_prev: ArrayViewMut4<'_, T>,
+    delta_prev: ArrayViewMut4<'_, T>,
 ) {
     let windows = Windows::check(
         "avg_pool::adjoint_input",
@@ -62,13 +65,16 @@ pub fn adjoint_input<T: Scalar>(
         delta.dim(),
     );
     let area = area::<T>(window);
-    delta_prev.fill(T::zero());
-    for (delta, mut delta_prev) in planes(delta).zip(planes_mut(delta_prev)) {
-        windows.for_each(|i, j, square| {
-            let share = delta.at(i, j) / area;
-            delta_prev.for_each_in(square, |g| *g = *g + share);
-        });
-    }
+    let work = VISIT * delta_prev.len();
+    for_each_sample(work, (delta, delta_prev), &|(delta, mut delta_prev)| {
+        delta_prev.fill(T::zero());
+        for (delta, mut delta_prev) in planes(delta).zip(planes_mut(delta_prev)) {
+            windows.for_each(|i, j, square| {
+                let share = delta.at(i, j) / area;
+                delta_prev.for_each_in(square, |g| *g = *g + share);
+            });
+        }
+    });
 }
 
 /// `k²`, the number of elements a window averages.

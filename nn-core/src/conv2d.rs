@@ -24,7 +24,7 @@
 use std::marker::PhantomData;
 
 use ndarray::{
-    Array1, Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1,
+    Array1, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1,
     ArrayViewMut2, ArrayViewMut3, ArrayViewMut4, Axis, Zip,
 };
 use typenum::{Unsigned, U0, U1};
@@ -32,6 +32,7 @@ use typenum::{Unsigned, U0, U1};
 use crate::gemm::matmul;
 use crate::init::{Init, InitRng};
 use crate::network::Layer;
+use crate::parallel::{for_each_sample, worth_splitting};
 use crate::scalar::Scalar;
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
 
@@ -280,40 +281,86 @@ pub fn forward<T: Scalar>(
     mut z: ArrayViewMut4<'_, T>,
 ) {
     let w = weight_matrix(weight);
-    let keep = cols.dim().0 == a_prev.dim().0;
-    assert!(
-        keep || cols.dim().0 == 1,
-        "conv2d: room for the columns of {} samples, but the batch has {}",
-        cols.dim().0,
-        a_prev.dim().0
-    );
-    for (n, (sample, z)) in a_prev.outer_iter().zip(z.outer_iter_mut()).enumerate() {
-        let mut cols = cols.index_axis_mut(Axis(0), if keep { n } else { 0 });
-        im2col(g, sample, cols.view_mut());
-        let mut z = plane_matrix_mut(z);
-        // Broadcast the bias first, then let the GEMM accumulate onto it (β = 1).
-        Zip::from(z.rows_mut())
-            .and(&bias)
-            .for_each(|mut row, &b| row.fill(b));
-        matmul(w, cols.view(), T::one(), z);
+    let batch = a_prev.dim().0;
+    if cols.dim().0 != batch {
+        assert!(
+            cols.dim().0 == 1,
+            "conv2d: room for the columns of {} samples, but the batch has {batch}",
+            cols.dim().0,
+        );
+        let mut cols = cols.index_axis_mut(Axis(0), 0);
+        for (sample, z) in a_prev.outer_iter().zip(z.outer_iter_mut()) {
+            forward_sample(g, w, bias, sample, cols.view_mut(), z);
+        }
+        return;
     }
+    for_each_sample(batch * w.len() * g.positions(), (a_prev, cols, z), &|(
+        a_prev,
+        mut cols,
+        mut z,
+    )| {
+        for ((sample, cols), z) in a_prev
+            .outer_iter()
+            .zip(cols.outer_iter_mut())
+            .zip(z.outer_iter_mut())
+        {
+            forward_sample(g, w, bias, sample, cols, z);
+        }
+    });
+}
+
+/// `z = W cols + b 1ᵀ` for one sample, unrolling it into `cols` first.
+fn forward_sample<T: Scalar>(
+    g: Geometry,
+    w: ArrayView2<'_, T>,
+    bias: ArrayView1<'_, T>,
+    sample: ArrayView3<'_, T>,
+    mut cols: ArrayViewMut2<'_, T>,
+    z: ArrayViewMut3<'_, T>,
+) {
+    im2col(g, sample, cols.view_mut());
+    let mut z = plane_matrix_mut(z);
+    // Broadcast the bias first, then let the GEMM accumulate onto it (β = 1).
+    Zip::from(z.rows_mut())
+        .and(&bias)
+        .for_each(|mut row, &b| row.fill(b));
+    matmul(w, cols.view(), T::one(), z);
 }
 
 /// `Δ_prev = col2im(Wᵀ Δ)` for every sample: the adjoint of `B(W, ·)` (a transposed
 /// convolution) applied to `delta` (N × out × oh × ow), written into `delta_prev`
-/// (N × in × h × w). `delta_cols` (in·k·k × oh·ow) is scratch space.
+/// (N × in × h × w). Each sample's error signal in columns is formed in its slot of
+/// `cols` (N × in·k·k × oh·ow), overwriting the unrolled input there: call
+/// [`adjoint_weight`] first.
 pub fn adjoint_input<T: Scalar>(
     g: Geometry,
     weight: ArrayView4<'_, T>,
     delta: ArrayView4<'_, T>,
-    mut delta_cols: ArrayViewMut2<'_, T>,
-    mut delta_prev: ArrayViewMut4<'_, T>,
+    cols: ArrayViewMut3<'_, T>,
+    delta_prev: ArrayViewMut4<'_, T>,
 ) {
     let w = weight_matrix(weight);
-    for (delta, delta_prev) in delta.outer_iter().zip(delta_prev.outer_iter_mut()) {
-        matmul(w.t(), plane_matrix(delta), T::zero(), delta_cols.view_mut());
-        col2im(g, delta_cols.view(), delta_prev);
-    }
+    let batch = delta.dim().0;
+    assert_eq!(
+        cols.dim().0,
+        batch,
+        "conv2d: room for the columns of {} samples, but the batch has {batch}",
+        cols.dim().0
+    );
+    for_each_sample(
+        batch * w.len() * g.positions(),
+        (delta, cols, delta_prev),
+        &|(delta, mut cols, mut delta_prev)| {
+            for ((delta, mut cols), delta_prev) in delta
+                .outer_iter()
+                .zip(cols.outer_iter_mut())
+                .zip(delta_prev.outer_iter_mut())
+            {
+                matmul(w.t(), plane_matrix(delta), T::zero(), cols.view_mut());
+                col2im(g, cols.view(), delta_prev);
+            }
+        },
+    );
 }
 
 /// `∇W = Σ_n Δ colsᵀ` and `∇b = Σ_n Σ_positions Δ`: the adjoints of `B(·, a)` and `C`
@@ -323,19 +370,47 @@ pub fn adjoint_weight<T: Scalar>(
     delta: ArrayView4<'_, T>,
     cols: ArrayView3<'_, T>,
     grad_weight: ArrayViewMut4<'_, T>,
-    mut grad_bias: ArrayViewMut1<'_, T>,
+    grad_bias: ArrayViewMut1<'_, T>,
 ) {
     let (out, rest) = (
         grad_weight.dim().0,
         grad_weight.len() / grad_weight.dim().0.max(1),
     );
-    let mut grad_w = grad_weight
+    let grad_w = grad_weight
         .into_shape_with_order((out, rest))
         .expect("conv2d: the weight gradient must be in standard layout");
+    adjoint_weight_channels(delta, cols, grad_w, grad_bias);
+}
+
+/// [`adjoint_weight`] for a range of output channels: `delta`'s channels are the rows
+/// of `grad_w` and `grad_bias`. Different channels are independent sums, so with
+/// threads to spare the two halves are computed side by side.
+fn adjoint_weight_channels<T: Scalar>(
+    delta: ArrayView4<'_, T>,
+    cols: ArrayView3<'_, T>,
+    mut grad_w: ArrayViewMut2<'_, T>,
+    mut grad_bias: ArrayViewMut1<'_, T>,
+) {
+    let channels = grad_w.nrows();
+    if channels >= 2 && worth_splitting(delta.len() * grad_w.ncols()) {
+        let mid = channels / 2;
+        let (delta_a, delta_b) = delta.split_at(Axis(1), mid);
+        let (grad_a, grad_b) = grad_w.split_at(Axis(0), mid);
+        let (bias_a, bias_b) = grad_bias.split_at(Axis(0), mid);
+        rayon::join(
+            || adjoint_weight_channels(delta_a, cols, grad_a, bias_a),
+            || adjoint_weight_channels(delta_b, cols, grad_b, bias_b),
+        );
+        return;
+    }
     grad_w.fill(T::zero());
     grad_bias.fill(T::zero());
     for (delta, cols) in delta.outer_iter().zip(cols.outer_iter()) {
-        let delta = plane_matrix(delta);
+        let (c, h, w) = delta.dim();
+        // A range of channels of one sample: rows `h·w` apart.
+        let delta = delta
+            .into_shape_with_order((c, h * w))
+            .expect("conv2d: the error signal must be in standard layout");
         matmul(delta, cols.t(), T::one(), grad_w.view_mut());
         Zip::from(&mut grad_bias)
             .and(delta.rows())
@@ -346,10 +421,12 @@ pub fn adjoint_weight<T: Scalar>(
 /// The buffers a convolution reuses between training steps of one batch size.
 #[derive(Clone, Debug)]
 pub struct Workspace {
-    /// Every sample's unrolled input, from the forward pass (N × in·k·k × oh·ow).
+    /// Every sample's unrolled input, from the forward pass (N × in·k·k × oh·ow); then,
+    /// in the backward pass, after the weight adjoint has used it, every sample's error
+    /// signal in columns.
     cols: Array3<f32>,
-    /// One sample's error signal in columns, before `col2im` (in·k·k × oh·ow).
-    delta_cols: Array2<f32>,
+    /// Whether `cols` holds the unrolled input of the last forward pass.
+    unrolled: bool,
 }
 
 impl Workspace {
@@ -360,7 +437,7 @@ impl Workspace {
 
     /// The number of floats the buffers hold.
     pub fn floats(&self) -> usize {
-        self.cols.len() + self.delta_cols.len()
+        self.cols.len()
     }
 }
 
@@ -428,7 +505,7 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
         let g = Self::GEOMETRY;
         Workspace {
             cols: Array3::zeros((batch, g.patch_len(), g.positions())),
-            delta_cols: Array2::zeros((g.patch_len(), g.positions())),
+            unrolled: false,
         }
     }
 
@@ -438,7 +515,7 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
         let g = Self::GEOMETRY;
         Workspace {
             cols: Array3::zeros((1, g.patch_len(), g.positions())),
-            delta_cols: Array2::zeros((0, 0)),
+            unrolled: false,
         }
     }
 
@@ -483,21 +560,25 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
             work.cols.view_mut(),
             z,
         );
+        work.unrolled = true;
     }
 
     /// `Δ_prev = B(W, ·)* Δ`, the transposed convolution: the error signal passed to the
-    /// previous layer (before that layer's σ' is applied).
+    /// previous layer (before that layer's σ' is applied). It forms the error signal in
+    /// columns where the unrolled input was, so it comes after
+    /// [`Self::assign_adjoint_weight`] in a backward pass.
     pub fn adjoint_input(
         &self,
         delta: ArrayView4<'_, f32>,
         delta_prev: ArrayViewMut4<'_, f32>,
         work: &mut Workspace,
     ) {
+        work.unrolled = false;
         adjoint_input(
             Self::GEOMETRY,
             self.weight.view(),
             delta,
-            work.delta_cols.view_mut(),
+            work.cols.view_mut(),
             delta_prev,
         );
     }
@@ -505,11 +586,16 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
     /// Makes `self`, a gradient (Remark 3: a point of the parameter space), equal to
     /// `∇W = B(·, a)* Δ` (the input correlated with δ) and `∇b = C* Δ` (δ summed over
     /// positions), where `a` is the input of the last [`Self::forward`] with `work`.
+    ///
+    /// # Panics
+    ///
+    /// If `work` does not hold the unrolled input of a forward pass of this batch: it
+    /// was made for another batch size, or [`Self::adjoint_input`] has used it since.
     pub fn assign_adjoint_weight(&mut self, delta: ArrayView4<'_, f32>, work: &Workspace) {
-        assert_eq!(
-            delta.dim().0,
-            work.batch(),
-            "conv2d: the workspace holds another batch"
+        assert!(
+            work.unrolled && delta.dim().0 == work.batch(),
+            "conv2d: the workspace does not hold this batch's unrolled input; \
+             call assign_adjoint_weight after forward and before adjoint_input"
         );
         adjoint_weight(
             delta,
@@ -603,7 +689,7 @@ fn out_of_range(index: usize) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array;
+    use ndarray::{Array, Array2};
     use typenum::{U12, U2, U24, U28, U3, U5, U6, U7};
 
     /// A deterministic, irregular f64 array (no symmetry a bug could hide behind).
@@ -698,7 +784,7 @@ mod tests {
         }
 
         let mut delta_prev = Array4::from_elem(a.dim(), f64::NAN);
-        let mut delta_cols = Array2::zeros((G.patch_len(), G.positions()));
+        let mut delta_cols = Array3::zeros((N, G.patch_len(), G.positions()));
         adjoint_input(
             G,
             w.view(),
@@ -734,7 +820,7 @@ mod tests {
         let (mut grad_w, mut grad_b) = (Array4::zeros(w.dim()), Array1::zeros(OUT));
         adjoint_weight(r.view(), cols.view(), grad_w.view_mut(), grad_b.view_mut());
         let mut grad_a = Array4::zeros(a.dim());
-        let mut delta_cols = Array2::zeros((G.patch_len(), G.positions()));
+        let mut delta_cols = Array3::zeros((N, G.patch_len(), G.positions()));
         adjoint_input(
             G,
             w.view(),

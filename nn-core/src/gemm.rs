@@ -20,8 +20,9 @@
 use std::any::TypeId;
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
+use crate::parallel::worth_splitting;
 use crate::scalar::Scalar;
 
 /// `c ← β c + a b`, where `β` is 0 (overwrite) or 1 (accumulate).
@@ -45,6 +46,28 @@ pub fn matmul<T: Scalar>(
         beta == T::zero() || beta == T::one(),
         "matmul: β must be 0 or 1"
     );
+    // With threads to spare, the two halves of C (by rows, or by columns if it has few
+    // rows) are independent products.
+    if worth_splitting(m * n * k) && m.max(n) >= 2 * NR {
+        if m >= 2 * MR * 4 || m >= n {
+            let mid = m / 2 / MR * MR;
+            let (a_top, a_bottom) = a.split_at(Axis(0), mid);
+            let (c_top, c_bottom) = c.split_at(Axis(0), mid);
+            rayon::join(
+                || matmul(a_top, b, beta, c_top),
+                || matmul(a_bottom, b, beta, c_bottom),
+            );
+        } else {
+            let mid = n / 2 / NR * NR;
+            let (b_left, b_right) = b.split_at(Axis(1), mid);
+            let (c_left, c_right) = c.split_at(Axis(1), mid);
+            rayon::join(
+                || matmul(a, b_left, beta, c_left),
+                || matmul(a, b_right, beta, c_right),
+            );
+        }
+        return;
+    }
     if TypeId::of::<T>() == TypeId::of::<f32>() && (c.strides()[1] == 1 || n <= 1) {
         let product = Product {
             m,

@@ -26,6 +26,7 @@ pub mod max_pool;
 pub mod metrics;
 mod network;
 pub mod optim;
+mod parallel;
 pub mod pool;
 pub mod safetensors;
 mod scalar;

@@ -28,6 +28,7 @@
 use ndarray::{ArrayView4, ArrayViewMut4};
 use typenum::Unsigned;
 
+use crate::parallel::{for_each_sample, VISIT};
 use crate::pool::{planes, planes_mut, Max, Plane, Pool2d, Square, Windows};
 use crate::scalar::Scalar;
 use crate::shape::{ImageShape, Window};
@@ -42,11 +43,13 @@ use crate::shape::{ImageShape, Window};
 #[track_caller]
 pub fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>) {
     let windows = Windows::check("max_pool::forward", window, a_prev.dim(), a.dim());
-    for (input, mut output) in planes(a_prev).zip(planes_mut(a)) {
-        windows.for_each(|i, j, square| {
-            *output.at_mut(i, j) = arg_max(&input, square).1;
-        });
-    }
+    for_each_sample(VISIT * a_prev.len(), (a_prev, a), &|(a_prev, a)| {
+        for (input, mut output) in planes(a_prev).zip(planes_mut(a)) {
+            windows.for_each(|i, j, square| {
+                *output.at_mut(i, j) = arg_max(&input, square).1;
+            });
+        }
+    });
 }
 
 /// `δ_prev = P_a* δ`: the error signal `delta` (N × C × OH × OW) of each window added to
@@ -62,7 +65,7 @@ pub fn adjoint_input<T: Scalar>(
     window: Window,
     a_prev: ArrayView4<'_, T>,
     delta: ArrayView4<'_, T>,
-    mut delta_prev: ArrayViewMut4<'_, T>,
+    delta_prev: ArrayViewMut4<'_, T>,
 ) {
     let windows = Windows::check("max_pool::adjoint_input", window, a_prev.dim(), delta.dim());
     assert!(
@@ -71,17 +74,24 @@ pub fn adjoint_input<T: Scalar>(
         a_prev.shape(),
         delta_prev.shape()
     );
-    delta_prev.fill(T::zero());
-    let triples = planes(a_prev)
-        .zip(planes(delta))
-        .zip(planes_mut(delta_prev));
-    for ((input, delta), mut delta_prev) in triples {
-        windows.for_each(|i, j, square| {
-            let ((r, c), _) = arg_max(&input, square);
-            let target = delta_prev.at_mut(r, c);
-            *target = *target + delta.at(i, j);
-        });
-    }
+    let work = VISIT * a_prev.len();
+    for_each_sample(work, (a_prev, delta, delta_prev), &|(
+        a_prev,
+        delta,
+        mut delta_prev,
+    )| {
+        delta_prev.fill(T::zero());
+        let triples = planes(a_prev)
+            .zip(planes(delta))
+            .zip(planes_mut(delta_prev));
+        for ((input, delta), mut delta_prev) in triples {
+            windows.for_each(|i, j, square| {
+                let ((r, c), _) = arg_max(&input, square);
+                let target = delta_prev.at_mut(r, c);
+                *target = *target + delta.at(i, j);
+            });
+        }
+    });
 }
 
 /// The selected element of one window and its value: the single definition of the

@@ -101,7 +101,7 @@ proptest! {
         let scale = (batch * g.patch_len() * g.positions()) as f64;
         assert_close(lhs, inner(&w, &grad_w), scale, "⟨W, ∇W⟩");
         let mut delta_prev = Array4::from_elem(a.dim(), f64::NAN);
-        let mut delta_cols = Array2::zeros((g.patch_len(), g.positions()));
+        let mut delta_cols = Array3::zeros((batch, g.patch_len(), g.positions()));
         conv2d::adjoint_input(g, w.view(), delta.view(), delta_cols.view_mut(), delta_prev.view_mut());
         assert_close(lhs, inner(&a, &delta_prev), scale, "⟨a, Δ_prev⟩");
         assert_close(grad_b.sum(), delta.sum(), scale, "C* δ");

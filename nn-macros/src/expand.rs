@@ -359,8 +359,9 @@ fn forward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
     quote!(#map #activation)
 }
 
-/// The statements of layer `i` in the backward pass: δ_{l−1} with the old weights, then
-/// the layer's gradient, then its update. `δ_l` is already final when they run.
+/// The statements of layer `i` in the backward pass: δ_{l−1} with the old weights and
+/// the layer's gradient (in either order), then its update. `δ_l` is already final when
+/// they run.
 fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
     let name = &layer.name;
     // δ_{l−1} is only needed if a layer before this one has weights: the first layer's
@@ -413,10 +414,14 @@ fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
         },
         Kind::Pool { .. } | Kind::Flatten => return input_adjoint,
     };
-    quote! {
-        #input_adjoint
-        #weight_adjoint
+    let update = quote! {
         ::frechet::optim::update_layer(optimizer, #index, &mut self.#name, &s.grad.#name);
+    };
+    match layer.kind {
+        // The convolution forms δ_{l−1} in columns where its unrolled input was, so its
+        // weight adjoint, which reads that input, comes first.
+        Kind::Conv2d { .. } => quote!(#weight_adjoint #input_adjoint #update),
+        _ => quote!(#input_adjoint #weight_adjoint #update),
     }
 }
 

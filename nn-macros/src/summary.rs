@@ -9,8 +9,7 @@ pub struct StepFloats {
     /// Per sample: every layer's activation `a_l` and error signal `δ_l`, and each
     /// convolution's unrolled input.
     pub per_sample: usize,
-    /// Whatever the batch: the gradient (one float per parameter) and each convolution's
-    /// error signal in columns.
+    /// Whatever the batch: the gradient, one float per parameter.
     pub fixed: usize,
 }
 
@@ -18,19 +17,19 @@ pub struct StepFloats {
 /// a test compares the two.
 pub fn step_floats(model: &Model) -> StepFloats {
     let mut per_sample = 0;
-    let mut fixed = model.num_params;
     for layer in &model.layers {
         // Both the activation and the error signal of every layer, per sample.
         per_sample += 2 * layer.output.len().expect("checked in shape");
         if let (Kind::Conv2d { window, .. }, Shape::Image { channels, .. }) =
             (&layer.kind, layer.input)
         {
-            let columns = unrolled(channels, *window, layer.output);
-            per_sample += columns;
-            fixed += columns;
+            per_sample += unrolled(channels, *window, layer.output);
         }
     }
-    StepFloats { per_sample, fixed }
+    StepFloats {
+        per_sample,
+        fixed: model.num_params,
+    }
 }
 
 /// The length of one sample's unrolled input to a convolution: `in·k·k × oh·ow`.
@@ -107,7 +106,7 @@ pub fn summary(model: &Model) -> String {
         (
             "step, fixed",
             format!(
-                "{} floats ({}): the gradient, conv scratch",
+                "{} floats ({}): the gradient",
                 thousands(step.fixed),
                 bytes(step.fixed)
             ),

@@ -1,0 +1,100 @@
+//! When to share a kernel's work among threads.
+//!
+//! Kernels split their work in halves with `rayon::join` — the rows of a matrix
+//! product, the samples of a batch, the channels of a weight gradient — for as long as
+//! each half is large enough to pay for handing it to another thread. They use rayon's
+//! global pool, so `RAYON_NUM_THREADS=1` makes everything single-threaded; with one
+//! thread no kernel calls into rayon at all, so a warmed-up training step allocates
+//! nothing.
+
+use ndarray::Axis;
+
+/// The least work, in multiply-adds or element visits, worth handing to another thread:
+/// about ten microseconds, more than waking a thread costs.
+const MIN_WORK: usize = 1 << 18;
+
+/// The work of visiting one element in a pool, in multiply-adds: about the time of
+/// eight (a load, a compare or add, a store, and the window's bookkeeping).
+pub(crate) const VISIT: usize = 8;
+
+/// Whether `work` (multiply-adds, or elements visited) should be split in two.
+pub(crate) fn worth_splitting(work: usize) -> bool {
+    work >= 2 * MIN_WORK && rayon::current_num_threads() > 1
+}
+
+/// Runs `f` on the batch `views` (samples along the first axis of each), split into
+/// halves run side by side while `work` is worth sharing among threads.
+pub(crate) fn for_each_sample<V: SplitBatch>(work: usize, views: V, f: &(impl Fn(V) + Sync)) {
+    let batch = views.batch();
+    if batch >= 2 && worth_splitting(work) {
+        let (first, second) = views.split(batch / 2);
+        rayon::join(
+            || for_each_sample(work / 2, first, f),
+            || for_each_sample(work / 2, second, f),
+        );
+    } else {
+        f(views);
+    }
+}
+
+/// A tuple of views with the samples along their first axis, split between samples.
+pub(crate) trait SplitBatch: Sized + Send {
+    fn batch(&self) -> usize;
+    fn split(self, at: usize) -> (Self, Self);
+}
+
+impl<A: SplitView, B: SplitView> SplitBatch for (A, B) {
+    fn batch(&self) -> usize {
+        self.0.len_of_batch()
+    }
+
+    fn split(self, at: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split_batch(at);
+        let (b0, b1) = self.1.split_batch(at);
+        ((a0, b0), (a1, b1))
+    }
+}
+
+impl<A, B, C> SplitBatch for (A, B, C)
+where
+    A: SplitView,
+    B: SplitView,
+    C: SplitView,
+{
+    fn batch(&self) -> usize {
+        self.0.len_of_batch()
+    }
+
+    fn split(self, at: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split_batch(at);
+        let (b0, b1) = self.1.split_batch(at);
+        let (c0, c1) = self.2.split_batch(at);
+        ((a0, b0, c0), (a1, b1, c1))
+    }
+}
+
+/// One view with samples along its first axis.
+pub(crate) trait SplitView: Sized + Send {
+    fn len_of_batch(&self) -> usize;
+    fn split_batch(self, at: usize) -> (Self, Self);
+}
+
+impl<T: Sync, D: ndarray::RemoveAxis> SplitView for ndarray::ArrayView<'_, T, D> {
+    fn len_of_batch(&self) -> usize {
+        self.len_of(Axis(0))
+    }
+
+    fn split_batch(self, at: usize) -> (Self, Self) {
+        self.split_at(Axis(0), at)
+    }
+}
+
+impl<T: Send, D: ndarray::RemoveAxis> SplitView for ndarray::ArrayViewMut<'_, T, D> {
+    fn len_of_batch(&self) -> usize {
+        self.len_of(Axis(0))
+    }
+
+    fn split_batch(self, at: usize) -> (Self, Self) {
+        self.split_at(Axis(0), at)
+    }
+}

@@ -1,0 +1,92 @@
+//! Threads change nothing: kernels share work among threads only in ways that compute
+//! every number exactly as one thread would (rows of a product, samples of a batch,
+//! channels of a gradient), so a training step gives bit-identical weights with 1 and
+//! with several threads.
+
+mod common;
+
+use common::params;
+use frechet::ndarray::{Array2, Array4};
+use frechet::prelude::*;
+
+network! {
+    /// LeNet-5 (workload W3).
+    struct LeNet {
+        input: [1, 28, 28],
+        conv1: Conv2d(6, kernel = 5) -> ReLU,
+        pool1: MaxPool2d(2),
+        conv2: Conv2d(16, kernel = 5, padding = 1) -> ReLU,
+        pool2: AvgPool2d(2),
+        flat: Flatten,
+        fc1: Dense(120) -> ReLU,
+        fc2: Dense(10),
+    }
+}
+
+network! {
+    /// Workload W2: products large enough to be split several times.
+    struct W2 {
+        input: [784],
+        fc1: Dense(512) -> ReLU,
+        fc2: Dense(512) -> ReLU,
+        fc3: Dense(10),
+    }
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+}
+
+fn bits(values: Vec<f32>) -> Vec<u32> {
+    values.into_iter().map(f32::to_bits).collect()
+}
+
+#[test]
+fn lenet_steps_are_bit_identical_with_any_number_of_threads() {
+    let batch = 96;
+    let x = Array4::from_shape_fn((batch, 1, 28, 28), |(n, _, i, j)| {
+        ((n * 31 + i * 7 + j * 3) % 23) as f32 / 23.0 - 0.3
+    });
+    let labels: Vec<usize> = (0..batch).map(|i| (i * 7) % 10).collect();
+    let run = |threads: usize| {
+        pool(threads).install(|| {
+            let mut net = LeNet::new(1);
+            let mut sgd = Sgd::momentum(0.05, 0.9);
+            let mut losses = Vec::new();
+            for _ in 0..3 {
+                losses.push(net.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut sgd));
+            }
+            (
+                bits(losses),
+                bits(params(&net)),
+                bits(net.forward(x.view()).into_raw_vec_and_offset().0),
+            )
+        })
+    };
+    let one = run(1);
+    assert_eq!(run(2), one);
+    assert_eq!(run(3), one);
+}
+
+#[test]
+fn dense_steps_are_bit_identical_with_any_number_of_threads() {
+    let batch = 256;
+    let x = Array2::from_shape_fn((batch, 784), |(n, j)| ((n * 13 + j) % 29) as f32 / 29.0);
+    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+    let run = |threads: usize| {
+        pool(threads).install(|| {
+            let mut net = W2::new(2);
+            let mut adam = Adam::new(1e-3);
+            for _ in 0..2 {
+                net.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut adam);
+            }
+            bits(params(&net))
+        })
+    };
+    let one = run(1);
+    assert_eq!(run(2), one);
+    assert_eq!(run(4), one);
+}
