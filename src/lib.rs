@@ -160,7 +160,9 @@
 //!
 //! This facade re-exports the core crate `nn-core` (kernels, losses, optimizers, I/O,
 //! data), the `network!` macro from `nn-macros`, and the [`ndarray`] the API speaks.
-//! Threads: none yet; everything runs on the calling thread.
+//! Threads: the kernels share large products and batches among the threads of rayon's
+//! global pool, computing every number as one thread would; `RAYON_NUM_THREADS=1` makes
+//! everything single-threaded.
 #![deny(missing_docs)]
 
 pub use nn_core::*;
