@@ -157,6 +157,9 @@ const NR: usize = 16;
 const KC: usize = 256;
 /// Width of a block: a `KC × NC` panel of `B` (256 KiB) stays in the L2 cache.
 const NC: usize = 256;
+/// The deepest product done as rank updates of C's rows rather than in tiles: below
+/// this, tiles spend more time loading and storing C than multiplying.
+const RANK_UPDATE_MAX_K: usize = 2;
 /// Rows of `A` and of `Bᵀ` in a dot tile.
 const DOT_MR: usize = 3;
 const DOT_NR: usize = 4;
@@ -194,6 +197,16 @@ impl Product {
                 }
             }
             return;
+        }
+        if self.k <= RANK_UPDATE_MAX_K && self.b.col_stride == 1 {
+            // A product of small depth is as cheap as writing C: no tiles, just rows.
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    return self.rank_update_avx2();
+                }
+            }
+            return self.rank_update();
         }
         #[cfg(target_arch = "x86_64")]
         {
@@ -242,6 +255,28 @@ impl Product {
                             accumulate,
                         });
                     }
+                }
+            }
+        }
+    }
+
+    /// `C ← [C +] A B` row by row, for a small depth `k` and `B` with contiguous rows:
+    /// each row of C is a sum of `k` scaled rows of B, which the compiler vectorises.
+    ///
+    /// # Safety
+    ///
+    /// As [`Product::run`], with `b.col_stride == 1`.
+    #[inline(always)]
+    unsafe fn rank_update(self) {
+        for i in 0..self.m {
+            let c = std::slice::from_raw_parts_mut(self.c_at(i, 0), self.n);
+            for p in 0..self.k {
+                let a = *self.a.at(i, p);
+                let b = std::slice::from_raw_parts(self.b.at(p, 0), self.n);
+                if p == 0 && !self.accumulate {
+                    c.iter_mut().zip(b).for_each(|(c, &b)| *c = a * b);
+                } else {
+                    c.iter_mut().zip(b).for_each(|(c, &b)| *c += a * b);
                 }
             }
         }
@@ -312,6 +347,12 @@ mod avx2 {
     }
 
     impl Product {
+        /// [`Product::rank_update`], compiled for AVX2 and FMA.
+        #[target_feature(enable = "avx2,fma")]
+        pub(super) unsafe fn rank_update_avx2(self) {
+            self.rank_update();
+        }
+
         #[target_feature(enable = "avx2,fma")]
         pub(super) unsafe fn broadcast_avx2(self) {
             self.broadcast_blocks(|tile| match (tile.rows, tile.cols) {
@@ -462,7 +503,7 @@ mod tests {
         let sizes = [1, 2, 3, 5, 6, 7, 8, 9, 15, 16, 17, 33, 70, 257, 300];
         for (s, &m) in sizes.iter().enumerate() {
             for &n in &sizes[s % 3..] {
-                for &k in &[1, 7, 8, 9, 31, 256, 257, 300] {
+                for &k in &[1, 2, 7, 8, 9, 31, 256, 257, 300] {
                     if m * n * k > 300_000 {
                         continue;
                     }
@@ -531,6 +572,32 @@ mod tests {
                 // SAFETY: the operands and `c` are owned arrays of the recorded shapes.
                 unsafe { product.run_portable(product.form().unwrap()) };
                 assert_close(&c, &expected, k, form);
+            }
+        }
+        // Rank updates, without the AVX2 build of the same loop.
+        for (m, n, k) in [(1, 1, 1), (7, 17, 1), (5, 33, 2)] {
+            let (a, b) = (matrix(m, k, 0.3), matrix(k, n, 0.9));
+            let expected = reference(a.view(), b.view());
+            for accumulate in [false, true] {
+                let mut c = Array2::from_elem((m, n), if accumulate { 1.0 } else { f32::NAN });
+                let product = Product {
+                    m,
+                    n,
+                    k,
+                    a: Operand::of(&a.view()),
+                    b: Operand::of(&b.view()),
+                    c: c.as_mut_ptr(),
+                    c_row_stride: n as isize,
+                    accumulate,
+                };
+                // SAFETY: as above; B has contiguous rows.
+                unsafe { product.rank_update() };
+                let expected = if accumulate {
+                    &expected + 1.0
+                } else {
+                    expected.clone()
+                };
+                assert_close(&c, &expected, k, "rank update");
             }
         }
     }
