@@ -35,7 +35,9 @@ static GLOBAL: Counting = Counting;
 
 /// Runs the kernels on one thread (the first call decides for the whole test binary).
 fn single_threaded() {
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(1).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global();
     assert_eq!(rayon::current_num_threads(), 1);
 }
 
