@@ -34,10 +34,18 @@ pub trait Optimizer {
     /// If `param` and `grad` differ in length, or if the state kept for `slot` has
     /// another length (the optimizer was used with a different network).
     fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]);
+
+    /// `Some(rate)` if every update is `θ ← θ − rate · g` and keeps no state (plain
+    /// SGD). A layer may then fold the update into its weight adjoint and never form
+    /// `g` at all, which saves writing and reading a gradient as large as its weights.
+    fn plain_rate(&self) -> Option<f32> {
+        None
+    }
 }
 
 /// Hands every tensor of `layer` (the `layer_index`-th of its network) with the matching
-/// tensor of `grad` to `optimizer`. Generated training steps call this once per layer.
+/// tensor of `grad` to `optimizer`. Generated training steps call this once per layer
+/// (through [`crate::Dense::step`] for dense layers).
 pub fn update_layer<L: Layer + ?Sized>(
     optimizer: &mut impl Optimizer,
     layer_index: usize,
@@ -130,6 +138,10 @@ impl Sgd {
 impl Optimizer for Sgd {
     fn learning_rate(&self) -> f32 {
         self.lr
+    }
+
+    fn plain_rate(&self) -> Option<f32> {
+        (self.momentum == 0.0).then_some(self.lr)
     }
 
     fn set_learning_rate(&mut self, lr: f32) {

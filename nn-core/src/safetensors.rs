@@ -33,7 +33,11 @@
 //! header, and 4 bytes per parameter. The safetensors crate then checks the
 //! header length against the file, the JSON header, and that the tensors' byte ranges
 //! tile the data exactly and match their shapes and dtypes; any bytes that fail these
-//! checks give [`Error::Malformed`], never a panic.
+//! checks give [`Error::Malformed`], never a panic. Before the crate parses the header,
+//! a byte scan refuses a header holding far more JSON values than the network's tensors
+//! need (beyond a few hundred spare ones, one per 16 bytes of header): the crate's
+//! parser keeps some 64 bytes per value, so a flood of small values such as
+//! `[0,0,0,…]` would otherwise make a file cost 30 times its length in memory.
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 //! [`Layer::param_names`]: crate::Layer::param_names
@@ -55,6 +59,18 @@ const HEADER_LENGTH_BYTES: usize = 8;
 
 /// The largest header the safetensors crate accepts (it refuses anything longer).
 const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// JSON values a header may hold beyond those of the network's tensors, whatever its
+/// length: room for a `__metadata__` of a hundred short entries (PyTorch's
+/// `{"format":"pt"}` is 4 values) and for some tensors the network does not have, which
+/// are then reported by name.
+const SPARE_HEADER_VALUES: usize = 256;
+
+/// Header bytes that pay for each JSON value beyond the network's own and the spare
+/// ones. The safetensors crate's parser holds some 64 bytes per value while it reads the
+/// header (serde buffers every value of a flattened map before it looks at any), so this
+/// keeps a header's cost within a few times its length.
+const HEADER_BYTES_PER_VALUE: usize = 16;
 
 /// Writes every parameter of `network` to `path` as `F32` safetensors.
 ///
@@ -185,7 +201,8 @@ fn load_from_bytes<N: Network + ?Sized>(
     bytes: &[u8],
     path: &Path,
 ) -> Result<(), Error> {
-    reject_overflowing_numbers(bytes).map_err(|reason| Error::malformed(path, reason))?;
+    scan_header(bytes, header_values(&*network))
+        .map_err(|reason| Error::malformed(path, reason))?;
     let file =
         SafeTensors::deserialize(bytes).map_err(|e| Error::malformed(path, describe(&e, bytes)))?;
     let views = check(&*network, &file, path)?;
@@ -271,15 +288,34 @@ fn claimed_header_length(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(prefix.try_into().ok()?))
 }
 
-/// Refuses headers holding a number so large that safetensors 0.8 would overflow
-/// adding it to the header length (it computes `end of data + 8 + header length`
-/// unchecked, which panics in builds with overflow checks).
+/// The JSON values in the header of a valid file of `network`: the top-level object,
+/// and per tensor its name, an object, three keys, the dtype, two arrays, the shape's
+/// dimensions and the two data offsets.
+fn header_values<N: Network + ?Sized>(network: &N) -> usize {
+    let tensors = network.layers().into_iter().flat_map(|(_, layer)| {
+        (0..layer.param_names().len()).map(move |index| 10 + layer.param_shape(index).len())
+    });
+    1 + tensors.sum::<usize>()
+}
+
+/// Scans the header's bytes before the safetensors crate parses them, and refuses two
+/// kinds of headers no valid file of the network has:
 ///
-/// Such a number is never a valid byte offset (no file is that large); as a shape
-/// dimension it can only belong to a tensor with another dimension 0, which no network
-/// has. Numbers are found by a byte scan of the JSON that skips strings, so tensor names
-/// and metadata values with digits in them are left alone.
-fn reject_overflowing_numbers(bytes: &[u8]) -> Result<(), String> {
+/// - a number so large that safetensors 0.8 would overflow adding it to the header
+///   length (it computes `end of data + 8 + header length` unchecked, which panics in
+///   builds with overflow checks). Such a number is never a valid byte offset (no file
+///   is that large); as a shape dimension it can only belong to a tensor with another
+///   dimension 0, which no network has;
+/// - more JSON values than `values_needed` (those of the network's tensors, see
+///   [`header_values`]), [`SPARE_HEADER_VALUES`] and one per [`HEADER_BYTES_PER_VALUE`]
+///   bytes of header. The crate's parser holds every value of the header at once, at
+///   some 64 bytes each, so `[0,0,0,…]` — 2 bytes a value — would cost 30 times the
+///   file in memory; a valid file's values are its tensors', plus `__metadata__`.
+///
+/// Values are counted as opening quotes, brackets and braces, and runs of other bytes
+/// (numbers, `true`, …) outside strings; numbers are the runs of digits outside strings,
+/// so tensor names and metadata values with digits in them are left alone.
+fn scan_header(bytes: &[u8], values_needed: usize) -> Result<(), String> {
     let Some(claimed) = claimed_header_length(bytes) else {
         return Ok(()); // too short: safetensors reports it
     };
@@ -291,10 +327,15 @@ fn reject_overflowing_numbers(bytes: &[u8]) -> Result<(), String> {
     };
     // A number `n` is safe when `n + 8 + header length` fits in a usize.
     let limit = usize::MAX - HEADER_LENGTH_BYTES - header.len();
+    let values_allowed = values_needed
+        .saturating_add(SPARE_HEADER_VALUES)
+        .saturating_add(header.len() / HEADER_BYTES_PER_VALUE);
 
     let mut in_string = false;
     let mut escaped = false;
     let mut number: Option<Option<usize>> = None; // Some(None): overflowed usize
+    let mut in_bare_value = false; // inside a number or a literal such as `true`
+    let mut values = 0usize;
     for &byte in header.iter().chain(std::iter::once(&b' ')) {
         if in_string {
             match (escaped, byte) {
@@ -309,10 +350,8 @@ fn reject_overflowing_numbers(bytes: &[u8]) -> Result<(), String> {
             let digit = usize::from(byte - b'0');
             let so_far = number.unwrap_or(Some(0));
             number = Some(so_far.and_then(|n| n.checked_mul(10)?.checked_add(digit)));
-            continue;
-        }
-        // Numbers beyond a usize are left to the JSON parser, which refuses them.
-        if let Some(Some(n)) = number.take() {
+        } else if let Some(Some(n)) = number.take() {
+            // Numbers beyond a usize are left to the JSON parser, which refuses them.
             if n > limit {
                 return Err(format!(
                     "corrupt safetensors header: the number {n} is too large for a \
@@ -320,6 +359,23 @@ fn reject_overflowing_numbers(bytes: &[u8]) -> Result<(), String> {
                 ));
             }
         }
+        let bare = !matches!(
+            byte,
+            b'"' | b'{' | b'[' | b'}' | b']' | b',' | b':' | b' ' | b'\t' | b'\n' | b'\r'
+        );
+        if matches!(byte, b'"' | b'{' | b'[') || (bare && !in_bare_value) {
+            values += 1;
+            if values > values_allowed {
+                return Err(format!(
+                    "corrupt safetensors header: more than {values_allowed} JSON values in \
+                     {} bytes, far more than the {values_needed} of this network's tensors \
+                     (refused before parsing: they would cost memory out of proportion to \
+                     the file)",
+                    header.len()
+                ));
+            }
+        }
+        in_bare_value = bare;
         in_string = byte == b'"';
     }
     Ok(())
@@ -824,6 +880,46 @@ mod tests {
         let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}}}"#);
         let (error, _) = load_error(&raw_file(&header, &[0; 4]));
         assert!(matches!(error, Error::MissingTensor { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn a_header_flooded_with_small_values_is_refused_before_parsing() {
+        // 20,000 zeros in a list: 40 kB of header that the crate's parser would hold as
+        // over a megabyte of nodes. Refused by the scan, naming the count.
+        let tensors = serialize(&net_tensors(0));
+        let claimed = claimed_header_length(&tensors).unwrap() as usize;
+        let header = std::str::from_utf8(&tensors[8..8 + claimed]).unwrap();
+        let flood = format!(r#"{{"flood":[{}0],{}"#, "0,".repeat(20_000), &header[1..]);
+        assert_malformed(
+            &raw_file(&flood, &tensors[8 + claimed..]),
+            &["JSON values", "network's tensors"],
+        );
+
+        // Long metadata costs memory in proportion to its length, and is allowed; so are
+        // a few tensors the network does not have, which are then named.
+        let net = TwoLayers::new(3);
+        let mut metadata = std::collections::HashMap::new();
+        for i in 0..200 {
+            metadata.insert(format!("key {i}"), "a value of some length ".repeat(3));
+        }
+        let mut tensors = net_tensors(3);
+        let views = tensors.iter().map(|(name, raw)| {
+            let view = TensorView::new(raw.dtype, raw.shape.clone(), &raw.data).unwrap();
+            (name.clone(), view)
+        });
+        let bytes = safetensors::serialize(views, Some(metadata)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut loaded = TwoLayers::new(4);
+        load_into(&mut loaded, &write(&dir, &bytes)).unwrap();
+        assert_eq!(loaded.bits(), net.bits());
+        for i in 0..20 {
+            tensors.push((format!("extra{i:02}"), f32_tensor(&[1, 1, 1], &[0.0])));
+        }
+        let (error, _) = load_error(&serialize(&tensors));
+        assert!(
+            matches!(&error, Error::UnexpectedTensor { name, .. } if name == "extra00"),
+            "{error:?}"
+        );
     }
 
     #[test]

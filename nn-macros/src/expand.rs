@@ -405,9 +405,13 @@ fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
         }
     };
     let weight_adjoint = match layer.kind {
-        Kind::Dense { .. } => quote! {
-            s.grad.#name.assign_adjoint_weight(s.delta.#name.view(), #a_prev);
-        },
+        // ∇W = Δᵀ A, ∇b = Σ Δ and the update, in one call (plain SGD never forms ∇W).
+        Kind::Dense { .. } => {
+            return quote! {
+                #input_adjoint
+                self.#name.step(optimizer, #index, s.delta.#name.view_mut(), #a_prev, &mut s.grad.#name);
+            };
+        }
         // The convolution's input, unrolled, is in its workspace since the forward pass.
         Kind::Conv2d { .. } => quote! {
             s.grad.#name.assign_adjoint_weight(s.delta.#name.view(), &s.work.#name);

@@ -1,0 +1,578 @@
+//! Hostile bytes for the IDX reader behind `Mnist::load`: random bytes and mutations of
+//! valid files (bit flips, byte edits, truncations, insertions, deletions, splices,
+//! edits of the magic number and of the dimensions), plain, gzipped after the mutation,
+//! or mutated after gzipping, must make the load return `Ok` or `Err`, never panic or
+//! hang, and never allocate more than the file can justify: a few times the bytes of
+//! IDX data the files really hold (for a `.gz` file, what it really decompresses to),
+//! plus a constant for the readers' buffers.
+//!
+//! Memory is measured with a counting global allocator whose counters are per thread;
+//! each load runs on a thread of its own, which also lets a hang fail the test instead of
+//! stalling it. The same checks for the safetensors loader are in the workspace's
+//! `tests/hostile_bytes.rs`; longer runs of both live in `fuzz/` (cargo-fuzz).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use nn_core::data::Mnist;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::{Config, TestRunner};
+
+// ---------------------------------------------------------------------------------------
+// Counting what a thread allocates.
+
+/// Passes every request to the system allocator and keeps, per thread, the bytes live
+/// now, the most ever live, and the bytes requested in total.
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+    static REQUESTED: Cell<usize> = const { Cell::new(0) };
+}
+
+fn grow(bytes: usize) {
+    REQUESTED.with(|r| r.set(r.get().saturating_add(bytes)));
+    let live = LIVE.with(|l| {
+        l.set(l.get().saturating_add(bytes));
+        l.get()
+    });
+    PEAK.with(|p| p.set(p.get().max(live)));
+}
+
+fn shrink(bytes: usize) {
+    // Memory allocated by another thread and freed here is not counted.
+    LIVE.with(|l| l.set(l.get().saturating_sub(bytes)));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grow(layout.size());
+        System.alloc(layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        grow(layout.size());
+        System.alloc_zeroed(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        shrink(layout.size());
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Counted as a move: for a moment both blocks exist.
+        grow(new_size);
+        shrink(layout.size());
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// What a load allocated: the most bytes live at once and the bytes requested in all.
+#[derive(Clone, Copy, Debug)]
+struct Usage {
+    peak: usize,
+    requested: usize,
+}
+
+/// A hang: no load of these small files takes more than a fraction of a second.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs `f` on a fresh thread and returns its result and what it allocated there. A
+/// panic in `f` is re-raised here; a run longer than `timeout` fails as a hang.
+fn measured_within<T: Send + 'static>(
+    timeout: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (T, Usage) {
+    let (send, receive) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let value = f();
+        let usage = Usage {
+            peak: PEAK.with(Cell::get),
+            requested: REQUESTED.with(Cell::get),
+        };
+        // The receiver is gone only if the test already failed on a timeout.
+        let _ = send.send((value, usage));
+    });
+    match receive.recv_timeout(timeout) {
+        Ok(result) => {
+            thread.join().expect("the thread has sent its result");
+            result
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The thread panicked before sending: re-raise its panic.
+            std::panic::resume_unwind(thread.join().expect_err("the thread panicked"))
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("a load hung for over {timeout:?}"),
+    }
+}
+
+/// Bytes `Mnist::load` may hold at once for files holding `idx_bytes` bytes of IDX data
+/// in all (plain, or once decompressed). Each byte of data is read into a vector that
+/// may be up to twice its length, then becomes an `f32` pixel (4 bytes) or a `usize`
+/// label (8 bytes, collected into a vector that grows by doubling, both blocks counted
+/// while it moves): 16 bytes a byte at most. The constant covers the file and gzip
+/// buffers, the paths and the error messages.
+fn peak_bound(idx_bytes: usize) -> usize {
+    16 * idx_bytes + 256 * 1024
+}
+
+/// Bytes `Mnist::load` may request in all: the same, with every vector's growth.
+fn requested_bound(idx_bytes: usize) -> usize {
+    32 * idx_bytes + 512 * 1024
+}
+
+fn check_usage(idx_bytes: usize, usage: Usage) -> Result<(), String> {
+    if usage.peak > peak_bound(idx_bytes) {
+        return Err(format!(
+            "files of {idx_bytes} bytes of IDX data made the loader hold {} bytes at once \
+             (bound {})",
+            usage.peak,
+            peak_bound(idx_bytes)
+        ));
+    }
+    if usage.requested > requested_bound(idx_bytes) {
+        return Err(format!(
+            "files of {idx_bytes} bytes of IDX data made the loader request {} bytes in all \
+             (bound {})",
+            usage.requested,
+            requested_bound(idx_bytes)
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Valid files.
+
+const NAMES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut bytes = magic.to_be_bytes().to_vec();
+    for d in dims {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// `count` 28×28 images of a blob whose size and place vary: mostly zeros, like MNIST,
+/// so that gzip has runs to compress.
+fn images(count: u32) -> Vec<u8> {
+    let mut data = Vec::new();
+    for i in 0..count as usize {
+        for r in 0..28 {
+            for c in 0..28 {
+                let (dr, dc) = (r as isize - 10 - i as isize, c as isize - 14);
+                let inside = dr * dr + dc * dc < 40 + 10 * i as isize;
+                data.push(if inside { (255 - 9 * (r + c)) as u8 } else { 0 });
+            }
+        }
+    }
+    idx_bytes(0x0000_0803, &[count, 28, 28], &data)
+}
+
+fn labels(labels: &[u8]) -> Vec<u8> {
+    idx_bytes(0x0000_0801, &[labels.len() as u32], labels)
+}
+
+/// The four files of a small valid dataset: 3 training images, 2 test images.
+fn dataset() -> [Vec<u8>; 4] {
+    [images(3), labels(&[5, 0, 9]), images(2), labels(&[1, 7])]
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The bytes `bytes` decompresses to before its gzip stream ends or turns out corrupt,
+/// like `gunzip` (concatenated members included).
+fn gunzipped_len(bytes: &[u8]) -> usize {
+    let mut decoder = MultiGzDecoder::new(bytes);
+    let mut buffer = [0; 8192];
+    let mut total = 0;
+    while let Ok(n @ 1..) = decoder.read(&mut buffer) {
+        total += n;
+    }
+    total
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading hostile files.
+
+/// One file of a dataset as it is written: its bytes, and whether it is gzipped.
+struct File {
+    bytes: Vec<u8>,
+    gz: bool,
+}
+
+/// Writes `files` under their MNIST names (with `.gz` for gzipped ones), runs
+/// `Mnist::load`, and fails if it panics, hangs or allocates more than the bounds allow.
+/// Returns whether the load succeeded.
+fn load(dir: &Path, files: &[File; 4]) -> Result<bool, String> {
+    let mut idx_bytes = 0;
+    for (name, file) in NAMES.iter().zip(files) {
+        let plain = dir.join(name);
+        let gz = dir.join(format!("{name}.gz"));
+        let _ = std::fs::remove_file(&plain);
+        let _ = std::fs::remove_file(&gz);
+        let path = if file.gz { gz } else { plain };
+        std::fs::write(path, &file.bytes).map_err(|e| e.to_string())?;
+        idx_bytes += if file.gz {
+            gunzipped_len(&file.bytes)
+        } else {
+            file.bytes.len()
+        };
+    }
+    let dir = dir.to_path_buf();
+    let (ok, usage) = measured_within(TIMEOUT, move || Mnist::load(&dir).is_ok());
+    check_usage(idx_bytes, usage)?;
+    Ok(ok)
+}
+
+/// Runs `test` on `cases` inputs from `strategy`, each with a scratch directory.
+fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(&Path, S::Value) -> Result<(), String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&strategy, |value| {
+        test(dir.path(), value).map_err(TestCaseError::fail)
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Mutations.
+
+/// Dimensions worth trying: around 28 and the counts, the 1,000,000 limit, the edges of
+/// u32, and products that overflow a usize.
+const DIMENSIONS: &[u32] = &[
+    0,
+    1,
+    2,
+    3,
+    27,
+    28,
+    29,
+    784,
+    65_536,
+    999_999,
+    1_000_000,
+    1_000_001,
+    1 << 31,
+    u32::MAX - 1,
+    u32::MAX,
+];
+
+/// One edit of a file. Positions are resolved against the file's length when applied.
+#[derive(Clone, Debug)]
+enum Mutation {
+    FlipBit(Index, u8),
+    SetByte(Index, u8),
+    Truncate(Index),
+    Insert(Index, Vec<u8>),
+    Delete(Index, usize),
+    /// Copies a piece of one of the dataset's files over (or into) the file.
+    Splice {
+        at: Index,
+        file: Index,
+        from: Index,
+        len: usize,
+        overwrite: bool,
+    },
+    /// Sets one of the (up to 3) dimensions in the header.
+    SetDimension(usize, u32),
+    /// Sets the element type and number of dimensions of the magic number.
+    SetMagic(u8, u8),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<Index>(), 0..8u8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
+        (any::<Index>(), any::<u8>()).prop_map(|(at, byte)| Mutation::SetByte(at, byte)),
+        any::<Index>().prop_map(Mutation::Truncate),
+        (any::<Index>(), prop::collection::vec(any::<u8>(), 1..64))
+            .prop_map(|(at, bytes)| Mutation::Insert(at, bytes)),
+        (any::<Index>(), 1..800usize).prop_map(|(at, len)| Mutation::Delete(at, len)),
+        (
+            any::<Index>(),
+            any::<Index>(),
+            any::<Index>(),
+            1..2000usize,
+            any::<bool>()
+        )
+            .prop_map(|(at, file, from, len, overwrite)| Mutation::Splice {
+                at,
+                file,
+                from,
+                len,
+                overwrite,
+            }),
+        (
+            0..3usize,
+            prop_oneof![prop::sample::select(DIMENSIONS), any::<u32>()]
+        )
+            .prop_map(|(i, d)| Mutation::SetDimension(i, d)),
+        (
+            prop_oneof![Just(0x08u8), any::<u8>()],
+            prop_oneof![0..5u8, any::<u8>()]
+        )
+            .prop_map(|(ty, rank)| Mutation::SetMagic(ty, rank)),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, mutation: &Mutation, files: &[Vec<u8>]) {
+    let len = bytes.len();
+    match mutation {
+        Mutation::FlipBit(at, bit) if len > 0 => bytes[at.index(len)] ^= 1 << bit,
+        Mutation::SetByte(at, byte) if len > 0 => bytes[at.index(len)] = *byte,
+        Mutation::Truncate(at) => bytes.truncate(at.index(len + 1)),
+        Mutation::Insert(at, new) => {
+            let at = at.index(len + 1);
+            bytes.splice(at..at, new.iter().copied());
+        }
+        Mutation::Delete(at, n) if len > 0 => {
+            let at = at.index(len);
+            bytes.drain(at..(at + n).min(len));
+        }
+        Mutation::Splice {
+            at,
+            file,
+            from,
+            len: n,
+            overwrite,
+        } => {
+            let file = file.get(files);
+            let from = from.index(file.len());
+            let piece = &file[from..(from + n).min(file.len())];
+            let at = at.index(len + 1);
+            let end = if *overwrite {
+                (at + piece.len()).min(len)
+            } else {
+                at
+            };
+            bytes.splice(at..end, piece.iter().copied());
+        }
+        Mutation::SetDimension(i, d) => {
+            let at = 4 + 4 * i;
+            if len >= at + 4 {
+                bytes[at..at + 4].copy_from_slice(&d.to_be_bytes());
+            }
+        }
+        Mutation::SetMagic(ty, rank) if len >= 4 => {
+            bytes[2] = *ty;
+            bytes[3] = *rank;
+        }
+        _ => {} // an edit at a position an empty (or too short) file does not have
+    }
+}
+
+/// How the mutated file is written.
+#[derive(Clone, Copy, Debug)]
+enum Encoding {
+    Plain,
+    /// Mutated, then gzipped: hostile IDX behind a valid gzip stream.
+    GzipOfMutated,
+    /// Gzipped, then mutated: a hostile gzip stream.
+    MutatedGzip,
+}
+
+fn encoding() -> impl Strategy<Value = Encoding> {
+    prop_oneof![
+        Just(Encoding::Plain),
+        Just(Encoding::GzipOfMutated),
+        Just(Encoding::MutatedGzip),
+    ]
+}
+
+/// The dataset with file `target` mutated and encoded, the others valid and plain (the
+/// loader reads them in order, so every file before the target must be valid for it to
+/// be read at all).
+fn hostile_dataset(target: usize, encoding: Encoding, mutations: &[Mutation]) -> [File; 4] {
+    let valid = dataset();
+    let mut files = valid.clone().map(|bytes| File { bytes, gz: false });
+    let mut bytes = valid[target].clone();
+    let corpus: Vec<Vec<u8>> = match encoding {
+        Encoding::MutatedGzip => {
+            bytes = gzip(&bytes);
+            valid.iter().map(|file| gzip(file)).collect()
+        }
+        _ => valid.to_vec(),
+    };
+    for mutation in mutations {
+        apply(&mut bytes, mutation, &corpus);
+    }
+    files[target] = match encoding {
+        Encoding::Plain => File { bytes, gz: false },
+        Encoding::GzipOfMutated => File {
+            bytes: gzip(&bytes),
+            gz: true,
+        },
+        Encoding::MutatedGzip => File { bytes, gz: true },
+    };
+    files
+}
+
+// ---------------------------------------------------------------------------------------
+// The properties.
+
+#[test]
+fn the_dataset_is_valid_plain_and_gzipped_and_loads_within_the_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    for gz in [false, true] {
+        let files = dataset().map(|bytes| File {
+            bytes: if gz { gzip(&bytes) } else { bytes },
+            gz,
+        });
+        assert!(load(dir.path(), &files).unwrap(), "gz: {gz}");
+    }
+    let mnist = Mnist::load(dir.path()).unwrap();
+    assert_eq!(mnist.train_labels, [5, 0, 9]);
+    assert_eq!(mnist.test_images.dim(), (2, 1, 28, 28));
+}
+
+#[test]
+fn random_files_never_panic_hang_or_overallocate() {
+    let file = (prop::collection::vec(any::<u8>(), 0..3000), any::<bool>());
+    run(150, (0..4usize, file), |dir, (target, (random, gz))| {
+        let mut files = dataset().map(|bytes| File { bytes, gz: false });
+        files[target] = File { bytes: random, gz };
+        load(dir, &files).map(drop)
+    });
+}
+
+#[test]
+fn random_data_behind_a_valid_magic_never_panics_hangs_or_overallocates() {
+    // A header the reader accepts more often than random bytes: the right magic number
+    // and a few dimensions, each small or from the list, then random data.
+    let dimension = prop_oneof![0..40u32, prop::sample::select(DIMENSIONS)];
+    let strategy = (
+        0..4usize,
+        prop::collection::vec(dimension, 3),
+        prop::collection::vec(any::<u8>(), 0..3000),
+        encoding(),
+    );
+    run(150, strategy, |dir, (target, dims, data, encoding)| {
+        let rank = if target % 2 == 0 { 3 } else { 1 };
+        let bytes = idx_bytes(0x0000_0800 | rank, &dims[..rank as usize], &data);
+        let mut files = dataset().map(|bytes| File { bytes, gz: false });
+        files[target] = match encoding {
+            Encoding::Plain => File { bytes, gz: false },
+            _ => File {
+                bytes: gzip(&bytes),
+                gz: true,
+            },
+        };
+        load(dir, &files).map(drop)
+    });
+}
+
+#[test]
+fn mutated_files_never_panic_hang_or_overallocate() {
+    let strategy = (
+        0..4usize,
+        encoding(),
+        prop::collection::vec(mutation(), 1..6),
+    );
+    run(400, strategy, |dir, (target, encoding, mutations)| {
+        load(dir, &hostile_dataset(target, encoding, &mutations)).map(drop)
+    });
+}
+
+#[test]
+fn memory_follows_what_a_gzip_file_decompresses_to() {
+    // 2,000 blank images compress about a thousandfold: the reader holds what they
+    // decompress to (as the format requires), and no more.
+    let dir = tempfile::tempdir().unwrap();
+    let blank = idx_bytes(0x0000_0803, &[2000, 28, 28], &vec![0; 2000 * 784]);
+    let mut files = dataset().map(|bytes| File { bytes, gz: false });
+    files[0] = File {
+        bytes: gzip(&blank),
+        gz: true,
+    };
+    files[1] = File {
+        bytes: labels(&[3; 2000]),
+        gz: false,
+    };
+    assert!(files[0].bytes.len() * 100 < blank.len());
+    assert!(load(dir.path(), &files).unwrap());
+}
+
+// ---------------------------------------------------------------------------------------
+// The checks can fail.
+
+/// A reader that trusts the header: it reserves the bytes the dimensions declare before
+/// reading them, as `Vec::with_capacity(count * 28 * 28)` would.
+fn trusting_read(path: &Path) -> Result<Vec<u8>, String> {
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut header = [0; 16];
+    file.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let dims: Vec<usize> = header[4..]
+        .chunks_exact(4)
+        .map(|d| u32::from_be_bytes(d.try_into().unwrap()) as usize)
+        .collect();
+    if dims[0] > 1_000_000 {
+        return Err("absurd count".into()); // the real reader's limit, even so
+    }
+    let mut data = Vec::with_capacity(dims.iter().product());
+    file.read_to_end(&mut data).map_err(|e| e.to_string())?;
+    Ok(data)
+}
+
+#[test]
+fn the_bounds_catch_a_reader_that_trusts_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    // Declares 100,000 images; holds 16 bytes of header and none of the data.
+    let liar = idx_bytes(0x0000_0803, &[100_000, 28, 28], &[]);
+    let mut files = dataset().map(|bytes| File { bytes, gz: false });
+    files[0] = File {
+        bytes: liar.clone(),
+        gz: false,
+    };
+    // The real reader refuses it, within the bounds.
+    assert!(!load(dir.path(), &files).unwrap());
+
+    let path = dir.path().join(NAMES[0]);
+    let (result, usage) = measured_within(TIMEOUT, move || trusting_read(&path).is_ok());
+    assert!(result);
+    let error = check_usage(liar.len(), usage).expect_err("the bounds should catch it");
+    assert!(error.contains("at once"), "{error}");
+}
+
+#[test]
+fn a_hang_fails_the_test() {
+    let outcome = std::panic::catch_unwind(|| {
+        measured_within(Duration::from_millis(20), || {
+            std::thread::sleep(Duration::from_millis(500));
+        })
+    });
+    let message = outcome.expect_err("the timeout should have fired");
+    let message = message
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(message.contains("hung"), "{message}");
+}
