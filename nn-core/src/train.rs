@@ -179,7 +179,7 @@ pub struct Trainer<'a, D: Dimension> {
     schedule: Schedule,
     validation: Option<Labelled<'a, D>>,
     early_stopping: Option<EarlyStopping>,
-    checkpoint: Option<(PathBuf, Monitor)>,
+    checkpoint: Option<PathBuf>,
     progress: bool,
     on_epoch: Option<EpochCallback<'a>>,
 }
@@ -229,10 +229,7 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
     /// After every epoch that improves the validation loss (or the figure early
     /// stopping monitors), write the network to `path` as safetensors.
     pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
-        let monitor = self
-            .early_stopping
-            .map_or(Monitor::ValidationLoss, |e| e.monitor);
-        self.checkpoint = Some((path.into(), monitor));
+        self.checkpoint = Some(path.into());
         self
     }
 
@@ -365,7 +362,7 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
             let monitor = self
                 .early_stopping
                 .map(|e| e.monitor)
-                .or(self.checkpoint.as_ref().map(|(_, m)| *m));
+                .or(self.checkpoint.as_ref().map(|_| Monitor::ValidationLoss));
             let improved = match monitor.and_then(|m| m.value(&record).map(|v| (m, v))) {
                 Some((monitor, value)) => {
                     let improved = best.map_or(true, |best| monitor.improves(value, best));
@@ -379,7 +376,7 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
                 }
                 None => false,
             };
-            if let (true, Some((path, _))) = (improved, &self.checkpoint) {
+            if let (true, Some(path)) = (improved, &self.checkpoint) {
                 crate::safetensors::save(net, path)?;
                 record.checkpointed = true;
             }
