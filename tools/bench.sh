@@ -78,7 +78,7 @@ busy_percent() {
 }
 
 if [[ ${REPORT_ONLY:-0} != 1 ]]; then
-: >"$RESULTS"
+: >"$RESULTS" # the measurements, up to the matching "fi # REPORT_ONLY"
 log "building examples/bench_workloads (release)"
 cargo build --release --example bench_workloads >&2
 BIN=$ROOT/target/release/examples/bench_workloads
@@ -258,7 +258,7 @@ cat >"$META" <<EOF
 }
 EOF
 
-fi
+fi # REPORT_ONLY
 
 "$PYTHON" - "$RESULTS" "$META" "$OUT" <<'PY'
 import json
@@ -298,7 +298,7 @@ def clean(framework, threads, round_):
             and r["round"] == round_]
     cores_ok = threads == 1 or any(
         r["speedup_2_threads"] >= 1.8 for r in rows
-        if r.get("framework") == "check" and r["round"] == round_)
+        if r["id"] == "cores" and r["round"] == round_)
     return bool(load) and load[0] <= QUIET_PERCENT and cores_ok
 
 
@@ -329,6 +329,12 @@ def spread(values):
     return f"±{50 * (max(values) - min(values)) / statistics.median(values):.0f}%"
 
 
+def verdict(ratio, target):
+    """Met or not; "close" within 10% of the target, where one run does not decide."""
+    word = "yes" if ratio >= target else "**no**"
+    return word + (" (close)" if abs(ratio / target - 1) < 0.1 else "")
+
+
 def fmt(v):
     return f"{v:,.0f}" if v >= 100 else f"{v:,.1f}"
 
@@ -340,7 +346,7 @@ def mib(kib):
 lines = []
 out = lines.append
 torch_info = meta["torch_info"]
-checks = [r for r in rows if r.get("framework") == "check"]
+checks = [r for r in rows if r["id"] == "cores"]
 rss = {(r["framework"], r["requested_threads"], r["id"]): r for r in rows
        if "rss" in r["id"] and "requested_threads" in r}
 
@@ -421,8 +427,8 @@ for threads in (1, 2):
         ok = all(any(c["speedup_2_threads"] >= 1.8 for c in checks if c["round"] == r)
                  for r in {c["round"] for c in checks})
         out("Both cores were available for every 2-thread measurement." if ok else
-            "**In at least one round the second core did not give 1.8× — the 2-thread "
-            "figures of that round are suspect.**")
+            "In at least one round the second core did not give 1.8× even after retries: "
+            "that round's 2-thread figures are not counted (see *clean* below).")
         out("")
     loads = [r for r in rows if r["id"] == "foreign_load" and r["requested_threads"] == threads]
     if loads:
@@ -436,6 +442,11 @@ for threads in (1, 2):
             + (" and the second-core check before it reached 1.8×" if threads == 2 else "")
             + ". Each figure is the median of the clean rounds; † marks a figure for which "
             "no round was clean (the median of all rounds, to be distrusted).")
+        if threads == 2:
+            out("")
+            out("*frechet 2T / 1T* is frechet's 2-thread figure over its 1-thread one; the "
+                "issue asks for ≥ 1.7× when training at batch ≥ 128, and for batch 1 not to "
+                "get slower (counted as ≥ 0.97×).")
         out("")
     header = ("| workload | frechet | PyTorch | ratio | target | met | frechet spread "
               "| PyTorch spread | GFLOP/s frechet / PyTorch | PyTorch (issue, Zen 4 1T) |")
@@ -457,7 +468,7 @@ for threads in (1, 2):
         mark_f = " †" if dirty("frechet", threads, row_id, field) else ""
         mark_t = " †" if dirty("torch", threads, row_id, field) else ""
         cells = [label, fmt(fm) + unit + mark_f, fmt(tm) + unit + mark_t, f"{ratio:.2f}×", f"≥ {target}×",
-                 "yes" if ratio >= target else "**no**", spread(f), spread(t),
+                 verdict(ratio, target), spread(f), spread(t),
                  f"{fm * mflop / 1000:.0f} / {tm * mflop / 1000:.0f}" if mflop else "—", reference]
         if threads == 2:
             f1 = rounds("frechet", 1, row_id, field)
@@ -508,10 +519,27 @@ for threads in (1, 2):
 out("## Summary")
 out("")
 for threads in (1, 2):
+    for framework, name in (("frechet", "frechet"), ("torch", "PyTorch")):
+        spreads = []
+        for row_id, *_ in TABLE:
+            field = "latency_us" if "infer" in row_id else "samples_per_s"
+            values = rounds(framework, threads, row_id, field)
+            if len(values) >= 2:
+                spreads.append(50 * (max(values) - min(values)) / statistics.median(values))
+        if spreads:
+            out(f"- Noise, {name}, {threads} thread{'s' if threads > 1 else ''}: the rounds "
+                f"of a row differ by ±{statistics.median(spreads):.0f}% (median over rows), "
+                f"±{max(spreads):.0f}% at most.")
+
+for threads in (1, 2):
     hit = [label for (th, label), ok in met.items() if th == threads and ok]
     miss = [label for (th, label), ok in met.items() if th == threads and not ok]
     out(f"- {threads} thread{'s' if threads > 1 else ''}: {len(hit)} of {len(hit) + len(miss)} "
         "speed targets met" + (f"; missed: {'; '.join(miss)}." if miss else "."))
+out("")
+out("")
+out("*Close* marks a ratio within 10% of its target: with the noise above, one run does "
+    "not decide those.")
 out("")
 out("Raw per-round figures (JSON lines, with quartiles, step counts and the last loss): "
     "`target/bench/results.jsonl` after a run.")
