@@ -116,28 +116,10 @@ impl<I: ImageShape, K: Unsigned, S: Unsigned> AvgPool2d<I, K, S> {
 mod tests {
     use super::*;
     use crate::network::Layer;
+    use crate::pool::test_support::{as_batch, first_plane, irregular, window};
     use crate::shape::{Image, LayerShape};
-    use ndarray::{array, s, Array, Array2, Array4, Axis};
+    use ndarray::{array, s, Array2, Array4};
     use typenum::{U12, U2, U24, U3, U4, U6, U7, U9};
-
-    fn window(size: usize, stride: usize) -> Window {
-        Window {
-            size,
-            stride,
-            padding: 0,
-        }
-    }
-
-    fn as_batch(plane: &Array2<f64>) -> ArrayView4<'_, f64> {
-        let (h, w) = plane.dim();
-        plane.view().into_shape_with_order((1, 1, h, w)).unwrap()
-    }
-
-    fn first_plane(batch: Array4<f64>) -> Array2<f64> {
-        batch
-            .index_axis_move(Axis(0), 0)
-            .index_axis_move(Axis(0), 0)
-    }
 
     fn pool(window: Window, plane: &Array2<f64>) -> Array2<f64> {
         let (h, w) = plane.dim();
@@ -151,13 +133,6 @@ mod tests {
         let mut out = Array4::from_elem((1, 1, h, w), 7.0);
         adjoint_input(window, as_batch(delta), out.view_mut());
         first_plane(out)
-    }
-
-    /// A deterministic, irregular batch.
-    fn irregular(shape: (usize, usize, usize, usize), phase: f64) -> Array4<f64> {
-        Array::from_shape_fn(shape, |(n, c, i, j)| {
-            ((n * 13 + c * 7 + i * 5 + j * 3) as f64 + phase).sin()
-        })
     }
 
     #[test]

@@ -153,42 +153,26 @@ impl<I: ImageShape, K: Unsigned, S: Unsigned> MaxPool2d<I, K, S> {
 mod tests {
     use super::*;
     use crate::network::Layer;
+    use crate::pool::test_support::{as_batch, first_plane, irregular, window};
     use crate::shape::{Image, LayerShape};
     use ndarray::{array, s, Array, Array2, Array4};
     use typenum::{U12, U2, U24, U3, U6, U7, U9};
-
-    fn window(size: usize, stride: usize) -> Window {
-        Window {
-            size,
-            stride,
-            padding: 0,
-        }
-    }
 
     /// Pools one plane.
     fn pool(window: Window, plane: &Array2<f64>) -> Array2<f64> {
         let (h, w) = plane.dim();
         let mut out = Array4::zeros((1, 1, window.output(h), window.output(w)));
-        let input = plane.view().into_shape_with_order((1, 1, h, w)).unwrap();
-        forward(window, input, out.view_mut());
-        out.index_axis_move(ndarray::Axis(0), 0)
-            .index_axis_move(ndarray::Axis(0), 0)
+        forward(window, as_batch(plane), out.view_mut());
+        first_plane(out)
     }
 
     /// `P_a* δ` for one plane.
     fn unpool(window: Window, plane: &Array2<f64>, delta: &Array2<f64>) -> Array2<f64> {
         let (h, w) = plane.dim();
-        let (oh, ow) = delta.dim();
         // Garbage in the output buffer: the adjoint must overwrite it, not add to it.
         let mut out = Array4::from_elem((1, 1, h, w), 7.0);
-        adjoint_input(
-            window,
-            plane.view().into_shape_with_order((1, 1, h, w)).unwrap(),
-            delta.view().into_shape_with_order((1, 1, oh, ow)).unwrap(),
-            out.view_mut(),
-        );
-        out.index_axis_move(ndarray::Axis(0), 0)
-            .index_axis_move(ndarray::Axis(0), 0)
+        adjoint_input(window, as_batch(plane), as_batch(delta), out.view_mut());
+        first_plane(out)
     }
 
     /// A batch whose elements are distinct and at least 0.01 apart, in an irregular
@@ -200,13 +184,6 @@ mod tests {
             .map(|k| ((101 * k) % len) as f64 * 0.01 - 1.0)
             .collect();
         Array::from_shape_vec(shape, values).unwrap()
-    }
-
-    /// A deterministic, irregular batch.
-    fn irregular(shape: (usize, usize, usize, usize), phase: f64) -> Array4<f64> {
-        Array::from_shape_fn(shape, |(n, c, i, j)| {
-            ((n * 13 + c * 7 + i * 5 + j * 3) as f64 + phase).sin()
-        })
     }
 
     #[test]

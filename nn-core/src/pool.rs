@@ -368,3 +368,41 @@ impl<'a, T> PlaneMut<'a, T> {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Helpers both pools' tests use.
+
+    use ndarray::{Array, Array2, Array4, ArrayView4, Axis};
+
+    use crate::shape::Window;
+
+    /// A pooling window: no padding.
+    pub fn window(size: usize, stride: usize) -> Window {
+        Window {
+            size,
+            stride,
+            padding: 0,
+        }
+    }
+
+    /// One plane as a batch of one sample with one channel.
+    pub fn as_batch(plane: &Array2<f64>) -> ArrayView4<'_, f64> {
+        let (h, w) = plane.dim();
+        plane.view().into_shape_with_order((1, 1, h, w)).unwrap()
+    }
+
+    /// The plane of a batch of one sample with one channel.
+    pub fn first_plane(batch: Array4<f64>) -> Array2<f64> {
+        batch
+            .index_axis_move(Axis(0), 0)
+            .index_axis_move(Axis(0), 0)
+    }
+
+    /// A deterministic, irregular batch.
+    pub fn irregular(shape: (usize, usize, usize, usize), phase: f64) -> Array4<f64> {
+        Array::from_shape_fn(shape, |(n, c, i, j)| {
+            ((n * 13 + c * 7 + i * 5 + j * 3) as f64 + phase).sin()
+        })
+    }
+}
