@@ -292,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "parameter index 0 is out of range: `AvgPool2d` has no parameters")]
+    #[should_panic(expected = "parameter index 0 is out of range for `AvgPool2d`")]
     fn typed_layer_has_no_parameter_zero() {
         AvgPool2d::<Image<U6, U24, U24>, U2>::new().param(0);
     }

@@ -31,7 +31,6 @@ use typenum::{Unsigned, U0, U1};
 
 use crate::gemm::matmul;
 use crate::init::{Init, InitRng};
-use crate::network::Layer;
 use crate::parallel::{for_each_sample, worth_splitting};
 use crate::scalar::Scalar;
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
@@ -649,46 +648,12 @@ where
         Image<O, <H as WindowOutput<K, S, P>>::Output, <W as WindowOutput<K, S, P>>::Output>;
 }
 
-impl<I, O, K, S, P> Layer for Conv2d<I, O, K, S, P> {
-    fn param_names(&self) -> &'static [&'static str] {
-        &["weight", "bias"]
-    }
-
-    fn param_shape(&self, index: usize) -> &[usize] {
-        match index {
-            0 => self.weight.shape(),
-            1 => self.bias.shape(),
-            _ => out_of_range(index),
-        }
-    }
-
-    fn param(&self, index: usize) -> &[f32] {
-        let data = match index {
-            0 => self.weight.as_slice(),
-            1 => self.bias.as_slice(),
-            _ => out_of_range(index),
-        };
-        data.expect("parameters are always contiguous")
-    }
-
-    fn param_mut(&mut self, index: usize) -> &mut [f32] {
-        let data = match index {
-            0 => self.weight.as_slice_mut(),
-            1 => self.bias.as_slice_mut(),
-            _ => out_of_range(index),
-        };
-        data.expect("parameters are always contiguous")
-    }
-}
-
-#[track_caller]
-fn out_of_range(index: usize) -> ! {
-    panic!("parameter index {index} is out of range: a Conv2d layer has 2 (weight, bias)")
-}
+crate::network::weight_and_bias_layer!("Conv2d", impl<I, O, K, S, P> for Conv2d<I, O, K, S, P>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::Layer;
     use ndarray::{Array, Array2};
     use typenum::{U12, U2, U24, U28, U3, U5, U6, U7};
 

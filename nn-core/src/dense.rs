@@ -19,7 +19,6 @@ use typenum::Unsigned;
 
 use crate::gemm::matmul;
 use crate::init::{Init, InitRng};
-use crate::network::Layer;
 use crate::optim::{update_layer, Optimizer};
 use crate::scalar::Scalar;
 use crate::shape::{LayerShape, Vector};
@@ -194,47 +193,12 @@ impl<I, O> LayerShape for Dense<I, O> {
     type Output = Vector<O>;
 }
 
-impl<I: Unsigned, O: Unsigned> Layer for Dense<I, O> {
-    fn param_names(&self) -> &'static [&'static str] {
-        &["weight", "bias"]
-    }
-
-    fn param_shape(&self, index: usize) -> &[usize] {
-        match index {
-            0 => self.weight.shape(),
-            1 => self.bias.shape(),
-            _ => panic!(
-                "parameter index {index} is out of range: a Dense layer has 2 (weight, bias)"
-            ),
-        }
-    }
-
-    fn param(&self, index: usize) -> &[f32] {
-        let data = match index {
-            0 => self.weight.as_slice(),
-            1 => self.bias.as_slice(),
-            _ => panic!(
-                "parameter index {index} is out of range: a Dense layer has 2 (weight, bias)"
-            ),
-        };
-        data.expect("parameters are always contiguous")
-    }
-
-    fn param_mut(&mut self, index: usize) -> &mut [f32] {
-        let data = match index {
-            0 => self.weight.as_slice_mut(),
-            1 => self.bias.as_slice_mut(),
-            _ => panic!(
-                "parameter index {index} is out of range: a Dense layer has 2 (weight, bias)"
-            ),
-        };
-        data.expect("parameters are always contiguous")
-    }
-}
+crate::network::weight_and_bias_layer!("Dense", impl<I: Unsigned, O: Unsigned> for Dense<I, O>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::Layer;
     use ndarray::{array, Array};
     use typenum::{U2, U3};
 

@@ -289,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "parameter index 0 is out of range: `Flatten` has no parameters")]
+    #[should_panic(expected = "parameter index 0 is out of range for `Flatten`")]
     fn typed_layer_has_no_parameter_zero() {
         Flatten::<Image<U10, U10, U10>>::new().param(0);
     }

@@ -154,7 +154,47 @@ macro_rules! parameterless_layer {
 }
 pub(crate) use parameterless_layer;
 
+/// The [`Layer`] methods of a layer with a `weight` and a `bias` array (dense,
+/// convolution): PyTorch's names, in that order.
+macro_rules! weight_and_bias_layer {
+    ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty) => {
+        impl<$($generic $(: $bound)?),*> $crate::network::Layer for $ty {
+            fn param_names(&self) -> &'static [&'static str] {
+                &["weight", "bias"]
+            }
+
+            fn param_shape(&self, index: usize) -> &[usize] {
+                match index {
+                    0 => self.weight.shape(),
+                    1 => self.bias.shape(),
+                    _ => $crate::network::no_parameter($kind, index),
+                }
+            }
+
+            fn param(&self, index: usize) -> &[f32] {
+                let data = match index {
+                    0 => self.weight.as_slice(),
+                    1 => self.bias.as_slice(),
+                    _ => $crate::network::no_parameter($kind, index),
+                };
+                data.expect("parameters are always contiguous")
+            }
+
+            fn param_mut(&mut self, index: usize) -> &mut [f32] {
+                let data = match index {
+                    0 => self.weight.as_slice_mut(),
+                    1 => self.bias.as_slice_mut(),
+                    _ => $crate::network::no_parameter($kind, index),
+                };
+                data.expect("parameters are always contiguous")
+            }
+        }
+    };
+}
+pub(crate) use weight_and_bias_layer;
+
+/// Panics for a parameter index a layer of `kind` does not have.
 #[track_caller]
 pub(crate) fn no_parameter(kind: &str, index: usize) -> ! {
-    panic!("parameter index {index} is out of range: `{kind}` has no parameters")
+    panic!("parameter index {index} is out of range for `{kind}`")
 }
