@@ -100,7 +100,7 @@ impl Timing {
     fn wanted(&self, id: &str) -> bool {
         self.only
             .as_ref()
-            .map_or(true, |only| id.contains(only.as_str()))
+            .is_none_or(|only| id.contains(only.as_str()))
     }
 
     fn train<N: Model>(&self, name: &str, batch: usize, make: fn(u64) -> N) {

@@ -82,7 +82,7 @@ fn check(args: Args) -> Result<Args> {
         return Err("--patience and --checkpoint watch a validation set: give --holdout N".into());
     }
     if let Some(plot) = &args.plot {
-        if plot.extension().map_or(true, |e| e != "svg") {
+        if plot.extension().is_none_or(|e| e != "svg") {
             return Err(
                 format!("--plot {}: only .svg files can be written", plot.display()).into(),
             );

@@ -82,7 +82,11 @@ impl Activation for ReLU {
         a: ArrayView<'_, T, D>,
         delta: ArrayViewMut<'_, T, D>,
     ) {
-        LeakyReLU(0.0).backprop(a, delta);
+        // σ' is 0 where the output is not positive: the error signal there is replaced
+        // (not multiplied) by 0, as in PyTorch, so that an infinite one cannot make NaN.
+        Zip::from(delta).and(a).for_each(|d, &a| {
+            *d = if a <= T::zero() { T::zero() } else { *d };
+        });
     }
 
     fn init(&self) -> Init {
@@ -102,10 +106,9 @@ impl Activation for LeakyReLU {
         delta: ArrayViewMut<'_, T, D>,
     ) {
         let slope = T::of_f32(self.0);
+        // A select rather than a branch, so that it vectorises.
         Zip::from(delta).and(a).for_each(|d, &a| {
-            if a <= T::zero() {
-                *d = *d * slope;
-            }
+            *d = if a <= T::zero() { *d * slope } else { *d };
         });
     }
 

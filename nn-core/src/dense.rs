@@ -54,14 +54,17 @@ pub fn adjoint_weight<T: Scalar>(
     delta: ArrayView2<'_, T>,
     a_prev: ArrayView2<'_, T>,
     mut grad_weight: ArrayViewMut2<'_, T>,
-    mut grad_bias: ArrayViewMut1<'_, T>,
+    grad_bias: ArrayViewMut1<'_, T>,
 ) {
     matmul(delta.t(), a_prev, T::zero(), grad_weight.view_mut());
-    grad_bias.fill(T::zero());
-    for row in delta.rows() {
-        Zip::from(&mut grad_bias)
-            .and(&row)
-            .for_each(|g, &d| *g = *g + d);
+    sum_rows(delta, grad_bias);
+}
+
+/// `sum = Σ_rows x`, row by row so that the inner loop runs along contiguous memory.
+fn sum_rows<T: Scalar>(x: ArrayView2<'_, T>, mut sum: ArrayViewMut1<'_, T>) {
+    sum.fill(T::zero());
+    for row in x.rows() {
+        Zip::from(&mut sum).and(&row).for_each(|s, &x| *s = *s + x);
     }
 }
 
@@ -157,7 +160,7 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
     ///
     /// The gradient is formed in `grad` and handed to the optimizer — except for plain
     /// SGD ([`Optimizer::plain_rate`]), where `W ← W − rate · Δᵀ A` is one product
-    /// accumulated into `W` and `∇W` is never written: for a large layer and a small
+    /// accumulated into `W` and only `∇b` is written, not `∇W`: for a large layer and a small
     /// batch that halves the memory traffic of the step. `delta` is scaled in place
     /// then; it is not needed afterwards.
     pub fn step(
@@ -173,10 +176,12 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
             update_layer(optimizer, index, self, grad);
             return;
         };
-        // b ← b − rate Σ_rows Δ, then W ← W + (−rate Δ)ᵀ A.
+        // b ← b − rate Σ_rows Δ, the sum formed in the gradient's bias, then
+        // W ← W + (−rate Δ)ᵀ A.
+        sum_rows(delta.view(), grad.bias.view_mut());
         Zip::from(&mut self.bias)
-            .and(delta.columns())
-            .for_each(|b, column| *b -= rate * column.sum());
+            .and(&grad.bias)
+            .for_each(|b, &g| *b -= rate * g);
         delta.mapv_inplace(|d| -rate * d);
         matmul(delta.t(), a_prev, 1.0, self.weight.view_mut());
     }

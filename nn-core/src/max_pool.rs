@@ -179,7 +179,7 @@ mod tests {
     /// order: `k ↦ 101 k mod len` permutes the indices, as 101 is prime to the length.
     fn distinct(shape: (usize, usize, usize, usize)) -> Array4<f64> {
         let len = shape.0 * shape.1 * shape.2 * shape.3;
-        assert!(len % 101 != 0);
+        assert!(!len.is_multiple_of(101));
         let values: Vec<f64> = (0..len)
             .map(|k| ((101 * k) % len) as f64 * 0.01 - 1.0)
             .collect();

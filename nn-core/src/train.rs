@@ -365,7 +365,7 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
                 .or(self.checkpoint.as_ref().map(|_| Monitor::ValidationLoss));
             let improved = match monitor.and_then(|m| m.value(&record).map(|v| (m, v))) {
                 Some((monitor, value)) => {
-                    let improved = best.map_or(true, |best| monitor.improves(value, best));
+                    let improved = best.is_none_or(|best| monitor.improves(value, best));
                     if improved {
                         best = Some(value);
                         since_best = 0;

@@ -23,6 +23,8 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::parallel::worth_splitting;
+
+mod packed;
 use crate::scalar::Scalar;
 
 /// `c ← β c + a b`, where `β` is 0 (overwrite) or 1 (accumulate).
@@ -34,7 +36,7 @@ pub fn matmul<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     beta: T,
-    mut c: ArrayViewMut2<'_, T>,
+    c: ArrayViewMut2<'_, T>,
 ) {
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
     assert!(
@@ -46,6 +48,30 @@ pub fn matmul<T: Scalar>(
         beta == T::zero() || beta == T::one(),
         "matmul: β must be 0 or 1"
     );
+    // Decided once for the whole product, so that a split among threads changes no
+    // element's order of summation.
+    let packed = TypeId::of::<T>() == TypeId::of::<f32>() && wants_packing(m, n, k);
+    split(a, b, beta, c, packed);
+}
+
+/// Whether the packed form should multiply an `m × k` matrix by a `k × n` one: when
+/// every dimension is large enough for copying the operands into panels to pay.
+fn wants_packing(m: usize, n: usize, k: usize) -> bool {
+    m >= PACKED_MIN && n >= PACKED_MIN && k >= PACKED_MIN
+}
+
+/// The smallest dimension the packed form is used for.
+const PACKED_MIN: usize = 32;
+
+/// [`matmul`] in two halves side by side while the work is worth sharing among threads.
+fn split<T: Scalar>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    beta: T,
+    mut c: ArrayViewMut2<'_, T>,
+    packed: bool,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
     // With threads to spare, the two halves of C (by rows, or by columns if it has few
     // rows) are independent products.
     if worth_splitting(m * n * k) && m.max(n) >= 2 * NR {
@@ -54,16 +80,16 @@ pub fn matmul<T: Scalar>(
             let (a_top, a_bottom) = a.split_at(Axis(0), mid);
             let (c_top, c_bottom) = c.split_at(Axis(0), mid);
             rayon::join(
-                || matmul(a_top, b, beta, c_top),
-                || matmul(a_bottom, b, beta, c_bottom),
+                || split(a_top, b, beta, c_top, packed),
+                || split(a_bottom, b, beta, c_bottom, packed),
             );
         } else {
             let mid = n / 2 / NR * NR;
             let (b_left, b_right) = b.split_at(Axis(1), mid);
             let (c_left, c_right) = c.split_at(Axis(1), mid);
             rayon::join(
-                || matmul(a, b_left, beta, c_left),
-                || matmul(a, b_right, beta, c_right),
+                || split(a, b_left, beta, c_left, packed),
+                || split(a, b_right, beta, c_right, packed),
             );
         }
         return;
@@ -79,9 +105,16 @@ pub fn matmul<T: Scalar>(
             c_row_stride: c.strides()[0],
             accumulate: beta == T::one(),
         };
+        if packed && c.strides()[1] == 1 {
+            // SAFETY: T is f32; the operands and `c` are views of the recorded shapes
+            // and strides, `c` has unit column stride and, borrowed mutably, overlaps
+            // neither operand.
+            if unsafe { product.run_packed() } {
+                return;
+            }
+        }
         if let Some(form) = product.form() {
-            // SAFETY: T is f32; the operands and `c` are views of the recorded shapes and
-            // strides, and `c`, borrowed mutably, overlaps neither operand.
+            // SAFETY: as above, with `c`'s column stride checked by `form`'s callers.
             unsafe { product.run(form) };
             return;
         }
@@ -218,6 +251,27 @@ impl Product {
             }
         }
         self.run_portable(form);
+    }
+
+    /// The packed form with the widest micro-kernel the CPU runs; `false` if it has
+    /// none.
+    ///
+    /// # Safety
+    ///
+    /// As [`Product::run`], with `C` of unit column stride.
+    unsafe fn run_packed(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                self.packed_avx512();
+                return true;
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                self.packed_avx2();
+                return true;
+            }
+        }
+        false
     }
 
     /// The loops without SIMD, for other CPUs (and tested on every CPU).

@@ -1,0 +1,478 @@
+//! The packed form, for products large in all three dimensions.
+//!
+//! This is the recipe of BLIS and of every fast GEMM since: copy a `KC × NC` block of
+//! `B` into panels of `NR` columns and an `MC × KC` block of `A` into panels of `MR`
+//! rows, each laid out in the order the micro-kernel reads it and padded with zeros past
+//! the edges. The micro-kernel then multiplies one panel of `A` by one panel of `B` into
+//! an `MR × NR` tile of `C` held in registers, reading both panels sequentially. A
+//! panel of `B` stays in L1 while the panels of `A` stream past it from L2, and the
+//! packing is paid once per block, whatever the operands' strides.
+//!
+//! The packing buffers belong to the thread: made by its first packed product and
+//! reused by every later one, so a warmed-up training step allocates nothing.
+//!
+//! Each element of `C` is summed in the same order by every micro-kernel (depth by
+//! depth within a block of `KC`, one fused multiply-add each, the block added to `C`),
+//! so AVX2 and AVX-512 give the same bits, and so does any split among threads.
+
+use std::cell::RefCell;
+
+use super::{Operand, Product};
+
+/// Depth of a block: the rows of `B` (columns of `A`) packed at a time.
+pub(super) const KC: usize = 256;
+
+/// A register tile and the blocking around it.
+pub(super) trait MicroKernel {
+    /// Rows of a tile (of a panel of `A`).
+    const MR: usize;
+    /// Columns of a tile (of a panel of `B`).
+    const NR: usize;
+    /// Rows of `A` packed at a time: `MC × KC` floats stay in L2.
+    const MC: usize;
+    /// Columns of `B` packed at a time.
+    const NC: usize;
+
+    /// `C[..rows, ..cols] ← [C +] a b` over `kc` depths, where `a` is a packed panel
+    /// (`kc × MR`, depth-major) and `b` another (`kc × NR`).
+    ///
+    /// # Safety
+    ///
+    /// The panels must hold `kc` depths; `c` must have `rows ≤ MR` rows `c_row_stride`
+    /// apart, each with `cols ≤ NR` contiguous elements; the CPU must have the
+    /// kernel's instructions.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        c_row_stride: isize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+    );
+}
+
+/// A thread's packing buffers.
+#[derive(Default)]
+struct Packs {
+    a: AlignedBuffer,
+    b: AlignedBuffer,
+}
+
+thread_local! {
+    static PACKS: RefCell<Packs> = RefCell::new(Packs::default());
+}
+
+/// A buffer of `f32` whose usable part starts on a cache line, so that no vector load
+/// of a panel straddles two lines.
+#[derive(Default)]
+struct AlignedBuffer(Vec<f32>);
+
+impl AlignedBuffer {
+    const LINE: usize = 64 / std::mem::size_of::<f32>();
+
+    /// `len` floats starting on a cache line, growing the buffer if it is too short.
+    fn get(&mut self, len: usize) -> &mut [f32] {
+        if self.0.len() < len + Self::LINE {
+            self.0 = vec![0.0; len + Self::LINE];
+        }
+        let offset = self.0.as_ptr().align_offset(64).min(Self::LINE);
+        &mut self.0[offset..offset + len]
+    }
+}
+
+fn round_up(x: usize, to: usize) -> usize {
+    x.div_ceil(to) * to
+}
+
+impl Product {
+    /// `C ← [C +] A B` through packed panels and the micro-kernel `K`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Product::run`]; `C` has unit column stride; the CPU has `K`'s instructions.
+    #[inline(always)]
+    pub(super) unsafe fn packed<K: MicroKernel>(self) {
+        PACKS.with(|packs| match packs.try_borrow_mut() {
+            Ok(mut packs) => self.packed_with::<K>(&mut packs),
+            // Only a product started from inside another on the same thread could get
+            // here, and none is: kernels do not call back into user code.
+            Err(_) => self.packed_with::<K>(&mut Packs::default()),
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn packed_with<K: MicroKernel>(self, packs: &mut Packs) {
+        let b_pack = packs
+            .b
+            .get(KC.min(self.k) * K::NC.min(round_up(self.n, K::NR)));
+        let a_pack = packs
+            .a
+            .get(KC.min(self.k) * K::MC.min(round_up(self.m, K::MR)));
+        for j0 in (0..self.n).step_by(K::NC) {
+            let nc = K::NC.min(self.n - j0);
+            for p0 in (0..self.k).step_by(KC) {
+                let kc = KC.min(self.k - p0);
+                // The first depth block writes C (or adds to it); later ones add.
+                let accumulate = self.accumulate || p0 > 0;
+                pack(K::NR, self.b.transposed(), j0, nc, p0, kc, b_pack);
+                for i0 in (0..self.m).step_by(K::MC) {
+                    let mc = K::MC.min(self.m - i0);
+                    pack(K::MR, self.a, i0, mc, p0, kc, a_pack);
+                    for jr in (0..nc).step_by(K::NR) {
+                        for ir in (0..mc).step_by(K::MR) {
+                            K::tile(
+                                kc,
+                                a_pack.as_ptr().add(ir * kc),
+                                b_pack.as_ptr().add(jr * kc),
+                                self.c_at(i0 + ir, j0 + jr),
+                                self.c_row_stride,
+                                K::MR.min(mc - ir),
+                                K::NR.min(nc - jr),
+                                accumulate,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows `i0..i0 + rows` and columns `p0..p0 + kc` of `x` into panels of `panel` rows
+/// (a constant of the micro-kernel, known once this is inlined):
+/// panel `q` holds rows `i0 + q panel ..`, depth-major (`dst[q·kc·panel + p·panel + r]`), with rows
+/// past the end as zeros. `A` is packed as it is and `B` as `Bᵀ`.
+///
+/// # Safety
+///
+/// The rows and columns must be inside `x`; `dst` must hold `⌈rows / panel⌉ · kc · panel`.
+#[inline(always)]
+unsafe fn pack(
+    panel: usize,
+    x: Operand,
+    i0: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+    dst: &mut [f32],
+) {
+    debug_assert!(dst.len() >= rows.div_ceil(panel) * kc * panel);
+    let dst = dst.as_mut_ptr();
+    for (q, i) in (0..rows).step_by(panel).enumerate() {
+        let out = dst.add(q * kc * panel);
+        let live = panel.min(rows - i);
+        let mut r0 = 0;
+        #[cfg(target_arch = "x86_64")]
+        if x.col_stride == 1 {
+            // Rows contiguous along the depth: transpose 4 × 4 blocks in registers, as
+            // elements stored one by one `panel` apart would stall on the stores.
+            while r0 + 4 <= live {
+                x86::transpose_rows(x.at(i0 + i + r0, p0), x.row_stride, kc, out.add(r0), panel);
+                r0 += 4;
+            }
+        }
+        for p in 0..kc {
+            let src = x.at(i0 + i, p0 + p);
+            for r in r0..live {
+                *out.add(p * panel + r) = *src.offset(r as isize * x.row_stride);
+            }
+        }
+        if live < panel {
+            for p in 0..kc {
+                for r in live..panel {
+                    *out.add(p * panel + r) = 0.0;
+                }
+            }
+        }
+    }
+}
+
+impl Operand {
+    /// The same matrix, transposed.
+    fn transposed(self) -> Operand {
+        Operand {
+            ptr: self.ptr,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Product {
+    /// [`Product::packed`] with the AVX-512 micro-kernel.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn packed_avx512(self) {
+        self.packed::<x86::Avx512>();
+    }
+
+    /// [`Product::packed`] with the AVX2 micro-kernel.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn packed_avx2(self) {
+        self.packed::<x86::Avx2>();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! The micro-kernels for x86-64: AVX-512 where the CPU has it, else AVX2 and FMA.
+
+    use std::arch::x86_64::*;
+
+    use super::MicroKernel;
+
+    /// Writes `kc` depths of 4 rows (`row_stride` apart, each contiguous) depth-major:
+    /// depth `p`'s four elements at `dst + p · panel`. SSE only, which every x86-64 has.
+    ///
+    /// # Safety
+    ///
+    /// The rows must hold `kc` elements and `dst` must have room for `kc` depths.
+    #[inline(always)]
+    pub(super) unsafe fn transpose_rows(
+        src: *const f32,
+        row_stride: isize,
+        kc: usize,
+        dst: *mut f32,
+        panel: usize,
+    ) {
+        let row = |r: isize| src.offset(r * row_stride);
+        let mut p = 0;
+        while p + 4 <= kc {
+            let (a, b) = (_mm_loadu_ps(row(0).add(p)), _mm_loadu_ps(row(1).add(p)));
+            let (c, d) = (_mm_loadu_ps(row(2).add(p)), _mm_loadu_ps(row(3).add(p)));
+            let (ab_lo, cd_lo) = (_mm_unpacklo_ps(a, b), _mm_unpacklo_ps(c, d));
+            let (ab_hi, cd_hi) = (_mm_unpackhi_ps(a, b), _mm_unpackhi_ps(c, d));
+            let out = dst.add(p * panel);
+            _mm_storeu_ps(out, _mm_movelh_ps(ab_lo, cd_lo));
+            _mm_storeu_ps(out.add(panel), _mm_movehl_ps(cd_lo, ab_lo));
+            _mm_storeu_ps(out.add(2 * panel), _mm_movelh_ps(ab_hi, cd_hi));
+            _mm_storeu_ps(out.add(3 * panel), _mm_movehl_ps(cd_hi, ab_hi));
+            p += 4;
+        }
+        for p in p..kc {
+            for r in 0..4 {
+                *dst.add(p * panel + r as usize) = *row(r).add(p);
+            }
+        }
+    }
+
+    /// 12 × 32 tiles: 24 accumulators of sixteen lanes, two loads of `B` and twelve
+    /// broadcasts of `A` per depth for 24 fused multiply-adds.
+    pub(super) struct Avx512;
+
+    impl MicroKernel for Avx512 {
+        const MR: usize = 12;
+        const NR: usize = 32;
+        const MC: usize = 144;
+        const NC: usize = 1024;
+
+        #[inline(always)]
+        unsafe fn tile(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            c_row_stride: isize,
+            rows: usize,
+            cols: usize,
+            accumulate: bool,
+        ) {
+            tile_avx512::<12>(kc, a, b, c, c_row_stride, rows, cols, accumulate);
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_avx512<const MR: usize>(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        c_row_stride: isize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            let b0 = _mm512_loadu_ps(b.add(p * 32));
+            let b1 = _mm512_loadu_ps(b.add(p * 32 + 16));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_ps(*a.add(p * MR + r));
+                acc[0] = _mm512_fmadd_ps(a, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(a, b1, acc[1]);
+            }
+        }
+        // Lanes of the two vectors of a row that lie inside C.
+        let lanes = |n: usize| -> __mmask16 { (((1u32 << n.min(16)) - 1) & 0xffff) as u16 };
+        let (mask0, mask1) = (lanes(cols), lanes(cols.saturating_sub(16)));
+        for (r, acc) in acc.iter().enumerate().take(rows) {
+            let c = c.offset(r as isize * c_row_stride);
+            let (mut c0, mut c1) = (acc[0], acc[1]);
+            if accumulate {
+                c0 = _mm512_add_ps(c0, _mm512_maskz_loadu_ps(mask0, c));
+                c1 = _mm512_add_ps(c1, _mm512_maskz_loadu_ps(mask1, c.add(16)));
+            }
+            _mm512_mask_storeu_ps(c, mask0, c0);
+            _mm512_mask_storeu_ps(c.add(16), mask1, c1);
+        }
+    }
+
+    /// 6 × 16 tiles: 12 accumulators of eight lanes, two loads of `B` and six
+    /// broadcasts of `A` per depth for 12 fused multiply-adds.
+    pub(super) struct Avx2;
+
+    impl MicroKernel for Avx2 {
+        const MR: usize = 6;
+        const NR: usize = 16;
+        const MC: usize = 144;
+        const NC: usize = 1024;
+
+        #[inline(always)]
+        unsafe fn tile(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            c_row_stride: isize,
+            rows: usize,
+            cols: usize,
+            accumulate: bool,
+        ) {
+            tile_avx2::<6>(kc, a, b, c, c_row_stride, rows, cols, accumulate);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_avx2<const MR: usize>(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        c_row_stride: isize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            let b0 = _mm256_loadu_ps(b.add(p * 16));
+            let b1 = _mm256_loadu_ps(b.add(p * 16 + 8));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let a = _mm256_set1_ps(*a.add(p * MR + r));
+                acc[0] = _mm256_fmadd_ps(a, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(a, b1, acc[1]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate().take(rows) {
+            let c = c.offset(r as isize * c_row_stride);
+            if cols == 16 {
+                let (mut c0, mut c1) = (acc[0], acc[1]);
+                if accumulate {
+                    c0 = _mm256_add_ps(c0, _mm256_loadu_ps(c));
+                    c1 = _mm256_add_ps(c1, _mm256_loadu_ps(c.add(8)));
+                }
+                _mm256_storeu_ps(c, c0);
+                _mm256_storeu_ps(c.add(8), c1);
+            } else {
+                // A ragged edge: through memory, one element at a time.
+                let mut row = [0.0f32; 16];
+                _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
+                for (j, &v) in row.iter().enumerate().take(cols) {
+                    let c = c.add(j);
+                    *c = if accumulate { *c + v } else { v };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use ndarray::{Array, Array2, ArrayView2};
+
+    use super::super::{Operand, Product};
+
+    fn matrix(rows: usize, cols: usize, phase: f32) -> Array2<f32> {
+        Array::from_shape_fn((rows, cols), |(i, j)| {
+            ((i * 13 + j * 7) as f32 * 0.37 + phase).sin()
+        })
+    }
+
+    /// `C ← [C +] A B` through one micro-kernel.
+    fn packed(
+        kernel: unsafe fn(Product),
+        a: ArrayView2<'_, f32>,
+        b: ArrayView2<'_, f32>,
+        c: &mut Array2<f32>,
+        accumulate: bool,
+    ) {
+        let product = Product {
+            m: a.nrows(),
+            n: b.ncols(),
+            k: a.ncols(),
+            a: Operand::of(&a),
+            b: Operand::of(&b),
+            c: c.as_mut_ptr(),
+            c_row_stride: c.strides()[0],
+            accumulate,
+        };
+        // SAFETY: the operands are views of the recorded shapes, `c` is an owned,
+        // standard-layout array of the product's shape, and the caller checked the CPU.
+        unsafe { kernel(product) };
+    }
+
+    /// Both micro-kernels, at sizes that cross the edges of tiles, panels and blocks
+    /// (`MC` = 144 rows, `KC` = 256 depths, `NC` = 1024 columns), with every operand
+    /// layout: they agree with a plain f64 sum and, bit for bit, with each other.
+    #[test]
+    fn micro_kernels_match_the_reference_and_each_other() {
+        if !std::is_x86_feature_detected!("avx2") || !std::is_x86_feature_detected!("fma") {
+            return;
+        }
+        let avx512 = std::is_x86_feature_detected!("avx512f");
+        for (m, n, k) in [
+            (1, 1, 1),
+            (13, 33, 9),
+            (145, 40, 257),
+            (30, 1030, 20),
+            (12, 32, 600),
+        ] {
+            let (a, b) = (matrix(m, k, 0.2), matrix(k, n, 0.6));
+            let (a_t, b_t) = (a.t().to_owned(), b.t().to_owned());
+            let expected = Array::from_shape_fn((m, n), |(i, j)| {
+                (0..k)
+                    .map(|p| f64::from(a[[i, p]]) * f64::from(b[[p, j]]))
+                    .sum::<f64>()
+            });
+            for (a, b) in [(a.view(), b.view()), (a_t.t(), b_t.t())] {
+                for accumulate in [false, true] {
+                    let start = if accumulate { 1.0 } else { f32::NAN };
+                    let mut c2 = Array2::from_elem((m, n), start);
+                    packed(Product::packed_avx2, a, b, &mut c2, accumulate);
+                    let tolerance = 1e-6 * k as f64 + 1e-6;
+                    for ((i, j), &c) in c2.indexed_iter() {
+                        let e = expected[[i, j]] + if accumulate { 1.0 } else { 0.0 };
+                        assert!(
+                            (f64::from(c) - e).abs() <= tolerance,
+                            "{m}×{n}×{k} at ({i}, {j}): {c} vs {e}"
+                        );
+                    }
+                    if avx512 {
+                        let mut c16 = Array2::from_elem((m, n), start);
+                        packed(Product::packed_avx512, a, b, &mut c16, accumulate);
+                        assert!(
+                            c16.iter().zip(&c2).all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{m}×{n}×{k}: AVX-512 and AVX2 differ"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
