@@ -16,8 +16,11 @@
 //! adjoint_input    δ_prev = P_a* δ          δ of each window added at its arg-max
 //! ```
 //!
-//! The selection is not stored: [`adjoint_input`] recomputes it from `a_prev` with the
-//! same function as [`forward`], so the two cannot disagree and no index buffer is kept.
+//! The selection is not stored: [`adjoint_input`] recomputes it from `a_prev` by the
+//! same rule as [`forward`] (one function says which element displaces which), so the two
+//! cannot disagree and no index buffer is kept. 2 × 2 windows at stride 2 in packed
+//! planes, the pool of nearly every network, take a path of their own whose loops
+//! vectorise; a test holds it to the general one bit for bit.
 //! Where elements tie the pool is not differentiable; like PyTorch's CPU kernel the first
 //! maximum in row-major order is selected, so it receives the window's whole δ. A NaN is
 //! selected whenever it is met, and nothing displaces it but a later NaN, so a NaN in a
@@ -29,7 +32,7 @@ use ndarray::{ArrayView4, ArrayViewMut4};
 use typenum::Unsigned;
 
 use crate::parallel::{for_each_sample, VISIT};
-use crate::pool::{planes, planes_mut, Max, Plane, Pool2d, Square, Windows};
+use crate::pool::{planes, planes_mut, Max, Plane, PlaneMut, Pool2d, Square, Windows};
 use crate::scalar::Scalar;
 use crate::shape::{ImageShape, Window};
 
@@ -45,6 +48,14 @@ pub fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayVie
     let windows = Windows::check("max_pool::forward", window, a_prev.dim(), a.dim());
     for_each_sample(VISIT * a_prev.len(), (a_prev, a), &|(a_prev, a)| {
         for (input, mut output) in planes(a_prev).zip(planes_mut(a)) {
+            if let (Plane::Packed { data, width }, PlaneMut::Packed { data: out, .. }) =
+                (&input, &mut output)
+            {
+                if windows.size == 2 && windows.stride == 2 {
+                    forward_2x2(data, *width, out, windows.out_width);
+                    continue;
+                }
+            }
             windows.for_each(|i, j, square| {
                 *output.at_mut(i, j) = arg_max(&input, square).1;
             });
@@ -78,13 +89,24 @@ pub fn adjoint_input<T: Scalar>(
     for_each_sample(work, (a_prev, delta, delta_prev), &|(
         a_prev,
         delta,
-        mut delta_prev,
+        delta_prev,
     )| {
-        delta_prev.fill(T::zero());
         let triples = planes(a_prev)
             .zip(planes(delta))
             .zip(planes_mut(delta_prev));
         for ((input, delta), mut delta_prev) in triples {
+            if let (
+                Plane::Packed { data, width },
+                Plane::Packed { data: delta, .. },
+                PlaneMut::Packed { data: out, .. },
+            ) = (&input, &delta, &mut delta_prev)
+            {
+                if windows.size == 2 && windows.stride == 2 {
+                    adjoint_2x2(data, *width, delta, windows.out_width, out);
+                    continue;
+                }
+            }
+            delta_prev.fill_zero();
             windows.for_each(|i, j, square| {
                 let ((r, c), _) = arg_max(&input, square);
                 let target = delta_prev.at_mut(r, c);
@@ -94,23 +116,91 @@ pub fn adjoint_input<T: Scalar>(
     });
 }
 
-/// The selected element of one window and its value: the single definition of the
-/// selection `P_a`, used by both [`forward`] and [`adjoint_input`].
+/// Whether `v`, met after `best` in a window, displaces it as the selected element: the
+/// single definition of the selection `P_a`, used by both [`forward`] and
+/// [`adjoint_input`] whatever the layout.
 ///
 /// The test is PyTorch's CPU kernel, `v > best || isnan(v)` from `best = −∞`: the first
 /// of equal maxima wins (`>` is strict), a NaN always wins, and nothing but another NaN
 /// beats a NaN (every comparison with it is false). An all `−∞` window selects its first
 /// element.
 #[inline(always)]
+fn displaces<T: Scalar>(v: T, best: T) -> bool {
+    v > best || v.is_nan()
+}
+
+/// The selected element of one window of any plane, and its value.
+#[inline(always)]
 fn arg_max<T: Scalar>(plane: &Plane<'_, T>, square: Square) -> ((usize, usize), T) {
     let first = (square.top, square.left);
     plane.fold(square, (first, T::neg_infinity()), |best, at, v| {
-        if v > best.1 || v.is_nan() {
+        if displaces(v, best.1) {
             (at, v)
         } else {
             best
         }
     })
+}
+
+/// The selection among the four elements of a 2 × 2 window (in row-major order): the
+/// selected one's place (0 to 3) and its value. The same rule as [`arg_max`], as selects
+/// rather than branches, so that the loops over a row of windows vectorise.
+#[inline(always)]
+fn arg_max_2x2<T: Scalar>(window: [T; 4]) -> (u8, T) {
+    let (mut at, mut best) = (0, window[0]);
+    for (place, v) in [(1, window[1]), (2, window[2]), (3, window[3])] {
+        if displaces(v, best) {
+            (at, best) = (place, v);
+        }
+    }
+    (at, best)
+}
+
+/// [`forward`] for one packed plane (`width` columns) and 2 × 2 windows at stride 2,
+/// the pool of nearly every network, a row of windows at a time.
+fn forward_2x2<T: Scalar>(input: &[T], width: usize, output: &mut [T], out_width: usize) {
+    let rows = input.chunks_exact(width).step_by(2);
+    let pairs = rows.zip(input.chunks_exact(width).skip(1).step_by(2));
+    for ((top, bottom), output) in pairs.zip(output.chunks_exact_mut(out_width)) {
+        let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+        for ((top, bottom), output) in windows.zip(output) {
+            *output = arg_max_2x2([top[0], top[1], bottom[0], bottom[1]]).1;
+        }
+    }
+}
+
+/// [`adjoint_input`] for one packed plane and 2 × 2 windows at stride 2: the windows
+/// tile the plane, so every element they cover is written (δ at the selected one, zero
+/// at the others) and only a last odd row or column needs clearing beforehand.
+fn adjoint_2x2<T: Scalar>(
+    input: &[T],
+    width: usize,
+    delta: &[T],
+    out_width: usize,
+    delta_prev: &mut [T],
+) {
+    if width % 2 == 1 || (input.len() / width) % 2 == 1 {
+        delta_prev.fill(T::zero());
+    }
+    let rows = input.chunks_exact(2 * width);
+    let targets = delta_prev.chunks_exact_mut(2 * width);
+    for ((rows, targets), delta) in rows.zip(targets).zip(delta.chunks_exact(out_width)) {
+        // Slices of exactly the length the loop reads, so that it has no bounds checks
+        // left and vectorises.
+        let (top, bottom) = (&rows[..2 * out_width], &rows[width..width + 2 * out_width]);
+        let (target_top, target_bottom) = targets.split_at_mut(width);
+        let target_top = &mut target_top[..2 * out_width];
+        let target_bottom = &mut target_bottom[..2 * out_width];
+        for (j, &d) in delta.iter().enumerate() {
+            let window = [top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]];
+            let at = arg_max_2x2(window).0;
+            let share = |place| if at == place { d } else { T::zero() };
+            target_top[2 * j] = share(0);
+            target_top[2 * j + 1] = share(1);
+            target_bottom[2 * j] = share(2);
+            target_bottom[2 * j + 1] = share(3);
+        }
+    }
 }
 
 /// Max pooling over `K × K` windows at stride `S` (by default `K`, non-overlapping) of
@@ -433,5 +523,44 @@ mod tests {
             Array4::zeros((2, 3, 9, 7)).view(),
             Array4::zeros((2, 3, 4, 3)).view_mut(),
         );
+    }
+
+    /// The 2 × 2, stride 2 path (packed planes) and the general one (the same numbers
+    /// read through a strided view) select the same elements, ties, infinities and NaNs
+    /// included, on even and odd planes.
+    #[test]
+    fn the_2x2_path_agrees_with_the_general_one() {
+        let w = window(2, 2);
+        for (h, wd) in [(4, 6), (5, 7), (8, 8), (3, 2)] {
+            // Few distinct values, so that windows tie often.
+            let mut x = Array4::from_shape_fn((2, 3, h, wd), |(n, c, i, j)| {
+                f64::from(((n * 7 + c * 5 + i * 3 + j * 11) % 4) as u8)
+            });
+            x[[0, 0, 0, 1]] = f64::NAN;
+            x[[1, 2, 1, 0]] = f64::NAN;
+            x[[1, 2, 1, 1]] = f64::NAN;
+            x[[0, 1, 0, 0]] = f64::NEG_INFINITY;
+            let (oh, ow) = (w.output(h), w.output(wd));
+            let delta = Array4::from_shape_fn((2, 3, oh, ow), |(n, c, i, j)| {
+                1.0 + (n * 100 + c * 10 + i * 3 + j) as f64
+            });
+            // The same numbers stored with the planes' axes swapped: not packed.
+            let mut swapped = Array4::zeros((2, 3, wd, h));
+            swapped.assign(&x.view().permuted_axes([0, 1, 3, 2]));
+            let strided = swapped.view().permuted_axes([0, 1, 3, 2]);
+
+            let mut fast = Array4::zeros((2, 3, oh, ow));
+            let mut general = Array4::zeros((2, 3, oh, ow));
+            forward(w, x.view(), fast.view_mut());
+            forward(w, strided, general.view_mut());
+            let bits = |a: &Array4<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&general), "forward, {h}×{wd}");
+
+            let mut fast = Array4::from_elem((2, 3, h, wd), 9.0);
+            let mut general = Array4::from_elem((2, 3, h, wd), 9.0);
+            adjoint_input(w, x.view(), delta.view(), fast.view_mut());
+            adjoint_input(w, strided, delta.view(), general.view_mut());
+            assert_eq!(bits(&fast), bits(&general), "adjoint, {h}×{wd}");
+        }
     }
 }

@@ -131,10 +131,10 @@ impl<P: PoolKind, I, K, S> Layer for Pool2d<P, I, K, S> {
 /// pools so that their bounds are defined once.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Windows {
-    size: usize,
-    stride: usize,
-    out_height: usize,
-    out_width: usize,
+    pub(crate) size: usize,
+    pub(crate) stride: usize,
+    pub(crate) out_height: usize,
+    pub(crate) out_width: usize,
 }
 
 impl Windows {
@@ -346,6 +346,17 @@ impl<'a, T> PlaneMut<'a, T> {
         match self {
             PlaneMut::Packed { data, width } => &mut data[row * *width + col],
             PlaneMut::Strided(view) => &mut view[(row, col)],
+        }
+    }
+
+    /// Sets every element to zero.
+    pub(crate) fn fill_zero(&mut self)
+    where
+        T: num_traits::Zero + Clone,
+    {
+        match self {
+            PlaneMut::Packed { data, .. } => data.fill(T::zero()),
+            PlaneMut::Strided(view) => view.fill(T::zero()),
         }
     }
 
