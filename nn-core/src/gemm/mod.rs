@@ -23,9 +23,9 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::parallel::worth_splitting;
+use crate::scalar::Scalar;
 
 mod packed;
-use crate::scalar::Scalar;
 
 /// `c ← β c + a b`, where `β` is 0 (overwrite) or 1 (accumulate).
 ///
@@ -51,7 +51,7 @@ pub fn matmul<T: Scalar>(
     // Decided once for the whole product, so that a split among threads changes no
     // element's order of summation.
     let packed = TypeId::of::<T>() == TypeId::of::<f32>() && wants_packing(m, n, k);
-    split(a, b, beta, c, packed);
+    split(a, b, beta, c, packed.then(rayon::current_num_threads));
 }
 
 /// Whether the packed form should multiply an `m × k` matrix by a `k × n` one: when
@@ -64,36 +64,52 @@ fn wants_packing(m: usize, n: usize, k: usize) -> bool {
 const PACKED_MIN: usize = 32;
 
 /// [`matmul`] in two halves side by side while the work is worth sharing among threads.
+///
+/// `packed` is `None` for the direct forms, which read the operands where they lie and
+/// so can be cut into as many pieces as suits the threads' balance; for the packed form
+/// it is the number of pieces still to make, at most one per thread, since every piece
+/// packs its own copy of the operand it shares with the other half.
 fn split<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     beta: T,
     mut c: ArrayViewMut2<'_, T>,
-    packed: bool,
+    packed: Option<usize>,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
+    let (rows, cols) = match packed {
+        Some(_) => (packed::SPLIT_ROWS, packed::SPLIT_COLS),
+        None => (MR, NR),
+    };
+    let more_pieces = packed.is_none_or(|pieces| pieces >= 2);
     // With threads to spare, the two halves of C (by rows, or by columns if it has few
     // rows) are independent products.
-    if worth_splitting(m * n * k) && m.max(n) >= 2 * NR {
-        if m >= 2 * MR * 4 || m >= n {
-            let mid = m / 2 / MR * MR;
+    if more_pieces && worth_splitting(m * n * k) && (m >= 2 * rows || n >= 2 * cols) {
+        let halves = packed.map(|pieces| pieces / 2);
+        let by_rows = match packed {
+            Some(_) => m >= n && m >= 2 * rows || n < 2 * cols,
+            None => m >= 2 * MR * 4 || m >= n,
+        };
+        if by_rows {
+            let mid = (m / 2).div_ceil(rows) * rows;
             let (a_top, a_bottom) = a.split_at(Axis(0), mid);
             let (c_top, c_bottom) = c.split_at(Axis(0), mid);
             rayon::join(
-                || split(a_top, b, beta, c_top, packed),
-                || split(a_bottom, b, beta, c_bottom, packed),
+                || split(a_top, b, beta, c_top, halves),
+                || split(a_bottom, b, beta, c_bottom, halves),
             );
         } else {
-            let mid = n / 2 / NR * NR;
+            let mid = (n / 2).div_ceil(cols) * cols;
             let (b_left, b_right) = b.split_at(Axis(1), mid);
             let (c_left, c_right) = c.split_at(Axis(1), mid);
             rayon::join(
-                || split(a, b_left, beta, c_left, packed),
-                || split(a, b_right, beta, c_right, packed),
+                || split(a, b_left, beta, c_left, halves),
+                || split(a, b_right, beta, c_right, halves),
             );
         }
         return;
     }
+    let packed = packed.is_some();
     if TypeId::of::<T>() == TypeId::of::<f32>() && (c.strides()[1] == 1 || n <= 1) {
         let product = Product {
             m,

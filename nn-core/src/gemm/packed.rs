@@ -22,6 +22,11 @@ use super::{Operand, Product};
 /// Depth of a block: the rows of `B` (columns of `A`) packed at a time.
 pub(super) const KC: usize = 256;
 
+/// Rows and columns at which a product is cut between threads: multiples of every
+/// micro-kernel's tile, so that no piece has a ragged edge the whole would not have.
+pub(super) const SPLIT_ROWS: usize = 12;
+pub(super) const SPLIT_COLS: usize = 32;
+
 /// A register tile and the blocking around it.
 pub(super) trait MicroKernel {
     /// Rows of a tile (of a panel of `A`).
