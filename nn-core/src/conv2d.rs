@@ -369,7 +369,7 @@ pub fn adjoint_weight<T: Scalar>(
     delta: ArrayView4<'_, T>,
     cols: ArrayView3<'_, T>,
     grad_weight: ArrayViewMut4<'_, T>,
-    grad_bias: ArrayViewMut1<'_, T>,
+    mut grad_bias: ArrayViewMut1<'_, T>,
 ) {
     let (out, rest) = (
         grad_weight.dim().0,
@@ -378,42 +378,45 @@ pub fn adjoint_weight<T: Scalar>(
     let grad_w = grad_weight
         .into_shape_with_order((out, rest))
         .expect("conv2d: the weight gradient must be in standard layout");
-    adjoint_weight_channels(delta, cols, grad_w, grad_bias);
+    grad_bias.fill(T::zero());
+    for delta in delta.outer_iter() {
+        Zip::from(&mut grad_bias)
+            .and(delta.outer_iter())
+            .for_each(|g, channel| *g = *g + channel.sum());
+    }
+    adjoint_weight_taps(delta, cols, grad_w, rayon::current_num_threads());
 }
 
-/// [`adjoint_weight`] for a range of output channels: `delta`'s channels are the rows
-/// of `grad_w` and `grad_bias`. Different channels are independent sums, so with
-/// threads to spare the two halves are computed side by side.
-fn adjoint_weight_channels<T: Scalar>(
+/// The weight part of [`adjoint_weight`] for a range of taps (input channel and kernel
+/// offset): the rows of every sample's `cols` and the columns of `grad_w`. Different
+/// taps are independent sums, so with threads to spare the two halves are computed side
+/// by side, in at most `pieces` pieces (one per thread: a narrower product is a slower
+/// one). Split this way, each thread reads only its share of the unrolled input, the
+/// largest operand; split by output channels, each would read all of it.
+fn adjoint_weight_taps<T: Scalar>(
     delta: ArrayView4<'_, T>,
     cols: ArrayView3<'_, T>,
     mut grad_w: ArrayViewMut2<'_, T>,
-    mut grad_bias: ArrayViewMut1<'_, T>,
+    pieces: usize,
 ) {
-    let channels = grad_w.nrows();
-    if channels >= 2 && worth_splitting(delta.len() * grad_w.ncols()) {
-        let mid = channels / 2;
-        let (delta_a, delta_b) = delta.split_at(Axis(1), mid);
-        let (grad_a, grad_b) = grad_w.split_at(Axis(0), mid);
-        let (bias_a, bias_b) = grad_bias.split_at(Axis(0), mid);
+    let taps = grad_w.ncols();
+    if pieces >= 2 && taps >= 2 && worth_splitting(delta.len() * taps) {
+        let mid = taps / 2;
+        let (cols_a, cols_b) = cols.split_at(Axis(1), mid);
+        let (grad_a, grad_b) = grad_w.split_at(Axis(1), mid);
         rayon::join(
-            || adjoint_weight_channels(delta_a, cols, grad_a, bias_a),
-            || adjoint_weight_channels(delta_b, cols, grad_b, bias_b),
+            || adjoint_weight_taps(delta, cols_a, grad_a, pieces / 2),
+            || adjoint_weight_taps(delta, cols_b, grad_b, pieces / 2),
         );
         return;
     }
     grad_w.fill(T::zero());
-    grad_bias.fill(T::zero());
     for (delta, cols) in delta.outer_iter().zip(cols.outer_iter()) {
         let (c, h, w) = delta.dim();
-        // A range of channels of one sample: rows `h·w` apart.
         let delta = delta
             .into_shape_with_order((c, h * w))
             .expect("conv2d: the error signal must be in standard layout");
         matmul(delta, cols.t(), T::one(), grad_w.view_mut());
-        Zip::from(&mut grad_bias)
-            .and(delta.rows())
-            .for_each(|g, row| *g = *g + row.sum());
     }
 }
 
