@@ -24,7 +24,7 @@ pub(super) const KC: usize = 256;
 
 /// Rows and columns at which a product is cut between threads: multiples of every
 /// micro-kernel's tile, so that no piece has a ragged edge the whole would not have.
-pub(super) const SPLIT_ROWS: usize = 12;
+pub(super) const SPLIT_ROWS: usize = 24;
 pub(super) const SPLIT_COLS: usize = 32;
 
 /// A register tile and the blocking around it.
@@ -442,7 +442,7 @@ mod tests {
     }
 
     /// Both micro-kernels, at sizes that cross the edges of tiles, panels and blocks
-    /// (`MC` = 144 rows, `KC` = 256 depths, `NC` = 1024 columns), with every operand
+    /// (`MC` = 96 rows, `KC` = 256 depths, `NC` = 1024 columns), with every operand
     /// layout: they agree with a plain f64 sum and, bit for bit, with each other.
     #[test]
     fn micro_kernels_match_the_reference_and_each_other() {
