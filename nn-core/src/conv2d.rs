@@ -25,10 +25,11 @@ use std::marker::PhantomData;
 
 use ndarray::{
     Array1, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1,
-    ArrayViewMut2, ArrayViewMut3, ArrayViewMut4, Axis, Zip,
+    ArrayViewMut2, ArrayViewMut3, ArrayViewMut4, Axis, Ix1, Ix4, Zip,
 };
 use typenum::{Unsigned, U0, U1};
 
+use crate::aligned;
 use crate::gemm::matmul;
 use crate::init::{Init, InitRng};
 use crate::parallel::{for_each_sample, worth_splitting};
@@ -483,8 +484,8 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
     /// A layer whose weights and bias are all zero.
     pub fn zeros() -> Self {
         Conv2d {
-            weight: Array4::zeros((O::USIZE, I::CHANNELS, K::USIZE, K::USIZE)),
-            bias: Array1::zeros(O::USIZE),
+            weight: aligned::zeros(Ix4(O::USIZE, I::CHANNELS, K::USIZE, K::USIZE)),
+            bias: aligned::zeros(Ix1(O::USIZE)),
             shape: PhantomData,
         }
     }
@@ -608,11 +609,13 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
     }
 }
 
+// By hand, so that it holds whatever the sizes are and the copy's parameters start on a
+// cache line too.
 impl<I, O, K, S, P> Clone for Conv2d<I, O, K, S, P> {
     fn clone(&self) -> Self {
         Conv2d {
-            weight: self.weight.clone(),
-            bias: self.bias.clone(),
+            weight: aligned::copy(&self.weight),
+            bias: aligned::copy(&self.bias),
             shape: PhantomData,
         }
     }

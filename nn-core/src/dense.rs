@@ -14,9 +14,12 @@
 
 use std::marker::PhantomData;
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
+use ndarray::{
+    Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Ix1, Ix2, Zip,
+};
 use typenum::Unsigned;
 
+use crate::aligned;
 use crate::gemm::matmul;
 use crate::init::{Init, InitRng};
 use crate::optim::{update_layer, Optimizer};
@@ -76,7 +79,7 @@ fn sum_rows<T: Scalar>(x: ArrayView2<'_, T>, mut sum: ArrayViewMut1<'_, T>) {
 ///
 /// By Remark 3 of the paper the gradient of a layer lives in the same space as its
 /// parameters, so it is a `Dense<I, O>` too.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Dense<I, O> {
     weight: Array2<f32>,
     bias: Array1<f32>,
@@ -94,8 +97,8 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
     /// A layer whose weights and bias are all zero.
     pub fn zeros() -> Self {
         Dense {
-            weight: Array2::zeros((O::USIZE, I::USIZE)),
-            bias: Array1::zeros(O::USIZE),
+            weight: aligned::zeros(Ix2(O::USIZE, I::USIZE)),
+            bias: aligned::zeros(Ix1(O::USIZE)),
             shape: PhantomData,
         }
     }
@@ -184,6 +187,17 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
             .for_each(|b, &g| *b -= rate * g);
         delta.mapv_inplace(|d| -rate * d);
         matmul(delta.t(), a_prev, 1.0, self.weight.view_mut());
+    }
+}
+
+// By hand, so that the copy's parameters start on a cache line too.
+impl<I, O> Clone for Dense<I, O> {
+    fn clone(&self) -> Self {
+        Dense {
+            weight: aligned::copy(&self.weight),
+            bias: aligned::copy(&self.bias),
+            shape: PhantomData,
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+mod aligned;
 pub mod avg_pool;
 pub mod conv2d;
 pub mod data;

@@ -2,20 +2,25 @@
 //!
 //! A training step must not allocate once its buffers exist, and the usual GEMMs
 //! (matrixmultiply behind ndarray, the `gemm` crate) allocate packing buffers on every
-//! call. The products a dense layer needs have simple layouts, so this module multiplies
-//! them in place, reading the operands where they lie:
+//! call. So this module has its own, in three forms, chosen by the shape:
 //!
-//! - **broadcast form**, for any `A` and a `B` whose rows are contiguous (`Δ W` and
-//!   `Δᵀ A`): each element of `A` is broadcast and multiplied into a contiguous run of a
-//!   row of `B`, accumulating a 6 × 16 tile of `C` in registers;
-//! - **dot form**, for `A` with contiguous rows and `B = Wᵀ` with contiguous columns
-//!   (`A Wᵀ`): each element of `C` is a dot product of two contiguous rows, and a 3 × 4
-//!   tile of them is accumulated eight lanes at a time.
+//! - **packed form** ([`packed`]), when all three dimensions are at least
+//!   [`PACKED_MIN`]: the operands are copied into panels in buffers each thread keeps
+//!   from one product to the next, and an 8 × 32 (AVX-512) or 6 × 16 (AVX2) tile of `C`
+//!   is accumulated in registers. This is where large batches spend their time, at
+//!   75–85% of the FMA peak on this project's machine.
+//! - **broadcast form**, for small products with any `A` and a `B` whose rows are
+//!   contiguous (`Δ W` and `Δᵀ A` at small batches, a convolution's `W cols`): each
+//!   element of `A` is broadcast and multiplied into a contiguous run of a row of `B`,
+//!   accumulating a 6 × 16 tile of `C` in registers, reading the operands where they lie;
+//! - **dot form**, for small products with `A`'s rows and `B`'s columns contiguous
+//!   (`A Wᵀ` at batch 1): each element of `C` is a dot product of two contiguous rows, and
+//!   a 3 × 4 tile of them is accumulated eight lanes at a time.
 //!
-//! Both are blocked so that the panel of `B` being reused stays in cache. On x86-64 with
-//! AVX2 and FMA (checked once at run time) the tiles use those instructions; elsewhere the
-//! same loops run on scalars. Element types other than `f32` (the `f64` of the gradient
-//! checks) and unusual layouts go to ndarray's `general_mat_mul`, which may allocate.
+//! The direct forms are blocked so that the panel of `B` being reused stays in cache. On
+//! x86-64 the instruction set is checked once at run time; elsewhere the same loops run
+//! on scalars. Element types other than `f32` (the `f64` of the gradient checks) and
+//! unusual layouts go to ndarray's `general_mat_mul`, which may allocate.
 
 use std::any::TypeId;
 
