@@ -10,8 +10,8 @@
 #   - three incremental rebuilds of `mnist_lenet` after a one-line change to the file
 #     that declares LeNet with `network!`, and two of `mnist_mlp` for comparison;
 #   - the time `network!` takes to expand LeNet, from the macro crate's own test
-#     (`time_lenet_expansion`, ignored by default), which is the macro's share of an
-#     incremental rebuild.
+#     (`time_lenet_expansion`, ignored by default), built without optimisation as cargo
+#     builds proc macros: the macro's share of an incremental rebuild.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,5 +35,6 @@ for example in mnist_lenet mnist_lenet mnist_lenet mnist_mlp mnist_mlp; do
     echo "incremental, $example:     $(seconds cargo build --release --example "$example") s"
     git checkout -q -- "examples/$example.rs"
 done
-cargo test --release -p nn-macros time_lenet_expansion -- --ignored --nocapture 2>&1 |
+# The dev profile: cargo builds proc macros without optimisation unless told otherwise.
+cargo test --profile dev -p nn-macros time_lenet_expansion -- --ignored --nocapture 2>&1 |
     grep '^network! expands'
