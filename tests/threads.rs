@@ -1,7 +1,7 @@
 //! Threads change nothing: kernels share work among threads only in ways that compute
-//! every number exactly as one thread would (rows of a product, samples of a batch,
-//! channels of a gradient), so a training step gives bit-identical weights with 1 and
-//! with several threads.
+//! every number exactly as one thread would (rows or columns of a product, decided
+//! once for the whole product; samples of a batch; taps of a convolution's gradient), so
+//! a training step gives bit-identical weights with 1 and with several threads.
 
 mod common;
 
@@ -10,12 +10,14 @@ use frechet::ndarray::{Array2, Array4};
 use frechet::prelude::*;
 
 network! {
-    /// LeNet-5 (workload W3).
+    /// LeNet-shaped, with a `conv2` whose weight gradient takes the packed form (32 × 50
+    /// taps × 100 positions) and is cut among threads by taps into pieces too narrow
+    /// for it: the pieces must keep the form of the whole.
     struct LeNet {
         input: [1, 28, 28],
-        conv1: Conv2d(6, kernel = 5) -> ReLU,
+        conv1: Conv2d(2, kernel = 5) -> ReLU,
         pool1: MaxPool2d(2),
-        conv2: Conv2d(16, kernel = 5, padding = 1) -> ReLU,
+        conv2: Conv2d(32, kernel = 5, padding = 1) -> ReLU,
         pool2: AvgPool2d(2),
         flat: Flatten,
         fc1: Dense(120) -> ReLU,

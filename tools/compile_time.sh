@@ -16,16 +16,28 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# The rebuilds edit the two examples and put them back with git: refuse to run over
+# uncommitted changes to them, which would be lost.
+if ! git diff --quiet -- examples/mnist_lenet.rs examples/mnist_mlp.rs; then
+    echo "compile_time.sh: examples/mnist_lenet.rs or mnist_mlp.rs has uncommitted changes" >&2
+    exit 1
+fi
 TARGET=$(mktemp -d)
 trap 'rm -rf "$TARGET"; git -C "$ROOT" checkout -q -- examples/mnist_lenet.rs examples/mnist_mlp.rs' EXIT
 export CARGO_TARGET_DIR="$TARGET"
 
+# Seconds a command takes; a failing command stops the script with its output.
 seconds() {
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    end=$(date +%s.%N)
-    echo "$end - $start" | bc
+    local start end log
+    log=$(mktemp)
+    start=$(date +%s%N)
+    if ! "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        exit 1
+    fi
+    end=$(date +%s%N)
+    rm -f "$log"
+    awk -v ns=$((end - start)) 'BEGIN { printf "%.1f", ns / 1e9 }'
 }
 
 echo "clean release build, libraries: $(seconds cargo build --release --workspace) s"

@@ -30,7 +30,7 @@ use ndarray::{
 use typenum::{Unsigned, U0, U1};
 
 use crate::aligned;
-use crate::gemm::matmul;
+use crate::gemm::{matmul, matmul_planned, Plan};
 use crate::init::{Init, InitRng};
 use crate::parallel::{for_each_sample, worth_splitting};
 use crate::scalar::Scalar;
@@ -385,7 +385,10 @@ pub fn adjoint_weight<T: Scalar>(
             .and(delta.outer_iter())
             .for_each(|g, channel| *g = *g + channel.sum());
     }
-    adjoint_weight_taps(delta, cols, grad_w, rayon::current_num_threads());
+    // One plan for the whole product, so that cutting it by taps changes no sum.
+    let (c, h, w) = (delta.dim().1, delta.dim().2, delta.dim().3);
+    let plan = Plan::new::<T>(c, grad_w.ncols(), h * w).on_this_thread();
+    adjoint_weight_taps(delta, cols, grad_w, plan, rayon::current_num_threads());
 }
 
 /// The weight part of [`adjoint_weight`] for a range of taps (input channel and kernel
@@ -398,16 +401,18 @@ fn adjoint_weight_taps<T: Scalar>(
     delta: ArrayView4<'_, T>,
     cols: ArrayView3<'_, T>,
     mut grad_w: ArrayViewMut2<'_, T>,
+    plan: Plan,
     pieces: usize,
 ) {
     let taps = grad_w.ncols();
-    if pieces >= 2 && taps >= 2 && worth_splitting(delta.len() * taps) {
+    // At least two taps a piece: a product one column wide would take another form.
+    if pieces >= 2 && taps >= 4 && worth_splitting(delta.len() * taps) {
         let mid = taps / 2;
         let (cols_a, cols_b) = cols.split_at(Axis(1), mid);
         let (grad_a, grad_b) = grad_w.split_at(Axis(1), mid);
         rayon::join(
-            || adjoint_weight_taps(delta, cols_a, grad_a, pieces / 2),
-            || adjoint_weight_taps(delta, cols_b, grad_b, pieces / 2),
+            || adjoint_weight_taps(delta, cols_a, grad_a, plan, pieces.div_ceil(2)),
+            || adjoint_weight_taps(delta, cols_b, grad_b, plan, pieces / 2),
         );
         return;
     }
@@ -417,7 +422,7 @@ fn adjoint_weight_taps<T: Scalar>(
         let delta = delta
             .into_shape_with_order((c, h * w))
             .expect("conv2d: the error signal must be in standard layout");
-        matmul(delta, cols.t(), T::one(), grad_w.view_mut());
+        matmul_planned(plan, delta, cols.t(), T::one(), grad_w.view_mut());
     }
 }
 

@@ -171,7 +171,8 @@ fn forward_2x2<T: Scalar>(input: &[T], width: usize, output: &mut [T], out_width
 
 /// [`adjoint_input`] for one packed plane and 2 × 2 windows at stride 2: the windows
 /// tile the plane, so every element they cover is written (δ at the selected one, zero
-/// at the others) and only a last odd row or column needs clearing beforehand.
+/// at the others) and the plane needs clearing beforehand only when an odd last row or
+/// column lies outside every window.
 fn adjoint_2x2<T: Scalar>(
     input: &[T],
     width: usize,
@@ -194,7 +195,14 @@ fn adjoint_2x2<T: Scalar>(
         for (j, &d) in delta.iter().enumerate() {
             let window = [top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]];
             let at = arg_max_2x2(window).0;
-            let share = |place| if at == place { d } else { T::zero() };
+            // 0 + δ, not δ, as the general path adds to zero: a −0 becomes +0 there.
+            let share = |place| {
+                if at == place {
+                    T::zero() + d
+                } else {
+                    T::zero()
+                }
+            };
             target_top[2 * j] = share(0);
             target_top[2 * j + 1] = share(1);
             target_bottom[2 * j] = share(2);
@@ -541,9 +549,11 @@ mod tests {
             x[[1, 2, 1, 1]] = f64::NAN;
             x[[0, 1, 0, 0]] = f64::NEG_INFINITY;
             let (oh, ow) = (w.output(h), w.output(wd));
-            let delta = Array4::from_shape_fn((2, 3, oh, ow), |(n, c, i, j)| {
+            let mut delta = Array4::from_shape_fn((2, 3, oh, ow), |(n, c, i, j)| {
                 1.0 + (n * 100 + c * 10 + i * 3 + j) as f64
             });
+            delta[[0, 0, 0, 0]] = -0.0;
+            delta[[1, 1, oh - 1, ow - 1]] = -0.0;
             // The same numbers stored with the planes' axes swapped: not packed.
             let mut swapped = Array4::zeros((2, 3, wd, h));
             swapped.assign(&x.view().permuted_axes([0, 1, 3, 2]));

@@ -1,8 +1,9 @@
 //! When to share a kernel's work among threads.
 //!
-//! Kernels split their work in halves with `rayon::join` — the rows of a matrix
-//! product, the samples of a batch, the channels of a weight gradient — for as long as
-//! each half is large enough to pay for handing it to another thread. They use rayon's
+//! Kernels split their work in halves with `rayon::join` — the rows or columns of a
+//! matrix product, the samples of a batch, the taps of a convolution's weight gradient —
+//! for as long as each half is large enough to pay for handing it to another thread
+//! (and, where each piece repeats some work, no more than once per thread). They use rayon's
 //! global pool, so `RAYON_NUM_THREADS=1` makes everything single-threaded; with one
 //! thread no kernel calls into rayon at all, so a warmed-up training step allocates
 //! nothing.

@@ -43,6 +43,51 @@ pub fn matmul<T: Scalar>(
     beta: T,
     c: ArrayViewMut2<'_, T>,
 ) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    matmul_planned(Plan::new::<T>(m, n, k), a, b, beta, c);
+}
+
+/// How a product is computed: decided once from its whole shape, so that however it is
+/// cut among threads no element's order of summation changes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    /// Whether the packed form multiplies it.
+    packed: bool,
+    /// How many pieces it may still be cut into. The direct forms read the operands
+    /// where they lie, so they may be cut as finely as suits the threads' balance; the
+    /// packed form at most once per thread, since every piece packs its own copy of the
+    /// operand it shares with the other pieces.
+    pieces: usize,
+}
+
+impl Plan {
+    /// The plan for an `m × k` by `k × n` product of `T`.
+    pub(crate) fn new<T: 'static>(m: usize, n: usize, k: usize) -> Self {
+        let packed = TypeId::of::<T>() == TypeId::of::<f32>() && wants_packing(m, n, k);
+        let pieces = if packed {
+            rayon::current_num_threads()
+        } else {
+            usize::MAX
+        };
+        Plan { packed, pieces }
+    }
+
+    /// The same plan, run on the calling thread alone: for a part of a product that the
+    /// caller has already shared among threads.
+    pub(crate) fn on_this_thread(self) -> Self {
+        Plan { pieces: 1, ..self }
+    }
+}
+
+/// [`matmul`] by a plan made for the whole product this is a part of (its rows or
+/// columns, cut by the caller), so that every part sums as the whole would.
+pub(crate) fn matmul_planned<T: Scalar>(
+    plan: Plan,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    beta: T,
+    c: ArrayViewMut2<'_, T>,
+) {
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
     assert!(
         k == k2 && c.dim() == (m, n),
@@ -53,10 +98,7 @@ pub fn matmul<T: Scalar>(
         beta == T::zero() || beta == T::one(),
         "matmul: β must be 0 or 1"
     );
-    // Decided once for the whole product, so that a split among threads changes no
-    // element's order of summation.
-    let packed = TypeId::of::<T>() == TypeId::of::<f32>() && wants_packing(m, n, k);
-    split(a, b, beta, c, packed.then(rayon::current_num_threads));
+    split(a, b, beta, c, plan);
 }
 
 /// Whether the packed form should multiply an `m × k` matrix by a `k × n` one: when
@@ -68,53 +110,59 @@ fn wants_packing(m: usize, n: usize, k: usize) -> bool {
 /// The smallest dimension the packed form is used for.
 const PACKED_MIN: usize = 32;
 
-/// [`matmul`] in two halves side by side while the work is worth sharing among threads.
+/// The product in two halves side by side while the work is worth sharing among threads
+/// and `plan` allows more pieces.
 ///
-/// `packed` is `None` for the direct forms, which read the operands where they lie and
-/// so can be cut into as many pieces as suits the threads' balance; for the packed form
-/// it is the number of pieces still to make, at most one per thread, since every piece
-/// packs its own copy of the operand it shares with the other half.
+/// Cuts fall on multiples of the tiles, and each half keeps at least one whole tile of
+/// rows or columns, so no piece is empty or one column wide (a width of one would change
+/// a direct product's form).
 fn split<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     beta: T,
     mut c: ArrayViewMut2<'_, T>,
-    packed: Option<usize>,
+    plan: Plan,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
-    let (rows, cols) = match packed {
-        Some(_) => (packed::SPLIT_ROWS, packed::SPLIT_COLS),
-        None => (MR, NR),
+    let (rows, cols) = if plan.packed {
+        (packed::SPLIT_ROWS, packed::SPLIT_COLS)
+    } else {
+        (MR, NR)
     };
-    let more_pieces = packed.is_none_or(|pieces| pieces >= 2);
-    // With threads to spare, the two halves of C (by rows, or by columns if it has few
-    // rows) are independent products.
-    if more_pieces && worth_splitting(m * n * k) && (m >= 2 * rows || n >= 2 * cols) {
-        let halves = packed.map(|pieces| pieces / 2);
-        let by_rows = match packed {
-            Some(_) => m >= n && m >= 2 * rows || n < 2 * cols,
-            None => m >= 2 * MR * 4 || m >= n,
-        };
+    let (can_cut_rows, can_cut_cols) = (m >= 2 * rows, n >= 2 * cols);
+    if plan.pieces >= 2 && worth_splitting(m * n * k) && (can_cut_rows || can_cut_cols) {
+        // By rows, unless C has few of them.
+        let by_rows = can_cut_rows && (!can_cut_cols || m >= n || !plan.packed && m >= 8 * MR);
+        let (first, second) = (
+            Plan {
+                pieces: plan.pieces.div_ceil(2),
+                ..plan
+            },
+            Plan {
+                pieces: plan.pieces / 2,
+                ..plan
+            },
+        );
         if by_rows {
-            let mid = (m / 2).div_ceil(rows) * rows;
+            let mid = m / 2 / rows * rows;
             let (a_top, a_bottom) = a.split_at(Axis(0), mid);
             let (c_top, c_bottom) = c.split_at(Axis(0), mid);
             rayon::join(
-                || split(a_top, b, beta, c_top, halves),
-                || split(a_bottom, b, beta, c_bottom, halves),
+                || split(a_top, b, beta, c_top, first),
+                || split(a_bottom, b, beta, c_bottom, second),
             );
         } else {
-            let mid = (n / 2).div_ceil(cols) * cols;
+            let mid = n / 2 / cols * cols;
             let (b_left, b_right) = b.split_at(Axis(1), mid);
             let (c_left, c_right) = c.split_at(Axis(1), mid);
             rayon::join(
-                || split(a, b_left, beta, c_left, halves),
-                || split(a, b_right, beta, c_right, halves),
+                || split(a, b_left, beta, c_left, first),
+                || split(a, b_right, beta, c_right, second),
             );
         }
         return;
     }
-    let packed = packed.is_some();
+    let packed = plan.packed;
     if TypeId::of::<T>() == TypeId::of::<f32>() && (c.strides()[1] == 1 || n <= 1) {
         let product = Product {
             m,
@@ -673,6 +721,45 @@ mod tests {
                     expected.clone()
                 };
                 assert_close(&c, &expected, k, "rank update");
+            }
+        }
+    }
+
+    /// Products big enough to be cut among threads, narrow ones included (a cut must
+    /// leave no empty or one-column piece): 2 and 3 threads give the bits 1 thread gives.
+    #[test]
+    fn threads_change_no_bit() {
+        let pool = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+        };
+        let pools = [pool(1), pool(2), pool(3)];
+        for (m, n, k) in [(12, 13, 4096), (12, 16, 4096), (16, 17, 4096), (64, 100, 300)] {
+            let a = matrix(m, k, 0.3);
+            let b = matrix(k, n, 0.5);
+            let b_t = b.t().to_owned();
+            let expected = reference(a.view(), b.view());
+            for (form, b) in [("A B", b.view()), ("A Bᵀᵀ", b_t.t())] {
+                let results: Vec<Array2<f32>> = pools
+                    .iter()
+                    .map(|pool| {
+                        pool.install(|| {
+                            let mut c = Array2::from_elem((m, n), f32::NAN);
+                            matmul(a.view(), b, 0.0, c.view_mut());
+                            c
+                        })
+                    })
+                    .collect();
+                assert_close(&results[0], &expected, k, form);
+                for (threads, c) in results.iter().enumerate().skip(1) {
+                    assert!(
+                        c.iter().zip(&results[0]).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{form}, {m}×{n}×{k}: {} threads differ from 1",
+                        threads + 1
+                    );
+                }
             }
         }
     }

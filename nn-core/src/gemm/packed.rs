@@ -9,7 +9,9 @@
 //! packing is paid once per block, whatever the operands' strides.
 //!
 //! The packing buffers belong to the thread: made by its first packed product and
-//! reused by every later one, so a warmed-up training step allocates nothing.
+//! reused by every later one, so a warmed-up single-threaded training step allocates
+//! nothing (with threads, a thread allocates when it first meets a piece of a product,
+//! or a larger one than before).
 //!
 //! Each element of `C` is summed in the same order by every micro-kernel (depth by
 //! depth within a block of `KC`, one fused multiply-add each, the block added to `C`),
@@ -17,10 +19,13 @@
 
 use std::cell::RefCell;
 
+use ndarray::{Array1, Ix1};
+
 use super::{Operand, Product};
+use crate::aligned;
 
 /// Depth of a block: the rows of `B` (columns of `A`) packed at a time.
-pub(super) const KC: usize = 256;
+const KC: usize = 256;
 
 /// Rows and columns at which a product is cut between threads: multiples of every
 /// micro-kernel's tile, so that no piece has a ragged edge the whole would not have.
@@ -70,21 +75,19 @@ thread_local! {
     static PACKS: RefCell<Packs> = RefCell::new(Packs::default());
 }
 
-/// A buffer of `f32` whose usable part starts on a cache line, so that no vector load
-/// of a panel straddles two lines.
+/// A buffer of `f32` that starts on a cache line ([`crate::aligned`]), so that no vector
+/// load of a panel straddles two lines.
 #[derive(Default)]
-struct AlignedBuffer(Vec<f32>);
+struct AlignedBuffer(Option<Array1<f32>>);
 
 impl AlignedBuffer {
-    const LINE: usize = 64 / std::mem::size_of::<f32>();
-
     /// `len` floats starting on a cache line, growing the buffer if it is too short.
     fn get(&mut self, len: usize) -> &mut [f32] {
-        if self.0.len() < len + Self::LINE {
-            self.0 = vec![0.0; len + Self::LINE];
+        if self.0.as_ref().is_none_or(|buffer| buffer.len() < len) {
+            self.0 = Some(aligned::zeros(Ix1(len)));
         }
-        let offset = self.0.as_ptr().align_offset(64).min(Self::LINE);
-        &mut self.0[offset..offset + len]
+        let buffer = self.0.as_mut().expect("made above");
+        &mut buffer.as_slice_mut().expect("standard layout")[..len]
     }
 }
 
@@ -100,12 +103,16 @@ impl Product {
     /// As [`Product::run`]; `C` has unit column stride; the CPU has `K`'s instructions.
     #[inline(always)]
     pub(super) unsafe fn packed<K: MicroKernel>(self) {
-        PACKS.with(|packs| match packs.try_borrow_mut() {
+        let done = PACKS.try_with(|packs| match packs.try_borrow_mut() {
             Ok(mut packs) => self.packed_with::<K>(&mut packs),
             // Only a product started from inside another on the same thread could get
             // here, and none is: kernels do not call back into user code.
             Err(_) => self.packed_with::<K>(&mut Packs::default()),
-        })
+        });
+        if done.is_err() {
+            // The thread is being torn down and its buffers are gone.
+            self.packed_with::<K>(&mut Packs::default());
+        }
     }
 
     #[inline(always)]
@@ -266,11 +273,11 @@ mod x86 {
 
     /// 8 × 32 tiles: 16 accumulators of sixteen lanes, two loads of `B` and eight
     /// broadcasts of `A` per depth for 16 fused multiply-adds. (12 × 32 and 14 × 32 were
-    /// measured 2–8% slower on the products of W1 and W2.)
+    /// measured 2–10% slower on the products of W1 and W2, as were 8 × 48 and 6 × 64.)
     pub(super) struct Avx512;
 
     impl MicroKernel for Avx512 {
-        const MR: usize = 8;
+        const MR: usize = AVX512_MR;
         const NR: usize = 16 * VECTORS;
         const MC: usize = 96;
         const NC: usize = 1024;
@@ -286,10 +293,12 @@ mod x86 {
             cols: usize,
             accumulate: bool,
         ) {
-            tile_avx512::<8, VECTORS>(kc, a, b, c, c_row_stride, rows, cols, accumulate);
+            tile_avx512::<AVX512_MR, VECTORS>(kc, a, b, c, c_row_stride, rows, cols, accumulate);
         }
     }
 
+    /// Rows and vectors of sixteen lanes in an AVX-512 tile.
+    const AVX512_MR: usize = 8;
     const VECTORS: usize = 2;
 
     #[target_feature(enable = "avx512f")]
@@ -324,7 +333,8 @@ mod x86 {
         };
         for (r, acc) in acc.iter().enumerate().take(rows) {
             let c = c.offset(r as isize * c_row_stride);
-            for (v, &acc) in acc.iter().enumerate() {
+            // Only the vectors that reach into C: a pointer past its end is not to be formed.
+            for (v, &acc) in acc.iter().enumerate().take(cols.div_ceil(16)) {
                 let (c, mask) = (c.add(16 * v), lanes(v));
                 let mut x = acc;
                 if accumulate {
@@ -340,7 +350,7 @@ mod x86 {
     pub(super) struct Avx2;
 
     impl MicroKernel for Avx2 {
-        const MR: usize = 6;
+        const MR: usize = AVX2_MR;
         const NR: usize = 16;
         const MC: usize = 144;
         const NC: usize = 1024;
@@ -356,9 +366,12 @@ mod x86 {
             cols: usize,
             accumulate: bool,
         ) {
-            tile_avx2::<6>(kc, a, b, c, c_row_stride, rows, cols, accumulate);
+            tile_avx2::<AVX2_MR>(kc, a, b, c, c_row_stride, rows, cols, accumulate);
         }
     }
+
+    /// Rows of an AVX2 tile; its columns are two vectors of eight lanes.
+    const AVX2_MR: usize = 6;
 
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
@@ -442,7 +455,7 @@ mod tests {
     }
 
     /// Both micro-kernels, at sizes that cross the edges of tiles, panels and blocks
-    /// (`MC` = 96 rows, `KC` = 256 depths, `NC` = 1024 columns), with every operand
+    /// (`MC` = 96 rows for AVX-512 and 144 for AVX2, `KC` = 256 depths, `NC` = 1024 columns), with every operand
     /// layout: they agree with a plain f64 sum and, bit for bit, with each other.
     #[test]
     fn micro_kernels_match_the_reference_and_each_other() {
