@@ -736,7 +736,12 @@ mod tests {
                 .unwrap()
         };
         let pools = [pool(1), pool(2), pool(3)];
-        for (m, n, k) in [(12, 13, 4096), (12, 16, 4096), (16, 17, 4096), (64, 100, 300)] {
+        for (m, n, k) in [
+            (12, 13, 4096),
+            (12, 16, 4096),
+            (16, 17, 4096),
+            (64, 100, 300),
+        ] {
             let a = matrix(m, k, 0.3);
             let b = matrix(k, n, 0.5);
             let b_t = b.t().to_owned();
@@ -755,7 +760,9 @@ mod tests {
                 assert_close(&results[0], &expected, k, form);
                 for (threads, c) in results.iter().enumerate().skip(1) {
                     assert!(
-                        c.iter().zip(&results[0]).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        c.iter()
+                            .zip(&results[0])
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
                         "{form}, {m}×{n}×{k}: {} threads differ from 1",
                         threads + 1
                     );
