@@ -181,6 +181,10 @@ unsafe fn pack(
         if x.col_stride == 1 {
             // Rows contiguous along the depth: transpose 4 × 4 blocks in registers, as
             // elements stored one by one `panel` apart would stall on the stores.
+            while r0 + 8 <= live {
+                x86::transpose_rows8(x.at(i0 + i + r0, p0), x.row_stride, kc, out.add(r0), panel);
+                r0 += 8;
+            }
             while r0 + 4 <= live {
                 x86::transpose_rows(x.at(i0 + i + r0, p0), x.row_stride, kc, out.add(r0), panel);
                 r0 += 4;
@@ -235,6 +239,62 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::MicroKernel;
+
+    /// [`transpose_rows`] for 8 rows, 8 × 8 blocks at a time with AVX.
+    ///
+    /// # Safety
+    ///
+    /// As [`transpose_rows`]; the CPU must have AVX (every caller runs a micro-kernel
+    /// that needs more).
+    #[target_feature(enable = "avx")]
+    #[inline]
+    pub(super) unsafe fn transpose_rows8(
+        src: *const f32,
+        row_stride: isize,
+        kc: usize,
+        dst: *mut f32,
+        panel: usize,
+    ) {
+        let row = |r: isize| src.offset(r * row_stride);
+        let mut p = 0;
+        while p + 8 <= kc {
+            let load = |r| _mm256_loadu_ps(row(r).add(p));
+            let (r0, r1, r2, r3) = (load(0), load(1), load(2), load(3));
+            let (r4, r5, r6, r7) = (load(4), load(5), load(6), load(7));
+            let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+            let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+            let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+            let u0 = _mm256_shuffle_ps::<0b01_00_01_00>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0b11_10_11_10>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0b01_00_01_00>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0b11_10_11_10>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0b01_00_01_00>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0b11_10_11_10>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0b01_00_01_00>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0b11_10_11_10>(t5, t7);
+            // Depth p + d of the eight rows.
+            let depths = [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ];
+            for (d, &v) in depths.iter().enumerate() {
+                _mm256_storeu_ps(dst.add((p + d) * panel), v);
+            }
+            p += 8;
+        }
+        for p in p..kc {
+            for r in 0..8 {
+                *dst.add(p * panel + r as usize) = *row(r).add(p);
+            }
+        }
+    }
 
     /// Writes `kc` depths of 4 rows (`row_stride` apart, each contiguous) depth-major:
     /// depth `p`'s four elements at `dst + p · panel`. SSE only, which every x86-64 has.
