@@ -512,14 +512,7 @@ mod avx2 {
                 }
             }
             for (r, acc) in acc.iter().enumerate() {
-                let c = self.c_at(i + r, j);
-                let (mut c0, mut c1) = (acc[0], acc[1]);
-                if accumulate {
-                    c0 = _mm256_add_ps(c0, _mm256_loadu_ps(c));
-                    c1 = _mm256_add_ps(c1, _mm256_loadu_ps(c.add(8)));
-                }
-                _mm256_storeu_ps(c, c0);
-                _mm256_storeu_ps(c.add(8), c1);
+                store_16(self.c_at(i + r, j), *acc, accumulate);
             }
         }
 
@@ -574,6 +567,20 @@ mod avx2 {
                 }
             }
         }
+    }
+
+    /// Writes (or adds) two vectors of a tile's row to the sixteen elements of `C` at
+    /// `c`: the store of every 16-column AVX2 tile, packed or not.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(super) unsafe fn store_16(c: *mut f32, acc: [__m256; 2], accumulate: bool) {
+        let [mut c0, mut c1] = acc;
+        if accumulate {
+            c0 = _mm256_add_ps(c0, _mm256_loadu_ps(c));
+            c1 = _mm256_add_ps(c1, _mm256_loadu_ps(c.add(8)));
+        }
+        _mm256_storeu_ps(c, c0);
+        _mm256_storeu_ps(c.add(8), c1);
     }
 
     #[target_feature(enable = "avx2,fma")]

@@ -43,25 +43,29 @@ pub(super) trait MicroKernel {
     /// Columns of `B` packed at a time.
     const NC: usize;
 
-    /// `C[..rows, ..cols] ← [C +] a b` over `kc` depths, where `a` is a packed panel
-    /// (`kc × MR`, depth-major) and `b` another (`kc × NR`).
+    /// `C[..rows, ..cols] ← [C +] a b` for the tile `job` describes.
     ///
     /// # Safety
     ///
-    /// The panels must hold `kc` depths; `c` must have `rows ≤ MR` rows `c_row_stride`
-    /// apart, each with `cols ≤ NR` contiguous elements; the CPU must have the
-    /// kernel's instructions.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        c_row_stride: isize,
-        rows: usize,
-        cols: usize,
-        accumulate: bool,
-    );
+    /// As [`TileJob`] says; the CPU must have the kernel's instructions.
+    unsafe fn tile(job: TileJob);
+}
+
+/// One tile's work: `C[..rows, ..cols] ← [C +] a b` over `kc` depths, where `a` is a
+/// packed panel of `A` (`kc × MR`, depth-major) and `b` one of `B` (`kc × NR`).
+///
+/// The panels must hold `kc` depths; `c` must have `rows ≤ MR` rows `c_row_stride`
+/// apart, each with `cols ≤ NR` contiguous elements.
+#[derive(Clone, Copy)]
+pub(super) struct TileJob {
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    c_row_stride: isize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
 }
 
 /// A thread's packing buffers.
@@ -135,16 +139,16 @@ impl Product {
                     pack(K::MR, self.a, i0, mc, p0, kc, a_pack);
                     for jr in (0..nc).step_by(K::NR) {
                         for ir in (0..mc).step_by(K::MR) {
-                            K::tile(
+                            K::tile(TileJob {
                                 kc,
-                                a_pack.as_ptr().add(ir * kc),
-                                b_pack.as_ptr().add(jr * kc),
-                                self.c_at(i0 + ir, j0 + jr),
-                                self.c_row_stride,
-                                K::MR.min(mc - ir),
-                                K::NR.min(nc - jr),
+                                a: a_pack.as_ptr().add(ir * kc),
+                                b: b_pack.as_ptr().add(jr * kc),
+                                c: self.c_at(i0 + ir, j0 + jr),
+                                c_row_stride: self.c_row_stride,
+                                rows: K::MR.min(mc - ir),
+                                cols: K::NR.min(nc - jr),
                                 accumulate,
-                            );
+                            });
                         }
                     }
                 }
@@ -238,7 +242,8 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::MicroKernel;
+    use super::super::avx2::store_16;
+    use super::{MicroKernel, TileJob};
 
     /// [`transpose_rows`] for 8 rows, 8 × 8 blocks at a time with AVX.
     ///
@@ -343,17 +348,8 @@ mod x86 {
         const NC: usize = 1024;
 
         #[inline(always)]
-        unsafe fn tile(
-            kc: usize,
-            a: *const f32,
-            b: *const f32,
-            c: *mut f32,
-            c_row_stride: isize,
-            rows: usize,
-            cols: usize,
-            accumulate: bool,
-        ) {
-            tile_avx512::<AVX512_MR, VECTORS>(kc, a, b, c, c_row_stride, rows, cols, accumulate);
+        unsafe fn tile(job: TileJob) {
+            tile_avx512::<AVX512_MR, VECTORS>(job);
         }
     }
 
@@ -362,17 +358,17 @@ mod x86 {
     const VECTORS: usize = 2;
 
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_avx512<const MR: usize, const V: usize>(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        c_row_stride: isize,
-        rows: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
+    unsafe fn tile_avx512<const MR: usize, const V: usize>(job: TileJob) {
+        let TileJob {
+            kc,
+            a,
+            b,
+            c,
+            c_row_stride,
+            rows,
+            cols,
+            accumulate,
+        } = job;
         let mut acc = [[_mm512_setzero_ps(); V]; MR];
         for p in 0..kc {
             let mut bv = [_mm512_setzero_ps(); V];
@@ -416,17 +412,8 @@ mod x86 {
         const NC: usize = 1024;
 
         #[inline(always)]
-        unsafe fn tile(
-            kc: usize,
-            a: *const f32,
-            b: *const f32,
-            c: *mut f32,
-            c_row_stride: isize,
-            rows: usize,
-            cols: usize,
-            accumulate: bool,
-        ) {
-            tile_avx2::<AVX2_MR>(kc, a, b, c, c_row_stride, rows, cols, accumulate);
+        unsafe fn tile(job: TileJob) {
+            tile_avx2::<AVX2_MR>(job);
         }
     }
 
@@ -434,17 +421,17 @@ mod x86 {
     const AVX2_MR: usize = 6;
 
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_avx2<const MR: usize>(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        c_row_stride: isize,
-        rows: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
+    unsafe fn tile_avx2<const MR: usize>(job: TileJob) {
+        let TileJob {
+            kc,
+            a,
+            b,
+            c,
+            c_row_stride,
+            rows,
+            cols,
+            accumulate,
+        } = job;
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
         for p in 0..kc {
             let b0 = _mm256_loadu_ps(b.add(p * 16));
@@ -458,13 +445,7 @@ mod x86 {
         for (r, acc) in acc.iter().enumerate().take(rows) {
             let c = c.offset(r as isize * c_row_stride);
             if cols == 16 {
-                let (mut c0, mut c1) = (acc[0], acc[1]);
-                if accumulate {
-                    c0 = _mm256_add_ps(c0, _mm256_loadu_ps(c));
-                    c1 = _mm256_add_ps(c1, _mm256_loadu_ps(c.add(8)));
-                }
-                _mm256_storeu_ps(c, c0);
-                _mm256_storeu_ps(c.add(8), c1);
+                store_16(c, *acc, accumulate);
             } else {
                 // A ragged edge: through memory, one element at a time.
                 let mut row = [0.0f32; 16];
