@@ -20,14 +20,16 @@ use frechet::prelude::*;
 use frechet::Network;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestRunner};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/edits.rs"]
+mod edits;
 
 use counting::{measured, measured_within, Usage};
+use edits::{run, Edit};
 
 /// Bytes a load may keep live at once, for a file of `file_len` bytes: the file itself
 /// (read into a vector that may be up to twice as long as what it holds), its header
@@ -134,6 +136,33 @@ fn seeds() -> Vec<Vec<u8>> {
 // ---------------------------------------------------------------------------------------
 // Loading hostile bytes.
 
+/// Loads the `file_len`-byte file at `path` with `load_into` into the network `make`
+/// builds, all on a thread of its own. Fails if the load panics, hangs, allocates more
+/// than the bounds allow, or fails and leaves the network changed; returns whether it
+/// succeeded.
+fn load_into<N>(
+    make: impl FnOnce() -> N + Send + 'static,
+    path: &Path,
+    file_len: usize,
+) -> Result<bool, String>
+where
+    N: Network + Clone + PartialEq,
+{
+    let path = path.to_path_buf();
+    let (result, usage) = measured(move || {
+        let mut net = make();
+        let before = net.clone();
+        let result = frechet::safetensors::load_into(&mut net, &path);
+        (result.is_ok(), result.is_ok() || net == before)
+    });
+    check_usage(file_len, usage)?;
+    let (ok, untouched) = result;
+    if !untouched {
+        return Err("a failed load changed the network".into());
+    }
+    Ok(ok)
+}
+
 /// Writes `bytes` to a file and loads it into an `Mlp` and a `Cnn` (with `load_into`,
 /// checking that a failed load leaves the network as it was) and with
 /// `Mlp::load_safetensors`. Fails if a load panics, hangs or allocates more than the
@@ -143,33 +172,8 @@ fn load_all(dir: &Path, bytes: &[u8]) -> Result<usize, String> {
     std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
     let mut successes = 0;
 
-    let into_mlp = path.clone();
-    let (result, usage) = measured(move || {
-        let mut net = Mlp::new(7);
-        let before = net.clone();
-        let result = frechet::safetensors::load_into(&mut net, &into_mlp);
-        (result.is_ok(), result.is_ok() || net == before)
-    });
-    check_usage(bytes.len(), usage)?;
-    let (ok, untouched) = result;
-    if !untouched {
-        return Err("a failed load changed the network".into());
-    }
-    successes += usize::from(ok);
-
-    let into_cnn = path.clone();
-    let (result, usage) = measured(move || {
-        let mut net = Cnn::new(8);
-        let before = net.clone();
-        let result = frechet::safetensors::load_into(&mut net, &into_cnn);
-        (result.is_ok(), result.is_ok() || net == before)
-    });
-    check_usage(bytes.len(), usage)?;
-    let (ok, untouched) = result;
-    if !untouched {
-        return Err("a failed load changed the network".into());
-    }
-    successes += usize::from(ok);
+    successes += usize::from(load_into(|| Mlp::new(7), &path, bytes.len())?);
+    successes += usize::from(load_into(|| Cnn::new(8), &path, bytes.len())?);
 
     // Through the API `network!` generates (it builds the network first: not counted).
     let zeros = Mlp::zeros();
@@ -184,22 +188,6 @@ fn load_all(dir: &Path, bytes: &[u8]) -> Result<usize, String> {
     }
     successes += usize::from(ok);
     Ok(successes)
-}
-
-/// Runs `test` on `cases` inputs from `strategy`, each with a scratch directory.
-fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(&Path, S::Value) -> Result<(), String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&strategy, |value| {
-        test(dir.path(), value).map_err(TestCaseError::fail)
-    });
-    if let Err(error) = result {
-        panic!("{error}");
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -252,19 +240,8 @@ const HEADER_LENGTHS: &[u64] = &[
 /// One edit of a file. Positions are resolved against the file's length when applied.
 #[derive(Clone, Debug)]
 enum Mutation {
-    FlipBit(Index, u8),
-    SetByte(Index, u8),
-    Truncate(Index),
-    Insert(Index, Vec<u8>),
-    Delete(Index, usize),
-    /// Copies a piece of one of the seeds over (or into) the file.
-    Splice {
-        at: Index,
-        seed: Index,
-        from: Index,
-        len: usize,
-        overwrite: bool,
-    },
+    /// An edit that knows nothing of the format.
+    Edit(Edit),
     /// Replaces one of the numbers in the header (a run of digits outside strings is
     /// good enough a definition here), and moves the header length with it.
     EditNumber(Index, String),
@@ -278,10 +255,10 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let interesting_byte = prop::sample::select(b"0123456789{}[]\",:-.e \\\x00\xff".to_vec());
     prop_oneof![
-        2 => (any::<Index>(), 0..8u8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
+        2 => (any::<Index>(), 0..8u8).prop_map(|(at, bit)| Mutation::Edit(Edit::FlipBit(at, bit))),
         1 => (any::<Index>(), prop_oneof![any::<u8>(), interesting_byte.clone()])
-            .prop_map(|(at, byte)| Mutation::SetByte(at, byte)),
-        1 => any::<Index>().prop_map(Mutation::Truncate),
+            .prop_map(|(at, byte)| Mutation::Edit(Edit::SetByte(at, byte))),
+        1 => any::<Index>().prop_map(|at| Mutation::Edit(Edit::Truncate(at))),
         1 => (
             any::<Index>(),
             prop_oneof![
@@ -289,22 +266,9 @@ fn mutation() -> impl Strategy<Value = Mutation> {
                 prop::collection::vec(interesting_byte, 1..8),
             ]
         )
-            .prop_map(|(at, bytes)| Mutation::Insert(at, bytes)),
-        1 => (any::<Index>(), 1..64usize).prop_map(|(at, len)| Mutation::Delete(at, len)),
-        1 => (
-            any::<Index>(),
-            any::<Index>(),
-            any::<Index>(),
-            1..200usize,
-            any::<bool>()
-        )
-            .prop_map(|(at, seed, from, len, overwrite)| Mutation::Splice {
-                at,
-                seed,
-                from,
-                len,
-                overwrite,
-            }),
+            .prop_map(|(at, bytes)| Mutation::Edit(Edit::Insert(at, bytes))),
+        1 => (any::<Index>(), 1..64usize).prop_map(|(at, len)| Mutation::Edit(Edit::Delete(at, len))),
+        1 => Edit::splice(200).prop_map(Mutation::Edit),
         4 => (
             any::<Index>(),
             prop_oneof![
@@ -372,35 +336,7 @@ fn digit_runs(bytes: &[u8], range: std::ops::Range<usize>) -> Vec<std::ops::Rang
 fn apply(bytes: &mut Vec<u8>, mutation: &Mutation, seeds: &[Vec<u8>]) {
     let len = bytes.len();
     match mutation {
-        Mutation::FlipBit(at, bit) if len > 0 => bytes[at.index(len)] ^= 1 << bit,
-        Mutation::SetByte(at, byte) if len > 0 => bytes[at.index(len)] = *byte,
-        Mutation::Truncate(at) => bytes.truncate(at.index(len + 1)),
-        Mutation::Insert(at, new) => {
-            let at = at.index(len + 1);
-            bytes.splice(at..at, new.iter().copied());
-        }
-        Mutation::Delete(at, n) if len > 0 => {
-            let at = at.index(len);
-            bytes.drain(at..(at + n).min(len));
-        }
-        Mutation::Splice {
-            at,
-            seed,
-            from,
-            len: n,
-            overwrite,
-        } => {
-            let seed = seed.get(seeds);
-            let from = from.index(seed.len());
-            let piece = &seed[from..(from + n).min(seed.len())];
-            let at = at.index(len + 1);
-            let end = if *overwrite {
-                (at + piece.len()).min(len)
-            } else {
-                at
-            };
-            bytes.splice(at..end, piece.iter().copied());
-        }
+        Mutation::Edit(edit) => edit.apply(bytes, seeds),
         Mutation::EditNumber(which, number) => {
             let runs = digit_runs(bytes, header_range(bytes));
             if !runs.is_empty() {

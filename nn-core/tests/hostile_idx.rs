@@ -21,12 +21,14 @@ use flate2::Compression;
 use nn_core::data::Mnist;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestRunner};
 
 #[path = "../../tests/support/counting.rs"]
 mod counting;
+#[path = "../../tests/support/edits.rs"]
+mod edits;
 
 use counting::{measured_within, Usage, TIMEOUT};
+use edits::{run, Edit};
 
 /// Bytes `Mnist::load` may hold at once for files holding `idx_bytes` bytes of IDX data
 /// in all (plain, or once decompressed). Each byte of data is read into a vector that
@@ -158,22 +160,6 @@ fn load(dir: &Path, files: &[File; 4]) -> Result<bool, String> {
     Ok(ok)
 }
 
-/// Runs `test` on `cases` inputs from `strategy`, each with a scratch directory.
-fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(&Path, S::Value) -> Result<(), String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&strategy, |value| {
-        test(dir.path(), value).map_err(TestCaseError::fail)
-    });
-    if let Err(error) = result {
-        panic!("{error}");
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Mutations.
 
@@ -200,19 +186,8 @@ const DIMENSIONS: &[u32] = &[
 /// One edit of a file. Positions are resolved against the file's length when applied.
 #[derive(Clone, Debug)]
 enum Mutation {
-    FlipBit(Index, u8),
-    SetByte(Index, u8),
-    Truncate(Index),
-    Insert(Index, Vec<u8>),
-    Delete(Index, usize),
-    /// Copies a piece of one of the dataset's files over (or into) the file.
-    Splice {
-        at: Index,
-        file: Index,
-        from: Index,
-        len: usize,
-        overwrite: bool,
-    },
+    /// An edit that knows nothing of the format.
+    Edit(Edit),
     /// Sets one of the (up to 3) dimensions in the header.
     SetDimension(usize, u32),
     /// Sets the element type and number of dimensions of the magic number.
@@ -221,26 +196,14 @@ enum Mutation {
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
-        (any::<Index>(), 0..8u8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
-        (any::<Index>(), any::<u8>()).prop_map(|(at, byte)| Mutation::SetByte(at, byte)),
-        any::<Index>().prop_map(Mutation::Truncate),
+        (any::<Index>(), 0..8u8).prop_map(|(at, bit)| Mutation::Edit(Edit::FlipBit(at, bit))),
+        (any::<Index>(), any::<u8>())
+            .prop_map(|(at, byte)| Mutation::Edit(Edit::SetByte(at, byte))),
+        any::<Index>().prop_map(|at| Mutation::Edit(Edit::Truncate(at))),
         (any::<Index>(), prop::collection::vec(any::<u8>(), 1..64))
-            .prop_map(|(at, bytes)| Mutation::Insert(at, bytes)),
-        (any::<Index>(), 1..800usize).prop_map(|(at, len)| Mutation::Delete(at, len)),
-        (
-            any::<Index>(),
-            any::<Index>(),
-            any::<Index>(),
-            1..2000usize,
-            any::<bool>()
-        )
-            .prop_map(|(at, file, from, len, overwrite)| Mutation::Splice {
-                at,
-                file,
-                from,
-                len,
-                overwrite,
-            }),
+            .prop_map(|(at, bytes)| Mutation::Edit(Edit::Insert(at, bytes))),
+        (any::<Index>(), 1..800usize).prop_map(|(at, len)| Mutation::Edit(Edit::Delete(at, len))),
+        Edit::splice(2000).prop_map(Mutation::Edit),
         (
             0..3usize,
             prop_oneof![prop::sample::select(DIMENSIONS), any::<u32>()]
@@ -257,35 +220,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn apply(bytes: &mut Vec<u8>, mutation: &Mutation, files: &[Vec<u8>]) {
     let len = bytes.len();
     match mutation {
-        Mutation::FlipBit(at, bit) if len > 0 => bytes[at.index(len)] ^= 1 << bit,
-        Mutation::SetByte(at, byte) if len > 0 => bytes[at.index(len)] = *byte,
-        Mutation::Truncate(at) => bytes.truncate(at.index(len + 1)),
-        Mutation::Insert(at, new) => {
-            let at = at.index(len + 1);
-            bytes.splice(at..at, new.iter().copied());
-        }
-        Mutation::Delete(at, n) if len > 0 => {
-            let at = at.index(len);
-            bytes.drain(at..(at + n).min(len));
-        }
-        Mutation::Splice {
-            at,
-            file,
-            from,
-            len: n,
-            overwrite,
-        } => {
-            let file = file.get(files);
-            let from = from.index(file.len());
-            let piece = &file[from..(from + n).min(file.len())];
-            let at = at.index(len + 1);
-            let end = if *overwrite {
-                (at + piece.len()).min(len)
-            } else {
-                at
-            };
-            bytes.splice(at..end, piece.iter().copied());
-        }
+        Mutation::Edit(edit) => edit.apply(bytes, files),
         Mutation::SetDimension(i, d) => {
             let at = 4 + 4 * i;
             if len >= at + 4 {
