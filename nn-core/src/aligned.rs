@@ -8,7 +8,12 @@
 //! `Clone` copies into such an array rather than cloning the buffer (a clone keeps the
 //! element offset, not the alignment).
 
-use ndarray::{s, Array, Array1, Dimension};
+use std::any::TypeId;
+use std::cell::RefCell;
+
+use ndarray::{s, Array, Array1, Dimension, Ix1};
+
+use crate::scalar::Scalar;
 
 /// Floats in a cache line of 64 bytes.
 const LINE: usize = 64 / std::mem::size_of::<f32>();
@@ -30,6 +35,59 @@ pub(crate) fn copy<D: Dimension>(array: &Array<f32, D>) -> Array<f32, D> {
     let mut copy = zeros(array.raw_dim());
     copy.assign(array);
     copy
+}
+
+/// A buffer of `f32` that starts on a cache line, so that no vector load from it
+/// straddles two lines, and that grows to the longest length asked of it.
+#[derive(Default)]
+pub(crate) struct Buffer(Option<Array1<f32>>);
+
+impl Buffer {
+    /// `len` floats starting on a cache line, growing the buffer if it is too short.
+    pub(crate) fn get(&mut self, len: usize) -> &mut [f32] {
+        if self.0.as_ref().is_none_or(|buffer| buffer.len() < len) {
+            self.0 = Some(zeros(Ix1(len)));
+        }
+        let buffer = self.0.as_mut().expect("made above");
+        &mut buffer.as_slice_mut().expect("standard layout")[..len]
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Buffer> = RefCell::new(Buffer::default());
+}
+
+/// Runs `f` on `len` elements of scratch space, whose contents are left from earlier
+/// use: `f` must write before it reads.
+///
+/// For `f32` the space is the calling thread's, made on its first use and kept, like the
+/// matrix products' packing buffers, so a kernel that works one sample at a time keeps
+/// its working set in cache and a warmed-up step allocates nothing. Other types (the
+/// `f64` of the gradient checks) get a fresh vector.
+pub(crate) fn with_scratch<T: Scalar, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return f(&mut vec![T::zero(); len]);
+    }
+    let run = |buffer: &mut Buffer| {
+        let floats = buffer.get(len);
+        // SAFETY: T is f32, checked above.
+        f(unsafe { &mut *(floats as *mut [f32] as *mut [T]) })
+    };
+    let mut run = Some(run);
+    let ran = SCRATCH.try_with(|scratch| {
+        let run = run.take().expect("called once");
+        match scratch.try_borrow_mut() {
+            Ok(mut buffer) => run(&mut buffer),
+            // Only a kernel run from inside another's use of the scratch on the same
+            // thread (a stolen rayon job) could get here: it gets its own.
+            Err(_) => run(&mut Buffer::default()),
+        }
+    });
+    match ran {
+        Ok(result) => result,
+        // The thread is being torn down and its buffer is gone.
+        Err(_) => run.take().expect("not run")(&mut Buffer::default()),
+    }
 }
 
 #[cfg(test)]

@@ -15,21 +15,24 @@
 //! ```
 //!
 //! `col2im` is the adjoint of `im2col`: it adds every column entry back onto the pixel it
-//! was copied from. The columns of a batch are kept from the forward pass for the weight
-//! adjoint, in a [`Workspace`] that a training step reuses.
+//! was copied from. A sample's columns are formed in scratch space that each thread
+//! keeps, one sample at a time, so they stay in cache; the weight adjoint unrolls the
+//! input again rather than keeping every sample's columns from the forward pass, which
+//! at batch 128 would be megabytes written out and read back.
 //!
 //! The free functions are generic over the element type so that the tests can check
 //! them in `f64`; [`Conv2d`] holds `f32` parameters and calls them.
 
 use std::marker::PhantomData;
+use std::ops::Range;
 
 use ndarray::{
-    Array1, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1,
-    ArrayViewMut2, ArrayViewMut3, ArrayViewMut4, Axis, Ix1, Ix4, Zip,
+    Array1, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2,
+    ArrayViewMut3, ArrayViewMut4, Axis, Ix1, Ix4, Zip,
 };
 use typenum::{Unsigned, U0, U1};
 
-use crate::aligned;
+use crate::aligned::{self, with_scratch};
 use crate::gemm::{matmul, matmul_planned, Plan};
 use crate::init::{Init, InitRng};
 use crate::parallel::{for_each_sample, worth_splitting};
@@ -76,13 +79,25 @@ impl Geometry {
 /// # Panics
 ///
 /// If the shapes do not match `g`, or `cols` is not in standard layout.
-pub fn im2col<T: Scalar>(g: Geometry, image: ArrayView3<'_, T>, mut cols: ArrayViewMut2<'_, T>) {
+pub fn im2col<T: Scalar>(g: Geometry, image: ArrayView3<'_, T>, cols: ArrayViewMut2<'_, T>) {
+    im2col_taps(g, image, 0..g.patch_len(), cols);
+}
+
+/// The rows `wanted` of [`im2col`]'s `cols`: the unrolled input under those kernel taps
+/// alone, for a part of the weight gradient.
+fn im2col_taps<T: Scalar>(
+    g: Geometry,
+    image: ArrayView3<'_, T>,
+    wanted: Range<usize>,
+    mut cols: ArrayViewMut2<'_, T>,
+) {
     assert_eq!(
         image.dim(),
         (g.channels, g.height, g.width),
         "im2col: image"
     );
-    assert_eq!(cols.dim(), (g.patch_len(), g.positions()), "im2col: cols");
+    assert_eq!(cols.dim(), (wanted.len(), g.positions()), "im2col: cols");
+    assert!(wanted.end <= g.patch_len(), "im2col: no such taps");
     let image = image.as_standard_layout();
     let image = image.as_slice().expect("standard layout");
     let cols = cols
@@ -90,24 +105,70 @@ pub fn im2col<T: Scalar>(g: Geometry, image: ArrayView3<'_, T>, mut cols: ArrayV
         .expect("im2col: cols must be contiguous");
     let taps = Taps::new(g);
     taps.for_each(|row, plane, rows, columns| {
+        if !wanted.contains(&row) {
+            return;
+        }
+        let out = &mut cols[(row - wanted.start) * taps.positions..][..taps.positions];
+        let (above, inside, below) = rows.split(out, taps.out_width);
+        above.fill(T::zero());
+        below.fill(T::zero());
         let plane = &image[plane * taps.plane_len..][..taps.plane_len];
-        let out = &mut cols[row * taps.positions..][..taps.positions];
-        for (y, dst) in out.chunks_exact_mut(taps.out_width).enumerate() {
-            let Some(src) = rows.input_row(y).map(|r| &plane[r * g.width..][..g.width]) else {
-                dst.fill(T::zero());
-                continue;
-            };
-            dst[..columns.first].fill(T::zero());
-            dst[columns.end..].fill(T::zero());
-            let inside = &mut dst[columns.first..columns.end];
+        if taps.stride == 1 && columns.first == 0 && columns.end == taps.out_width {
+            // The common case, kept free of everything else so that it runs at the speed
+            // of the copies: each output row reads a run of an input row.
+            // (Indices rather than `chunks`, whose lengths cost a division per tap.)
+            let src = &plane[rows.input_start * g.width + columns.input_start..];
+            for y in 0..rows.end - rows.first {
+                copy_run(
+                    &mut inside[y * taps.out_width..][..taps.out_width],
+                    &src[y * g.width..],
+                );
+            }
+            return;
+        }
+        for (dst, src) in inside
+            .chunks_exact_mut(taps.out_width)
+            .zip(taps.input_rows(plane, rows))
+        {
+            let (left, dst, right) = columns.split(dst, 1);
+            left.fill(T::zero());
+            right.fill(T::zero());
+            let src = &src[columns.input_start..];
             if taps.stride == 1 {
-                inside.copy_from_slice(&src[columns.input_start..][..inside.len()]);
+                copy_run(dst, src);
             } else {
-                let src = src[columns.input_start..].iter().step_by(taps.stride);
-                inside.iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+                let src = src.iter().step_by(taps.stride);
+                dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v);
             }
         }
     });
+}
+
+/// Copies `src` onto `dst` (as long, or longer), for the short runs of im2col (a row of
+/// the output, a few dozen floats) in blocks of eight copied inline: as a call to
+/// `memcpy`, each run cost more than the matrix product that reads it.
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    let len = dst.len();
+    let src = &src[..len];
+    if len < 8 {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s;
+        }
+        return;
+    }
+    let block = |dst: &mut [T], at: usize| {
+        let d: &mut [T; 8] = (&mut dst[at..at + 8]).try_into().expect("eight");
+        *d = src[at..at + 8].try_into().expect("eight");
+    };
+    let mut at = 0;
+    while at + 8 < len {
+        block(dst, at);
+        at += 8;
+    }
+    // The last block ends at the end, overlapping the one before if `len` is not a
+    // multiple of eight.
+    block(dst, len - 8);
 }
 
 /// The adjoint of [`im2col`]: overwrites `image` with the sum, for every pixel, of the
@@ -130,18 +191,31 @@ pub fn col2im<T: Scalar>(g: Geometry, cols: ArrayView2<'_, T>, mut image: ArrayV
     image.fill(T::zero());
     let taps = Taps::new(g);
     taps.for_each(|row, plane, rows, columns| {
-        let plane = &mut image[plane * taps.plane_len..][..taps.plane_len];
         let src = &cols[row * taps.positions..][..taps.positions];
-        for (y, src) in src.chunks_exact(taps.out_width).enumerate() {
-            let Some(r) = rows.input_row(y) else { continue };
-            let dst = &mut plane[r * g.width..][columns.input_start..];
-            let inside = &src[columns.first..columns.end];
+        let (_, inside, _) = rows.split(src, taps.out_width);
+        let plane = &mut image[plane * taps.plane_len..][..taps.plane_len];
+        if taps.stride == 1 && columns.first == 0 && columns.end == taps.out_width {
+            // As in im2col: the common case alone, with indices rather than `chunks`.
+            let dst = &mut plane[rows.input_start * g.width + columns.input_start..];
+            for y in 0..rows.end - rows.first {
+                let src = &inside[y * taps.out_width..][..taps.out_width];
+                let dst = &mut dst[y * g.width..][..taps.out_width];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = *d + v;
+                }
+            }
+            return;
+        }
+        let targets = taps.input_rows_mut(plane, rows);
+        for (src, dst) in inside.chunks_exact(taps.out_width).zip(targets) {
+            let (_, src, _) = columns.split(src, 1);
+            let dst = &mut dst[columns.input_start..];
             if taps.stride == 1 {
-                for (d, &v) in dst.iter_mut().zip(inside) {
+                for (d, &v) in dst.iter_mut().zip(src) {
                     *d = *d + v;
                 }
             } else {
-                for (d, &v) in dst.iter_mut().step_by(taps.stride).zip(inside) {
+                for (d, &v) in dst.iter_mut().step_by(taps.stride).zip(src) {
                     *d = *d + v;
                 }
             }
@@ -154,39 +228,72 @@ pub fn col2im<T: Scalar>(g: Geometry, cols: ArrayView2<'_, T>, mut image: ArrayV
 struct Taps {
     geometry: Geometry,
     stride: usize,
+    out_height: usize,
     out_width: usize,
     positions: usize,
     plane_len: usize,
 }
 
-/// Where kernel row `tap_row` reads the input, for each output row.
+/// The outputs, along one axis, at which a kernel tap reads inside the input rather than
+/// the padding: `first..end`, reading input `input_start` at `first` and one stride
+/// further at each next one.
 #[derive(Clone, Copy)]
-struct TapRows {
-    /// The input row read at output row 0, plus the padding (so never negative).
-    offset: usize,
-    stride: usize,
-    padding: usize,
-    height: usize,
-}
-
-impl TapRows {
-    /// The input row read at output row `y`, or `None` in the padding.
-    #[inline(always)]
-    fn input_row(self, y: usize) -> Option<usize> {
-        (y * self.stride + self.offset)
-            .checked_sub(self.padding)
-            .filter(|&r| r < self.height)
-    }
-}
-
-/// Which output columns kernel column `tap_col` reads inside the input:
-/// `first..end`, starting at input column `input_start`, one stride apart; the
-/// others read the padding.
-#[derive(Clone, Copy)]
-struct TapColumns {
+struct Span {
     first: usize,
     end: usize,
     input_start: usize,
+}
+
+impl Span {
+    /// The span of the tap at `offset` in the kernel along an axis of `extent` inputs and
+    /// `outputs` outputs: output `x` reads input `x·s + offset − p`.
+    #[inline(always)]
+    fn new(window: Window, offset: usize, extent: usize, outputs: usize) -> Self {
+        let (s, p) = (window.stride, window.padding);
+        // Divisions, one per tap, cost as much as the copies of a short row: none at
+        // stride 1.
+        let outputs_below = |limit: usize| if s == 1 { limit } else { limit.div_ceil(s) };
+        let first = outputs_below(p.saturating_sub(offset)).min(outputs);
+        let end = (extent + p)
+            .checked_sub(offset)
+            .map_or(0, outputs_below)
+            .clamp(first, outputs);
+        Span {
+            first,
+            end,
+            // Only read when first < end, and then first·s + offset ≥ p.
+            input_start: if first < end {
+                first * s + offset - p
+            } else {
+                0
+            },
+        }
+    }
+
+    /// `run` (outputs in blocks of `block` elements) cut into the blocks before the span,
+    /// those in it, and those after.
+    fn split<R: SplitRun>(self, run: R, block: usize) -> (R, R, R) {
+        let (before, rest) = run.split_run(self.first * block);
+        let (inside, after) = rest.split_run((self.end - self.first) * block);
+        (before, inside, after)
+    }
+}
+
+/// A slice, shared or not, that [`Span::split`] cuts.
+trait SplitRun: Sized {
+    fn split_run(self, at: usize) -> (Self, Self);
+}
+
+impl<T> SplitRun for &[T] {
+    fn split_run(self, at: usize) -> (Self, Self) {
+        self.split_at(at)
+    }
+}
+
+impl<T> SplitRun for &mut [T] {
+    fn split_run(self, at: usize) -> (Self, Self) {
+        self.split_at_mut(at)
+    }
 }
 
 impl Taps {
@@ -194,44 +301,44 @@ impl Taps {
         Taps {
             geometry: g,
             stride: g.window.stride,
+            out_height: g.out_height(),
             out_width: g.out_width(),
             positions: g.positions(),
             plane_len: g.height * g.width,
         }
     }
 
+    /// The input rows a tap reads for the output rows of its span `rows`, in order, from
+    /// the input `plane`.
+    fn input_rows<T>(self, plane: &[T], rows: Span) -> impl Iterator<Item = &[T]> {
+        let width = self.geometry.width;
+        plane[rows.input_start * width..self.plane_len]
+            .chunks_exact(width)
+            .step_by(self.stride)
+            .take(rows.end - rows.first)
+    }
+
+    /// [`Self::input_rows`], to write to.
+    fn input_rows_mut<T>(self, plane: &mut [T], rows: Span) -> impl Iterator<Item = &mut [T]> {
+        let width = self.geometry.width;
+        plane[rows.input_start * width..self.plane_len]
+            .chunks_exact_mut(width)
+            .step_by(self.stride)
+            .take(rows.end - rows.first)
+    }
+
     /// Calls `f(row, channel, rows, columns)` for every row of `cols` (every channel
-    /// and kernel tap), in order.
+    /// and kernel tap), in order, with the spans of output rows and columns at which the
+    /// tap reads inside the input.
     #[inline(always)]
-    fn for_each(self, mut f: impl FnMut(usize, usize, TapRows, TapColumns)) {
+    fn for_each(self, mut f: impl FnMut(usize, usize, Span, Span)) {
         let g = self.geometry;
-        let (k, s, p) = (g.window.size, g.window.stride, g.window.padding);
+        let k = g.window.size;
         for channel in 0..g.channels {
             for tap_row in 0..k {
-                let rows = TapRows {
-                    offset: tap_row,
-                    stride: s,
-                    padding: p,
-                    height: g.height,
-                };
+                let rows = Span::new(g.window, tap_row, g.height, self.out_height);
                 for tap_col in 0..k {
-                    // Output column x reads input column x·s + tap_col − p, inside the
-                    // input for x in first..end.
-                    let first = p.saturating_sub(tap_col).div_ceil(s).min(self.out_width);
-                    let end = (g.width + p)
-                        .checked_sub(tap_col)
-                        .map_or(0, |limit| limit.div_ceil(s))
-                        .clamp(first, self.out_width);
-                    let columns = TapColumns {
-                        first,
-                        end,
-                        // Only read when first < end, and then first·s + tap_col ≥ p.
-                        input_start: if first < end {
-                            first * s + tap_col - p
-                        } else {
-                            0
-                        },
-                    };
+                    let columns = Span::new(g.window, tap_col, g.width, self.out_width);
                     f(
                         (channel * k + tap_row) * k + tap_col,
                         channel,
@@ -269,106 +376,81 @@ fn plane_matrix_mut<T>(sample: ArrayViewMut3<'_, T>) -> ArrayViewMut2<'_, T> {
 
 /// `z = W ⋆ a + b` for a batch `a_prev` (N × in × h × w) into `z` (N × out × oh × ow).
 ///
-/// `cols` has room for the unrolled input of either every sample (N × in·k·k × oh·ow),
-/// which is then left there for [`adjoint_weight`], or one sample (1 × in·k·k × oh·ow),
-/// reused by each in turn when only the output is wanted.
+/// Each sample is unrolled in turn into the same scratch space, which stays in cache:
+/// keeping every sample's columns for the backward pass would cost more in memory
+/// traffic than unrolling them again there.
 pub fn forward<T: Scalar>(
     g: Geometry,
     weight: ArrayView4<'_, T>,
     bias: ArrayView1<'_, T>,
     a_prev: ArrayView4<'_, T>,
-    mut cols: ArrayViewMut3<'_, T>,
-    mut z: ArrayViewMut4<'_, T>,
+    z: ArrayViewMut4<'_, T>,
 ) {
     let w = weight_matrix(weight);
     let batch = a_prev.dim().0;
-    if cols.dim().0 != batch {
-        assert!(
-            cols.dim().0 == 1,
-            "conv2d: room for the columns of {} samples, but the batch has {batch}",
-            cols.dim().0,
-        );
-        let mut cols = cols.index_axis_mut(Axis(0), 0);
-        for (sample, z) in a_prev.outer_iter().zip(z.outer_iter_mut()) {
-            forward_sample(g, w, bias, sample, cols.view_mut(), z);
-        }
-        return;
-    }
-    for_each_sample(batch * w.len() * g.positions(), (a_prev, cols, z), &|(
+    for_each_sample(batch * w.len() * g.positions(), (a_prev, z), &|(
         a_prev,
-        mut cols,
         mut z,
     )| {
-        for ((sample, cols), z) in a_prev
-            .outer_iter()
-            .zip(cols.outer_iter_mut())
-            .zip(z.outer_iter_mut())
-        {
-            forward_sample(g, w, bias, sample, cols, z);
-        }
+        with_cols(g, g.patch_len(), |mut cols| {
+            for (sample, z) in a_prev.outer_iter().zip(z.outer_iter_mut()) {
+                im2col(g, sample, cols.view_mut());
+                let mut z = plane_matrix_mut(z);
+                // Broadcast the bias first, then let the GEMM accumulate onto it (β = 1).
+                Zip::from(z.rows_mut())
+                    .and(&bias)
+                    .for_each(|mut row, &b| row.fill(b));
+                matmul(w, cols.view(), T::one(), z);
+            }
+        });
     });
 }
 
-/// `z = W cols + b 1ᵀ` for one sample, unrolling it into `cols` first.
-fn forward_sample<T: Scalar>(
+/// Runs `f` on scratch space for `rows` rows of a sample's `cols` (rows × oh·ow).
+fn with_cols<T: Scalar, R>(
     g: Geometry,
-    w: ArrayView2<'_, T>,
-    bias: ArrayView1<'_, T>,
-    sample: ArrayView3<'_, T>,
-    mut cols: ArrayViewMut2<'_, T>,
-    z: ArrayViewMut3<'_, T>,
-) {
-    im2col(g, sample, cols.view_mut());
-    let mut z = plane_matrix_mut(z);
-    // Broadcast the bias first, then let the GEMM accumulate onto it (β = 1).
-    Zip::from(z.rows_mut())
-        .and(&bias)
-        .for_each(|mut row, &b| row.fill(b));
-    matmul(w, cols.view(), T::one(), z);
+    rows: usize,
+    f: impl FnOnce(ArrayViewMut2<'_, T>) -> R,
+) -> R {
+    let shape = (rows, g.positions());
+    with_scratch(rows * g.positions(), |floats| {
+        f(ArrayViewMut2::from_shape(shape, floats).expect("scratch of the right length"))
+    })
 }
 
 /// `Δ_prev = col2im(Wᵀ Δ)` for every sample: the adjoint of `B(W, ·)` (a transposed
 /// convolution) applied to `delta` (N × out × oh × ow), written into `delta_prev`
-/// (N × in × h × w). Each sample's error signal in columns is formed in its slot of
-/// `cols` (N × in·k·k × oh·ow), overwriting the unrolled input there: call
-/// [`adjoint_weight`] first.
+/// (N × in × h × w).
 pub fn adjoint_input<T: Scalar>(
     g: Geometry,
     weight: ArrayView4<'_, T>,
     delta: ArrayView4<'_, T>,
-    cols: ArrayViewMut3<'_, T>,
     delta_prev: ArrayViewMut4<'_, T>,
 ) {
     let w = weight_matrix(weight);
     let batch = delta.dim().0;
-    assert_eq!(
-        cols.dim().0,
-        batch,
-        "conv2d: room for the columns of {} samples, but the batch has {batch}",
-        cols.dim().0
-    );
     for_each_sample(
         batch * w.len() * g.positions(),
-        (delta, cols, delta_prev),
-        &|(delta, mut cols, mut delta_prev)| {
-            for ((delta, mut cols), delta_prev) in delta
-                .outer_iter()
-                .zip(cols.outer_iter_mut())
-                .zip(delta_prev.outer_iter_mut())
-            {
-                matmul(w.t(), plane_matrix(delta), T::zero(), cols.view_mut());
-                col2im(g, cols.view(), delta_prev);
-            }
+        (delta, delta_prev),
+        &|(delta, mut delta_prev)| {
+            with_cols(g, g.patch_len(), |mut cols| {
+                for (delta, delta_prev) in delta.outer_iter().zip(delta_prev.outer_iter_mut()) {
+                    matmul(w.t(), plane_matrix(delta), T::zero(), cols.view_mut());
+                    col2im(g, cols.view(), delta_prev);
+                }
+            });
         },
     );
 }
 
 /// `∇W = Σ_n Δ colsᵀ` and `∇b = Σ_n Σ_positions Δ`: the adjoints of `B(·, a)` and `C`
-/// applied to `delta` (N × out × oh × ow), with `cols` the unrolled input [`forward`]
-/// left, written into `grad_weight` (out × in × k × k) and `grad_bias` (out).
+/// applied to `delta` (N × out × oh × ow), where `a_prev` (N × in × h × w) is the input
+/// of the forward pass, written into `grad_weight` (out × in × k × k) and `grad_bias`
+/// (out).
 pub fn adjoint_weight<T: Scalar>(
+    g: Geometry,
+    a_prev: ArrayView4<'_, T>,
     delta: ArrayView4<'_, T>,
-    cols: ArrayView3<'_, T>,
     grad_weight: ArrayViewMut4<'_, T>,
     mut grad_bias: ArrayViewMut1<'_, T>,
 ) {
@@ -379,6 +461,12 @@ pub fn adjoint_weight<T: Scalar>(
     let grad_w = grad_weight
         .into_shape_with_order((out, rest))
         .expect("conv2d: the weight gradient must be in standard layout");
+    assert_eq!(rest, g.patch_len(), "conv2d: the weight gradient's shape");
+    assert_eq!(
+        a_prev.dim().0,
+        delta.dim().0,
+        "conv2d: the input and error signal's batches"
+    );
     grad_bias.fill(T::zero());
     for delta in delta.outer_iter() {
         Zip::from(&mut grad_bias)
@@ -386,20 +474,22 @@ pub fn adjoint_weight<T: Scalar>(
             .for_each(|g, channel| *g = *g + channel.sum());
     }
     // One plan for the whole product, so that cutting it by taps changes no sum.
-    let (c, h, w) = (delta.dim().1, delta.dim().2, delta.dim().3);
-    let plan = Plan::new::<T>(c, grad_w.ncols(), h * w).on_this_thread();
-    adjoint_weight_taps(delta, cols, grad_w, plan, rayon::current_num_threads());
+    let plan = Plan::new::<T>(out, rest, g.positions()).on_this_thread();
+    let pieces = rayon::current_num_threads();
+    adjoint_weight_taps(g, a_prev, delta, 0, grad_w, plan, pieces);
 }
 
-/// The weight part of [`adjoint_weight`] for a range of taps (input channel and kernel
-/// offset): the rows of every sample's `cols` and the columns of `grad_w`. Different
-/// taps are independent sums, so with threads to spare the two halves are computed side
-/// by side, in at most `pieces` pieces (one per thread: a narrower product is a slower
-/// one). Split this way, each thread reads only its share of the unrolled input, the
-/// largest operand; split by output channels, each would read all of it.
+/// The weight part of [`adjoint_weight`] for the taps (input channel and kernel offset)
+/// from `first`: the columns of `grad_w`, and the rows of every sample's `cols`, unrolled
+/// here a sample at a time. Different taps are independent sums, so with threads to
+/// spare the two halves are computed side by side, in at most `pieces` pieces (one per
+/// thread: a narrower product is a slower one). Split this way, each thread unrolls only
+/// its share of the input; split by output channels, each would unroll all of it.
 fn adjoint_weight_taps<T: Scalar>(
+    g: Geometry,
+    a_prev: ArrayView4<'_, T>,
     delta: ArrayView4<'_, T>,
-    cols: ArrayView3<'_, T>,
+    first: usize,
     mut grad_w: ArrayViewMut2<'_, T>,
     plan: Plan,
     pieces: usize,
@@ -408,45 +498,26 @@ fn adjoint_weight_taps<T: Scalar>(
     // At least two taps a piece: a product one column wide would take another form.
     if pieces >= 2 && taps >= 4 && worth_splitting(delta.len() * taps) {
         let mid = taps / 2;
-        let (cols_a, cols_b) = cols.split_at(Axis(1), mid);
         let (grad_a, grad_b) = grad_w.split_at(Axis(1), mid);
         rayon::join(
-            || adjoint_weight_taps(delta, cols_a, grad_a, plan, pieces.div_ceil(2)),
-            || adjoint_weight_taps(delta, cols_b, grad_b, plan, pieces / 2),
+            || adjoint_weight_taps(g, a_prev, delta, first, grad_a, plan, pieces.div_ceil(2)),
+            || adjoint_weight_taps(g, a_prev, delta, first + mid, grad_b, plan, pieces / 2),
         );
         return;
     }
     grad_w.fill(T::zero());
-    for (delta, cols) in delta.outer_iter().zip(cols.outer_iter()) {
-        let (c, h, w) = delta.dim();
-        let delta = delta
-            .into_shape_with_order((c, h * w))
-            .expect("conv2d: the error signal must be in standard layout");
-        matmul_planned(plan, delta, cols.t(), T::one(), grad_w.view_mut());
-    }
-}
-
-/// The buffers a convolution reuses between training steps of one batch size.
-#[derive(Clone, Debug)]
-pub struct Workspace {
-    /// Every sample's unrolled input, from the forward pass (N × in·k·k × oh·ow); then,
-    /// in the backward pass, after the weight adjoint has used it, every sample's error
-    /// signal in columns.
-    cols: Array3<f32>,
-    /// Whether `cols` holds the unrolled input of the last forward pass.
-    unrolled: bool,
-}
-
-impl Workspace {
-    /// The batch size the buffers are sized for.
-    pub fn batch(&self) -> usize {
-        self.cols.dim().0
-    }
-
-    /// The number of floats the buffers hold.
-    pub fn floats(&self) -> usize {
-        self.cols.len()
-    }
+    with_cols(g, taps, |mut cols| {
+        for (sample, delta) in a_prev.outer_iter().zip(delta.outer_iter()) {
+            im2col_taps(g, sample, first..first + taps, cols.view_mut());
+            matmul_planned(
+                plan,
+                plane_matrix(delta),
+                cols.t(),
+                T::one(),
+                grad_w.view_mut(),
+            );
+        }
+    });
 }
 
 /// A 2-D convolution of an `I` = [`Image`]`<C, H, W>` into `O` channels with an
@@ -508,25 +579,6 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
         layer
     }
 
-    /// Buffers for training steps on batches of `batch` samples.
-    pub fn workspace(batch: usize) -> Workspace {
-        let g = Self::GEOMETRY;
-        Workspace {
-            cols: Array3::zeros((batch, g.patch_len(), g.positions())),
-            unrolled: false,
-        }
-    }
-
-    /// Buffers for [`Self::forward`] alone, on batches of any size: room for one
-    /// sample's columns, reused by every sample.
-    pub fn inference_workspace() -> Workspace {
-        let g = Self::GEOMETRY;
-        Workspace {
-            cols: Array3::zeros((1, g.patch_len(), g.positions())),
-            unrolled: false,
-        }
-    }
-
     /// The weight, `[out, in, k, k]`.
     pub fn weight(&self) -> ArrayView4<'_, f32> {
         self.weight.view()
@@ -547,67 +599,39 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
         self.bias.view_mut()
     }
 
-    /// `z = W ⋆ a + b` for a batch `a_prev` (N × C × H × W) into `z` (N × O × OH × OW),
-    /// keeping the unrolled input in `work` for [`Self::assign_adjoint_weight`] if `work`
-    /// is a [`Self::workspace`] for this batch size.
+    /// `z = W ⋆ a + b` for a batch `a_prev` (N × C × H × W) into `z` (N × O × OH × OW).
     ///
     /// # Panics
     ///
-    /// If the shapes do not match the layer's, or `work` is sized for another batch.
-    pub fn forward(
-        &self,
-        a_prev: ArrayView4<'_, f32>,
-        z: ArrayViewMut4<'_, f32>,
-        work: &mut Workspace,
-    ) {
+    /// If the shapes do not match the layer's.
+    pub fn forward(&self, a_prev: ArrayView4<'_, f32>, z: ArrayViewMut4<'_, f32>) {
         forward(
             Self::GEOMETRY,
             self.weight.view(),
             self.bias.view(),
             a_prev,
-            work.cols.view_mut(),
             z,
         );
-        work.unrolled = true;
     }
 
     /// `Δ_prev = B(W, ·)* Δ`, the transposed convolution: the error signal passed to the
-    /// previous layer (before that layer's σ' is applied). It forms the error signal in
-    /// columns where the unrolled input was, so it comes after
-    /// [`Self::assign_adjoint_weight`] in a backward pass.
-    pub fn adjoint_input(
-        &self,
-        delta: ArrayView4<'_, f32>,
-        delta_prev: ArrayViewMut4<'_, f32>,
-        work: &mut Workspace,
-    ) {
-        work.unrolled = false;
-        adjoint_input(
-            Self::GEOMETRY,
-            self.weight.view(),
-            delta,
-            work.cols.view_mut(),
-            delta_prev,
-        );
+    /// previous layer (before that layer's σ' is applied).
+    pub fn adjoint_input(&self, delta: ArrayView4<'_, f32>, delta_prev: ArrayViewMut4<'_, f32>) {
+        adjoint_input(Self::GEOMETRY, self.weight.view(), delta, delta_prev);
     }
 
     /// Makes `self`, a gradient (Remark 3: a point of the parameter space), equal to
-    /// `∇W = B(·, a)* Δ` (the input correlated with δ) and `∇b = C* Δ` (δ summed over
-    /// positions), where `a` is the input of the last [`Self::forward`] with `work`.
-    ///
-    /// # Panics
-    ///
-    /// If `work` does not hold the unrolled input of a forward pass of this batch: it
-    /// was made for another batch size, or [`Self::adjoint_input`] has used it since.
-    pub fn assign_adjoint_weight(&mut self, delta: ArrayView4<'_, f32>, work: &Workspace) {
-        assert!(
-            work.unrolled && delta.dim().0 == work.batch(),
-            "conv2d: the workspace does not hold this batch's unrolled input; \
-             call assign_adjoint_weight after forward and before adjoint_input"
-        );
+    /// `∇W = B(·, a)* Δ` (the input `a_prev` correlated with δ) and `∇b = C* Δ` (δ summed
+    /// over positions).
+    pub fn assign_adjoint_weight(
+        &mut self,
+        delta: ArrayView4<'_, f32>,
+        a_prev: ArrayView4<'_, f32>,
+    ) {
         adjoint_weight(
+            Self::GEOMETRY,
+            a_prev,
             delta,
-            work.cols.view(),
             self.weight.view_mut(),
             self.bias.view_mut(),
         );
@@ -665,7 +689,7 @@ crate::network::weight_and_bias_layer!("Conv2d", impl<I, O, K, S, P> for Conv2d<
 mod tests {
     use super::*;
     use crate::network::Layer;
-    use ndarray::{Array, Array2};
+    use ndarray::{Array, Array2, Array3};
     use typenum::{U12, U2, U24, U28, U3, U5, U6, U7};
 
     /// A deterministic, irregular f64 array (no symmetry a bug could hide behind).
@@ -692,16 +716,8 @@ mod tests {
     const N: usize = 2;
 
     fn run_forward(w: &Array4<f64>, b: &Array1<f64>, a: &Array4<f64>) -> Array4<f64> {
-        let mut cols = Array3::zeros((N, G.patch_len(), G.positions()));
         let mut z = Array4::zeros((N, OUT, G.out_height(), G.out_width()));
-        forward(
-            G,
-            w.view(),
-            b.view(),
-            a.view(),
-            cols.view_mut(),
-            z.view_mut(),
-        );
+        forward(G, w.view(), b.view(), a.view(), z.view_mut());
         z
     }
 
@@ -736,20 +752,11 @@ mod tests {
         let z = run_forward(&w, &Array1::zeros(OUT), &a);
         let lhs = (&z * &delta).sum();
 
-        let mut cols = Array3::zeros((N, G.patch_len(), G.positions()));
-        let mut scratch = Array4::zeros((N, OUT, 4, 3));
-        forward(
-            G,
-            w.view(),
-            Array1::zeros(OUT).view(),
-            a.view(),
-            cols.view_mut(),
-            scratch.view_mut(),
-        );
         let (mut grad_w, mut grad_b) = (Array4::zeros(w.dim()), Array1::zeros(OUT));
         adjoint_weight(
+            G,
+            a.view(),
             delta.view(),
-            cols.view(),
             grad_w.view_mut(),
             grad_b.view_mut(),
         );
@@ -760,14 +767,7 @@ mod tests {
         }
 
         let mut delta_prev = Array4::from_elem(a.dim(), f64::NAN);
-        let mut delta_cols = Array3::zeros((N, G.patch_len(), G.positions()));
-        adjoint_input(
-            G,
-            w.view(),
-            delta.view(),
-            delta_cols.view_mut(),
-            delta_prev.view_mut(),
-        );
+        adjoint_input(G, w.view(), delta.view(), delta_prev.view_mut());
         assert!((lhs - (&a * &delta_prev).sum()).abs() < 1e-12);
     }
 
@@ -783,27 +783,10 @@ mod tests {
         let r = filled((N, OUT, 4, 3), 0.4);
         let loss =
             |w: &Array4<f64>, b: &Array1<f64>, a: &Array4<f64>| (&run_forward(w, b, a) * &r).sum();
-        let mut cols = Array3::zeros((N, G.patch_len(), G.positions()));
-        let mut z = Array4::zeros(r.dim());
-        forward(
-            G,
-            w.view(),
-            b.view(),
-            a.view(),
-            cols.view_mut(),
-            z.view_mut(),
-        );
         let (mut grad_w, mut grad_b) = (Array4::zeros(w.dim()), Array1::zeros(OUT));
-        adjoint_weight(r.view(), cols.view(), grad_w.view_mut(), grad_b.view_mut());
+        adjoint_weight(G, a.view(), r.view(), grad_w.view_mut(), grad_b.view_mut());
         let mut grad_a = Array4::zeros(a.dim());
-        let mut delta_cols = Array3::zeros((N, G.patch_len(), G.positions()));
-        adjoint_input(
-            G,
-            w.view(),
-            r.view(),
-            delta_cols.view_mut(),
-            grad_a.view_mut(),
-        );
+        adjoint_input(G, w.view(), r.view(), grad_a.view_mut());
 
         // L is linear in each argument: central differences are exact up to rounding.
         let h = 1e-6;
@@ -884,6 +867,17 @@ mod tests {
     }
 
     #[test]
+    fn runs_of_every_length_are_copied_exactly() {
+        let src: Vec<u32> = (1..=40).collect();
+        for len in 0..=33 {
+            let mut dst = vec![0; len + 3];
+            copy_run(&mut dst[..len], &src);
+            assert_eq!(dst[..len], src[..len], "length {len}");
+            assert_eq!(dst[len..], [0; 3], "length {len}: written past the end");
+        }
+    }
+
+    #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         let image = filled((3, 7, 5), 0.6);
         let cols_dir = filled((G.patch_len(), G.positions()), 1.9);
@@ -910,9 +904,8 @@ mod tests {
         layer.bias_mut().assign(&ndarray::array![0.5, -0.25]);
 
         let a = filled((N, 3, 7, 5), 0.2).mapv(|v| v as f32);
-        let mut work = Conv::workspace(N);
         let mut z = Array4::zeros((N, 2, 4, 3));
-        layer.forward(a.view(), z.view_mut(), &mut work);
+        layer.forward(a.view(), z.view_mut());
         let z64 = run_forward(
             &layer.weight().mapv(f64::from),
             &layer.bias().mapv(f64::from),
@@ -925,9 +918,9 @@ mod tests {
 
         let delta = filled((N, 2, 4, 3), 0.7).mapv(|v| v as f32);
         let mut grad = Conv::zeros();
-        grad.assign_adjoint_weight(delta.view(), &work);
+        grad.assign_adjoint_weight(delta.view(), a.view());
         let mut delta_prev = Array4::zeros(a.dim());
-        layer.adjoint_input(delta.view(), delta_prev.view_mut(), &mut work);
+        layer.adjoint_input(delta.view(), delta_prev.view_mut());
         let zb = (&z - &layer.bias().insert_axis(Axis(1)).insert_axis(Axis(2))) * &delta;
         let inner = zb.sum();
         assert!((inner - (&layer.weight() * &grad.weight()).sum()).abs() < 1e-3);

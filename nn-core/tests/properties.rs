@@ -6,7 +6,7 @@
 //! an adjoint shows; the central differences check the forward maps' derivatives
 //! against the same adjoints.
 
-use ndarray::{Array, Array1, Array2, Array3, Array4, Dimension, ShapeBuilder};
+use ndarray::{Array, Array1, Array2, Array4, Dimension, ShapeBuilder};
 use nn_core::conv2d::{self, Geometry};
 use nn_core::shape::Window;
 use nn_core::{avg_pool, dense, max_pool};
@@ -92,17 +92,15 @@ proptest! {
         let w = filled((outputs, g.channels, k, k), seed);
         let a = filled((batch, g.channels, g.height, g.width), seed ^ 1);
         let delta = filled((batch, outputs, oh, ow), seed ^ 2);
-        let mut cols = Array3::zeros((batch, g.patch_len(), g.positions()));
         let mut z = Array4::zeros((batch, outputs, oh, ow));
-        conv2d::forward(g, w.view(), Array1::zeros(outputs).view(), a.view(), cols.view_mut(), z.view_mut());
+        conv2d::forward(g, w.view(), Array1::zeros(outputs).view(), a.view(), z.view_mut());
         let lhs = inner(&z, &delta);
         let (mut grad_w, mut grad_b) = (Array4::zeros(w.dim()), Array1::zeros(outputs));
-        conv2d::adjoint_weight(delta.view(), cols.view(), grad_w.view_mut(), grad_b.view_mut());
+        conv2d::adjoint_weight(g, a.view(), delta.view(), grad_w.view_mut(), grad_b.view_mut());
         let scale = (batch * g.patch_len() * g.positions()) as f64;
         assert_close(lhs, inner(&w, &grad_w), scale, "⟨W, ∇W⟩");
         let mut delta_prev = Array4::from_elem(a.dim(), f64::NAN);
-        let mut delta_cols = Array3::zeros((batch, g.patch_len(), g.positions()));
-        conv2d::adjoint_input(g, w.view(), delta.view(), delta_cols.view_mut(), delta_prev.view_mut());
+        conv2d::adjoint_input(g, w.view(), delta.view(), delta_prev.view_mut());
         assert_close(lhs, inner(&a, &delta_prev), scale, "⟨a, Δ_prev⟩");
         assert_close(grad_b.sum(), delta.sum(), scale, "C* δ");
 
@@ -110,9 +108,8 @@ proptest! {
         // differences of the linear map ⟨z, δ⟩ (exact up to rounding).
         let h = 1e-3;
         let loss = |w: &Array4<f64>, a: &Array4<f64>| {
-            let mut cols = Array3::zeros((batch, g.patch_len(), g.positions()));
             let mut z = Array4::zeros((batch, outputs, oh, ow));
-            conv2d::forward(g, w.view(), Array1::zeros(outputs).view(), a.view(), cols.view_mut(), z.view_mut());
+            conv2d::forward(g, w.view(), Array1::zeros(outputs).view(), a.view(), z.view_mut());
             inner(&z, &delta)
         };
         let iw = (seed as usize % outputs, 0, k / 2, k - 1);

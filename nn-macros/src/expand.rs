@@ -21,7 +21,6 @@ pub fn expand(model: &Model) -> TokenStream {
         ..
     } = model;
     let buffers = format_ident!("{name}Buffers");
-    let work = format_ident!("{name}Work");
     let step = format_ident!("{name}Step");
     let names: Vec<_> = layers.iter().map(|l| &l.name).collect();
     let name_strings: Vec<_> = names.iter().map(|n| n.to_string()).collect();
@@ -61,12 +60,6 @@ pub fn expand(model: &Model) -> TokenStream {
             quote!(<#ty>::new())
         }
     });
-    let convs: Vec<_> = layers
-        .iter()
-        .filter(|layer| matches!(layer.kind, Kind::Conv2d { .. }))
-        .collect();
-    let conv_names: Vec<_> = convs.iter().map(|layer| &layer.name).collect();
-    let conv_types: Vec<_> = convs.iter().map(|layer| layer_type(layer)).collect();
     let buffer_shapes = layers.iter().map(|layer| {
         let dims = layer
             .output
@@ -115,35 +108,17 @@ pub fn expand(model: &Model) -> TokenStream {
             #(#names: #buffer_types,)*
         }
 
-        /// The scratch space of each convolution, for a batch.
-        #[doc(hidden)]
-        #vis struct #work {
-            #(#conv_names: ::frechet::conv2d::Workspace,)*
-        }
-
         /// What a training step of the network keeps between steps of the same batch size.
         #[doc(hidden)]
         #vis struct #step {
             a: #buffers,
             delta: #buffers,
-            work: #work,
             grad: ::std::boxed::Box<#name>,
         }
 
         impl #buffers {
             fn zeros(batch: usize) -> Self {
                 #buffers { #(#names: #buffer_shapes,)* }
-            }
-        }
-
-        impl #work {
-            #[allow(unused_variables)]
-            fn training(batch: usize) -> Self {
-                #work { #(#conv_names: <#conv_types>::workspace(batch),)* }
-            }
-
-            fn inference() -> Self {
-                #work { #(#conv_names: <#conv_types>::inference_workspace(),)* }
             }
         }
 
@@ -158,11 +133,11 @@ pub fn expand(model: &Model) -> TokenStream {
             /// the totals and the memory a training step keeps.
             pub const SUMMARY: &'static str = #summary;
             /// The floats a training step keeps per sample of its batch: every layer's
-            /// activation and error signal, and each convolution's unrolled input.
+            /// activation and error signal.
             pub const STEP_FLOATS_PER_SAMPLE: usize = #per_sample;
-            /// The floats a training step keeps whatever the batch size: the gradient and
-            /// each convolution's error signal in columns. (Besides these, the parameters
-            /// and the optimizer's state.)
+            /// The floats a training step keeps whatever the batch size: the gradient.
+            /// (Besides these, the parameters, the optimizer's state, and the scratch space
+            /// each thread keeps for the kernels, which `SUMMARY` lists.)
             pub const STEP_FLOATS_FIXED: usize = #fixed;
 
             /// A network initialised from `seed`: He-uniform weights for layers followed by
@@ -193,7 +168,7 @@ pub fn expand(model: &Model) -> TokenStream {
             pub fn forward(&self, x: #input_array) -> #output_array {
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut a = #buffers::zeros(batch);
-                self.forward_into(x, &mut a, &mut #work::inference());
+                self.forward_into(x, &mut a);
                 a.#last
             }
 
@@ -246,11 +221,10 @@ pub fn expand(model: &Model) -> TokenStream {
                     || #step {
                         a: #buffers::zeros(batch),
                         delta: #buffers::zeros(batch),
-                        work: #work::training(batch),
                         grad: ::std::boxed::Box::new(#name::zeros()),
                     },
                 );
-                self.forward_into(x, &mut s.a, &mut s.work);
+                self.forward_into(x, &mut s.a);
                 // δ_L = σ_L'(z_L) ⊙ ∇ℓ(a_L, y)
                 let value = loss.loss_and_delta(s.a.#last.view(), targets, s.delta.#last.view_mut());
                 if !value.is_finite() {
@@ -270,13 +244,12 @@ pub fn expand(model: &Model) -> TokenStream {
             pub fn __step_floats(&self) -> ::std::option::Option<usize> {
                 self.__scratch.get().map(|s| {
                     0 #(+ s.a.#names.len() + s.delta.#names.len())*
-                        #(+ s.work.#conv_names.floats())*
                         + ::frechet::Network::num_params(&*s.grad)
                 })
             }
 
             /// `a_l = σ_l(B_l(W_l, a_{l−1}) + C_l b_l)` for every layer, keeping each `a_l`.
-            fn forward_into(&self, x: #input_array, a: &mut #buffers, work: &mut #work) {
+            fn forward_into(&self, x: #input_array, a: &mut #buffers) {
                 use ::frechet::Activation as _;
                 #(#forward)*
             }
@@ -348,15 +321,10 @@ fn forward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
             quote!(#value.apply(a.#name.view_mut());)
         }
     };
-    let map = match layer.kind {
-        Kind::Conv2d { .. } => {
-            quote!(self.#name.forward(#a_prev, a.#name.view_mut(), &mut work.#name);)
-        }
-        Kind::Dense { .. } | Kind::Pool { .. } | Kind::Flatten => {
-            quote!(self.#name.forward(#a_prev, a.#name.view_mut());)
-        }
-    };
-    quote!(#map #activation)
+    quote! {
+        self.#name.forward(#a_prev, a.#name.view_mut());
+        #activation
+    }
 }
 
 /// The statements of layer `i` in the backward pass: δ_{l−1} with the old weights and
@@ -371,14 +339,12 @@ fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
         let prev_name = &prev.name;
         let adjoint = match layer.kind {
             Kind::Dense { .. }
+            | Kind::Conv2d { .. }
             | Kind::Flatten
             | Kind::Pool {
                 op: PoolOp::Avg, ..
             } => quote! {
                 self.#name.adjoint_input(s.delta.#name.view(), s.delta.#prev_name.view_mut());
-            },
-            Kind::Conv2d { .. } => quote! {
-                self.#name.adjoint_input(s.delta.#name.view(), s.delta.#prev_name.view_mut(), &mut s.work.#name);
             },
             // Max pooling selects, and what it selected depends on its input.
             Kind::Pool {
@@ -412,20 +378,16 @@ fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
                 self.#name.step(optimizer, #index, s.delta.#name.view_mut(), #a_prev, &mut s.grad.#name);
             };
         }
-        // The convolution's input, unrolled, is in its workspace since the forward pass.
+        // ∇W = B(·, a)* Δ, ∇b = C* Δ into the gradient, then the optimizer's update.
         Kind::Conv2d { .. } => quote! {
-            s.grad.#name.assign_adjoint_weight(s.delta.#name.view(), &s.work.#name);
+            s.grad.#name.assign_adjoint_weight(s.delta.#name.view(), #a_prev);
         },
         Kind::Pool { .. } | Kind::Flatten => return input_adjoint,
     };
-    let update = quote! {
+    quote! {
+        #input_adjoint
+        #weight_adjoint
         ::frechet::optim::update_layer(optimizer, #index, &mut self.#name, &s.grad.#name);
-    };
-    match layer.kind {
-        // The convolution forms δ_{l−1} in columns where its unrolled input was, so its
-        // weight adjoint, which reads that input, comes first.
-        Kind::Conv2d { .. } => quote!(#weight_adjoint #input_adjoint #update),
-        _ => quote!(#input_adjoint #weight_adjoint #update),
     }
 }
 

@@ -6,29 +6,32 @@ use crate::shape::{Activation, Kind, Model, Shape, Window};
 /// The floats a training step keeps between steps: `per_sample · batch + fixed`, besides
 /// the parameters themselves and the optimizer's state.
 pub struct StepFloats {
-    /// Per sample: every layer's activation `a_l` and error signal `δ_l`, and each
-    /// convolution's unrolled input.
+    /// Per sample: every layer's activation `a_l` and error signal `δ_l`.
     pub per_sample: usize,
     /// Whatever the batch: the gradient, one float per parameter.
     pub fixed: usize,
+    /// Per thread, whatever the batch: the largest of the convolutions' unrolled inputs
+    /// of one sample, which the kernels form in scratch space each thread keeps.
+    pub per_thread: usize,
 }
 
 /// What one training step keeps, from the shapes. `expand.rs` writes the same buffers, and
 /// a test compares the two.
 pub fn step_floats(model: &Model) -> StepFloats {
-    let mut per_sample = 0;
+    let (mut per_sample, mut per_thread) = (0, 0);
     for layer in &model.layers {
         // Both the activation and the error signal of every layer, per sample.
         per_sample += 2 * layer.output.len().expect("checked in shape");
         if let (Kind::Conv2d { window, .. }, Shape::Image { channels, .. }) =
             (&layer.kind, layer.input)
         {
-            per_sample += unrolled(channels, *window, layer.output);
+            per_thread = per_thread.max(unrolled(channels, *window, layer.output));
         }
     }
     StepFloats {
         per_sample,
         fixed: model.num_params,
+        per_thread,
     }
 }
 
@@ -98,7 +101,7 @@ pub fn summary(model: &Model) -> String {
         (
             "step, per sample",
             format!(
-                "{} floats ({}): activations, error signals, unrolled conv inputs",
+                "{} floats ({}): activations, error signals",
                 thousands(step.per_sample),
                 bytes(step.per_sample)
             ),
@@ -120,7 +123,17 @@ pub fn summary(model: &Model) -> String {
             ),
         ),
     ];
-    for (what, value) in lines {
+    let scratch = (step.per_thread > 0).then(|| {
+        (
+            "scratch, thread",
+            format!(
+                "{} floats ({}): one sample's unrolled conv input",
+                thousands(step.per_thread),
+                bytes(step.per_thread)
+            ),
+        )
+    });
+    for (what, value) in lines.into_iter().chain(scratch) {
         out.push_str(&format!("{what:<17} {value}\n"));
     }
     out

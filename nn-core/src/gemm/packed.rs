@@ -19,10 +19,8 @@
 
 use std::cell::RefCell;
 
-use ndarray::{Array1, Ix1};
-
 use super::{Operand, Product};
-use crate::aligned;
+use crate::aligned::Buffer;
 
 /// Depth of a block: the rows of `B` (columns of `A`) packed at a time.
 const KC: usize = 256;
@@ -71,28 +69,12 @@ pub(super) struct TileJob {
 /// A thread's packing buffers.
 #[derive(Default)]
 struct Packs {
-    a: AlignedBuffer,
-    b: AlignedBuffer,
+    a: Buffer,
+    b: Buffer,
 }
 
 thread_local! {
     static PACKS: RefCell<Packs> = RefCell::new(Packs::default());
-}
-
-/// A buffer of `f32` that starts on a cache line ([`crate::aligned`]), so that no vector
-/// load of a panel straddles two lines.
-#[derive(Default)]
-struct AlignedBuffer(Option<Array1<f32>>);
-
-impl AlignedBuffer {
-    /// `len` floats starting on a cache line, growing the buffer if it is too short.
-    fn get(&mut self, len: usize) -> &mut [f32] {
-        if self.0.as_ref().is_none_or(|buffer| buffer.len() < len) {
-            self.0 = Some(aligned::zeros(Ix1(len)));
-        }
-        let buffer = self.0.as_mut().expect("made above");
-        &mut buffer.as_slice_mut().expect("standard layout")[..len]
-    }
 }
 
 fn round_up(x: usize, to: usize) -> usize {
