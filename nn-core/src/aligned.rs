@@ -53,18 +53,32 @@ impl Buffer {
     }
 }
 
-thread_local! {
-    static SCRATCH: RefCell<Buffer> = RefCell::new(Buffer::default());
+/// What a thread's scratch space holds; each has its own buffer, so that a kernel can use
+/// both at once.
+#[derive(Clone, Copy)]
+pub(crate) enum Scratch {
+    /// A sample's unrolled input to a convolution, or its error signal in columns.
+    Unrolled = 0,
+    /// A partial sum of a gradient, over part of a batch.
+    Sums = 1,
 }
 
-/// Runs `f` on `len` elements of scratch space, whose contents are left from earlier
-/// use: `f` must write before it reads.
+thread_local! {
+    static SCRATCH: [RefCell<Buffer>; 2] = Default::default();
+}
+
+/// Runs `f` on `len` elements of scratch space for `what`, whose contents are left from
+/// earlier use: `f` must write before it reads.
 ///
 /// For `f32` the space is the calling thread's, made on its first use and kept, like the
 /// matrix products' packing buffers, so a kernel that works one sample at a time keeps
 /// its working set in cache and a warmed-up step allocates nothing. Other types (the
 /// `f64` of the gradient checks) get a fresh vector.
-pub(crate) fn with_scratch<T: Scalar, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+pub(crate) fn with_scratch<T: Scalar, R>(
+    what: Scratch,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
     if TypeId::of::<T>() != TypeId::of::<f32>() {
         return f(&mut vec![T::zero(); len]);
     }
@@ -76,16 +90,16 @@ pub(crate) fn with_scratch<T: Scalar, R>(len: usize, f: impl FnOnce(&mut [T]) ->
     let mut run = Some(run);
     let ran = SCRATCH.try_with(|scratch| {
         let run = run.take().expect("called once");
-        match scratch.try_borrow_mut() {
+        match scratch[what as usize].try_borrow_mut() {
             Ok(mut buffer) => run(&mut buffer),
-            // Only a kernel run from inside another's use of the scratch on the same
+            // Only a kernel run from inside another's use of the same scratch on the same
             // thread (a stolen rayon job) could get here: it gets its own.
             Err(_) => run(&mut Buffer::default()),
         }
     });
     match ran {
         Ok(result) => result,
-        // The thread is being torn down and its buffer is gone.
+        // The thread is being torn down and its buffers are gone.
         Err(_) => run.take().expect("not run")(&mut Buffer::default()),
     }
 }

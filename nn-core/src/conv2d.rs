@@ -32,7 +32,7 @@ use ndarray::{
 };
 use typenum::{Unsigned, U0, U1};
 
-use crate::aligned::{self, with_scratch};
+use crate::aligned::{self, with_scratch, Scratch};
 use crate::gemm::{matmul, matmul_planned, Plan};
 use crate::init::{Init, InitRng};
 use crate::parallel::{for_each_sample, worth_splitting};
@@ -413,7 +413,7 @@ fn with_cols<T: Scalar, R>(
     f: impl FnOnce(ArrayViewMut2<'_, T>) -> R,
 ) -> R {
     let shape = (rows, g.positions());
-    with_scratch(rows * g.positions(), |floats| {
+    with_scratch(Scratch::Unrolled, rows * g.positions(), |floats| {
         f(ArrayViewMut2::from_shape(shape, floats).expect("scratch of the right length"))
     })
 }
@@ -473,18 +473,56 @@ pub fn adjoint_weight<T: Scalar>(
             .and(delta.outer_iter())
             .for_each(|g, channel| *g = *g + channel.sum());
     }
-    // One plan for the whole product, so that cutting it by taps changes no sum.
+    // One plan for the whole product, so that cutting it changes no sum.
     let plan = Plan::new::<T>(out, rest, g.positions()).on_this_thread();
     let pieces = rayon::current_num_threads();
-    adjoint_weight_taps(g, a_prev, delta, 0, grad_w, plan, pieces);
+    let batch = delta.dim().0;
+    if batch < 2 {
+        return adjoint_weight_taps(g, a_prev, delta, 0, grad_w, plan, pieces);
+    }
+    // The two halves of the batch are summed apart and then added, however many threads
+    // there are, so that two threads can take one half each (each unrolling only its own
+    // samples, for the whole product) and give the same bits as one thread.
+    let (a_first, a_second) = a_prev.split_at(Axis(0), batch / 2);
+    let (delta_first, delta_second) = delta.split_at(Axis(0), batch / 2);
+    with_scratch(Scratch::Sums, grad_w.len(), |sums| {
+        let mut grad_w = grad_w;
+        let mut second = ArrayViewMut2::from_shape(grad_w.dim(), sums).expect("scratch");
+        let mut first_half = || {
+            let pieces = pieces.div_ceil(2);
+            adjoint_weight_taps(g, a_first, delta_first, 0, grad_w.view_mut(), plan, pieces);
+        };
+        let mut second_half = || {
+            let pieces = pieces / 2;
+            adjoint_weight_taps(
+                g,
+                a_second,
+                delta_second,
+                0,
+                second.view_mut(),
+                plan,
+                pieces,
+            );
+        };
+        if pieces >= 2 && worth_splitting(delta.len() * rest) {
+            rayon::join(first_half, second_half);
+        } else {
+            first_half();
+            second_half();
+        }
+        Zip::from(&mut grad_w)
+            .and(&second)
+            .for_each(|sum, &part| *sum = *sum + part);
+    });
 }
 
-/// The weight part of [`adjoint_weight`] for the taps (input channel and kernel offset)
-/// from `first`: the columns of `grad_w`, and the rows of every sample's `cols`, unrolled
-/// here a sample at a time. Different taps are independent sums, so with threads to
-/// spare the two halves are computed side by side, in at most `pieces` pieces (one per
-/// thread: a narrower product is a slower one). Split this way, each thread unrolls only
-/// its share of the input; split by output channels, each would unroll all of it.
+/// The weight part of [`adjoint_weight`] over the samples of `a_prev` and `delta`, for
+/// the taps (input channel and kernel offset) from `first`: the columns of `grad_w`, and
+/// the rows of every sample's `cols`, unrolled here a sample at a time. Different taps
+/// are independent sums, so with threads to spare the two halves are computed side by
+/// side, in at most `pieces` pieces (one per thread: a narrower product is a slower one).
+/// Split this way, each thread unrolls only its share of the input; split by output
+/// channels, each would unroll all of it.
 fn adjoint_weight_taps<T: Scalar>(
     g: Geometry,
     a_prev: ArrayView4<'_, T>,
