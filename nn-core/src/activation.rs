@@ -7,6 +7,7 @@
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
 use crate::init::Init;
+use crate::parallel::{for_each_sample, VISIT};
 use crate::scalar::Scalar;
 
 /// A pointwise activation function.
@@ -65,10 +66,10 @@ impl Activation for Identity {
 }
 
 impl Activation for ReLU {
-    fn apply<T: Scalar, D: Dimension>(&self, mut z: ArrayViewMut<'_, T, D>) {
+    fn apply<T: Scalar, D: Dimension>(&self, z: ArrayViewMut<'_, T, D>) {
         // Not LeakyReLU(0): that would give −0 for negative inputs, where PyTorch gives 0.
         // A NaN stays NaN, as in PyTorch, so that a bad input cannot hide.
-        z.mapv_inplace(|z| {
+        map_inplace(z, |z| {
             if z > T::zero() || z.is_nan() {
                 z
             } else {
@@ -84,9 +85,7 @@ impl Activation for ReLU {
     ) {
         // σ' is 0 where the output is not positive: the error signal there is replaced
         // (not multiplied) by 0, as in PyTorch, so that an infinite one cannot make NaN.
-        Zip::from(delta).and(a).for_each(|d, &a| {
-            *d = if a <= T::zero() { T::zero() } else { *d };
-        });
+        scale_delta(delta, a, |d, a| if a <= T::zero() { T::zero() } else { d });
     }
 
     fn init(&self) -> Init {
@@ -95,9 +94,9 @@ impl Activation for ReLU {
 }
 
 impl Activation for LeakyReLU {
-    fn apply<T: Scalar, D: Dimension>(&self, mut z: ArrayViewMut<'_, T, D>) {
+    fn apply<T: Scalar, D: Dimension>(&self, z: ArrayViewMut<'_, T, D>) {
         let slope = T::of_f32(self.0);
-        z.mapv_inplace(|z| if z > T::zero() { z } else { slope * z });
+        map_inplace(z, |z| if z > T::zero() { z } else { slope * z });
     }
 
     fn backprop<T: Scalar, D: Dimension>(
@@ -107,9 +106,7 @@ impl Activation for LeakyReLU {
     ) {
         let slope = T::of_f32(self.0);
         // A select rather than a branch, so that it vectorises.
-        Zip::from(delta).and(a).for_each(|d, &a| {
-            *d = if a <= T::zero() { *d * slope } else { *d };
-        });
+        scale_delta(delta, a, |d, a| if a <= T::zero() { d * slope } else { d });
     }
 
     fn init(&self) -> Init {
@@ -118,9 +115,9 @@ impl Activation for LeakyReLU {
 }
 
 impl Activation for Sigmoid {
-    fn apply<T: Scalar, D: Dimension>(&self, mut z: ArrayViewMut<'_, T, D>) {
+    fn apply<T: Scalar, D: Dimension>(&self, z: ArrayViewMut<'_, T, D>) {
         // Two branches so that exp never overflows: for z < 0, e^z / (1 + e^z).
-        z.mapv_inplace(|z| {
+        map_inplace(z, |z| {
             if z >= T::zero() {
                 T::one() / (T::one() + (-z).exp())
             } else {
@@ -135,15 +132,13 @@ impl Activation for Sigmoid {
         a: ArrayView<'_, T, D>,
         delta: ArrayViewMut<'_, T, D>,
     ) {
-        Zip::from(delta)
-            .and(a)
-            .for_each(|d, &a| *d = *d * a * (T::one() - a));
+        scale_delta(delta, a, |d, a| d * a * (T::one() - a));
     }
 }
 
 impl Activation for Tanh {
-    fn apply<T: Scalar, D: Dimension>(&self, mut z: ArrayViewMut<'_, T, D>) {
-        z.mapv_inplace(T::tanh);
+    fn apply<T: Scalar, D: Dimension>(&self, z: ArrayViewMut<'_, T, D>) {
+        map_inplace(z, T::tanh);
     }
 
     fn backprop<T: Scalar, D: Dimension>(
@@ -151,10 +146,30 @@ impl Activation for Tanh {
         a: ArrayView<'_, T, D>,
         delta: ArrayViewMut<'_, T, D>,
     ) {
-        Zip::from(delta)
-            .and(a)
-            .for_each(|d, &a| *d = *d * (T::one() - a * a));
+        scale_delta(delta, a, |d, a| d * (T::one() - a * a));
     }
+}
+
+/// `z ← f(z)` elementwise, in pieces side by side on large batches.
+fn map_inplace<T: Scalar, D: Dimension>(z: ArrayViewMut<'_, T, D>, f: impl Fn(T) -> T + Sync) {
+    // As IxDyn, which keeps up to four axes inline (no allocation), to split the batch.
+    let z = z.into_dyn();
+    for_each_sample(VISIT * z.len(), (z,), &|(mut z,)| z.mapv_inplace(&f));
+}
+
+/// `δ ← f(δ, a)` elementwise: `δ ← σ'(z) ⊙ δ` with σ' read off `a`, in pieces side by
+/// side on large batches.
+fn scale_delta<T: Scalar, D: Dimension>(
+    delta: ArrayViewMut<'_, T, D>,
+    a: ArrayView<'_, T, D>,
+    f: impl Fn(T, T) -> T + Sync,
+) {
+    let (delta, a) = (delta.into_dyn(), a.into_dyn());
+    for_each_sample(VISIT * delta.len(), (delta, a), &|(mut delta, a)| {
+        Zip::from(&mut delta)
+            .and(&a)
+            .for_each(|d, &a| *d = f(*d, a));
+    });
 }
 
 #[cfg(test)]

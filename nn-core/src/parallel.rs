@@ -44,6 +44,17 @@ pub(crate) trait SplitBatch: Sized + Send {
     fn split(self, at: usize) -> (Self, Self);
 }
 
+impl<A: SplitView> SplitBatch for (A,) {
+    fn batch(&self) -> usize {
+        self.0.len_of_batch()
+    }
+
+    fn split(self, at: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split_batch(at);
+        ((a0,), (a1,))
+    }
+}
+
 impl<A: SplitView, B: SplitView> SplitBatch for (A, B) {
     fn batch(&self) -> usize {
         self.0.len_of_batch()
