@@ -452,7 +452,7 @@ pub fn adjoint_weight<T: Scalar>(
     a_prev: ArrayView4<'_, T>,
     delta: ArrayView4<'_, T>,
     grad_weight: ArrayViewMut4<'_, T>,
-    mut grad_bias: ArrayViewMut1<'_, T>,
+    grad_bias: ArrayViewMut1<'_, T>,
 ) {
     let (out, rest) = (
         grad_weight.dim().0,
@@ -467,42 +467,30 @@ pub fn adjoint_weight<T: Scalar>(
         delta.dim().0,
         "conv2d: the input and error signal's batches"
     );
-    grad_bias.fill(T::zero());
-    for delta in delta.outer_iter() {
-        Zip::from(&mut grad_bias)
-            .and(delta.outer_iter())
-            .for_each(|g, channel| *g = *g + channel.sum());
-    }
     // One plan for the whole product, so that cutting it changes no sum.
     let plan = Plan::new::<T>(out, rest, g.positions()).on_this_thread();
     let pieces = rayon::current_num_threads();
     let batch = delta.dim().0;
     if batch < 2 {
-        return adjoint_weight_taps(g, a_prev, delta, 0, grad_w, plan, pieces);
+        return adjoint_weight_sums(g, a_prev, delta, grad_w, grad_bias, plan, pieces);
     }
     // The two halves of the batch are summed apart and then added, however many threads
     // there are, so that two threads can take one half each (each unrolling only its own
     // samples, for the whole product) and give the same bits as one thread.
     let (a_first, a_second) = a_prev.split_at(Axis(0), batch / 2);
     let (delta_first, delta_second) = delta.split_at(Axis(0), batch / 2);
-    with_scratch(Scratch::Sums, grad_w.len(), |sums| {
-        let mut grad_w = grad_w;
-        let mut second = ArrayViewMut2::from_shape(grad_w.dim(), sums).expect("scratch");
+    with_scratch(Scratch::Sums, out * rest + out, |sums| {
+        let (sums_w, sums_b) = sums.split_at_mut(out * rest);
+        let mut second_w = ArrayViewMut2::from_shape((out, rest), sums_w).expect("scratch");
+        let mut second_b = ArrayViewMut1::from(sums_b);
+        let (mut grad_w, mut grad_bias) = (grad_w, grad_bias);
         let mut first_half = || {
-            let pieces = pieces.div_ceil(2);
-            adjoint_weight_taps(g, a_first, delta_first, 0, grad_w.view_mut(), plan, pieces);
+            let (w, b) = (grad_w.view_mut(), grad_bias.view_mut());
+            adjoint_weight_sums(g, a_first, delta_first, w, b, plan, pieces.div_ceil(2));
         };
         let mut second_half = || {
-            let pieces = pieces / 2;
-            adjoint_weight_taps(
-                g,
-                a_second,
-                delta_second,
-                0,
-                second.view_mut(),
-                plan,
-                pieces,
-            );
+            let (w, b) = (second_w.view_mut(), second_b.view_mut());
+            adjoint_weight_sums(g, a_second, delta_second, w, b, plan, pieces / 2);
         };
         if pieces >= 2 && worth_splitting(delta.len() * rest) {
             rayon::join(first_half, second_half);
@@ -511,9 +499,31 @@ pub fn adjoint_weight<T: Scalar>(
             second_half();
         }
         Zip::from(&mut grad_w)
-            .and(&second)
+            .and(&second_w)
+            .for_each(|sum, &part| *sum = *sum + part);
+        Zip::from(&mut grad_bias)
+            .and(&second_b)
             .for_each(|sum, &part| *sum = *sum + part);
     });
+}
+
+/// [`adjoint_weight`] over the samples of `a_prev` and `delta`, a part of the batch.
+fn adjoint_weight_sums<T: Scalar>(
+    g: Geometry,
+    a_prev: ArrayView4<'_, T>,
+    delta: ArrayView4<'_, T>,
+    grad_w: ArrayViewMut2<'_, T>,
+    mut grad_bias: ArrayViewMut1<'_, T>,
+    plan: Plan,
+    pieces: usize,
+) {
+    grad_bias.fill(T::zero());
+    for delta in delta.outer_iter() {
+        Zip::from(&mut grad_bias)
+            .and(delta.outer_iter())
+            .for_each(|g, channel| *g = *g + channel.sum());
+    }
+    adjoint_weight_taps(g, a_prev, delta, 0, grad_w, plan, pieces);
 }
 
 /// The weight part of [`adjoint_weight`] over the samples of `a_prev` and `delta`, for
