@@ -13,7 +13,7 @@ use std::cell::RefCell;
 
 use ndarray::{s, Array, Array1, Dimension, Ix1};
 
-use crate::scalar::Scalar;
+use crate::scalar::{same_type_mut, Scalar};
 
 /// Floats in a cache line of 64 bytes.
 const LINE: usize = 64 / std::mem::size_of::<f32>();
@@ -82,11 +82,7 @@ pub(crate) fn with_scratch<T: Scalar, R>(
     if TypeId::of::<T>() != TypeId::of::<f32>() {
         return f(&mut vec![T::zero(); len]);
     }
-    let run = |buffer: &mut Buffer| {
-        let floats = buffer.get(len);
-        // SAFETY: T is f32, checked above.
-        f(unsafe { &mut *(floats as *mut [f32] as *mut [T]) })
-    };
+    let run = |buffer: &mut Buffer| f(same_type_mut(buffer.get(len)).expect("T is f32"));
     let mut run = Some(run);
     let ran = SCRATCH.try_with(|scratch| {
         let run = run.take().expect("called once");

@@ -36,8 +36,10 @@ use crate::aligned::{self, with_scratch, Scratch};
 use crate::gemm::{matmul, matmul_planned, Plan};
 use crate::init::{Init, InitRng};
 use crate::parallel::{for_each_sample, worth_splitting};
-use crate::scalar::Scalar;
+use crate::scalar::{same_type, same_type_mut, same_type_view_mut, Scalar};
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
+
+mod direct;
 
 /// The sizes of a convolution, at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -392,6 +394,9 @@ pub fn forward<T: Scalar>(
         a_prev,
         mut z,
     )| {
+        if forward_direct(g, w, bias, a_prev, z.view_mut()) {
+            return;
+        }
         with_cols(g, g.patch_len(), |mut cols| {
             for (sample, z) in a_prev.outer_iter().zip(z.outer_iter_mut()) {
                 im2col(g, sample, cols.view_mut());
@@ -404,6 +409,31 @@ pub fn forward<T: Scalar>(
             }
         });
     });
+}
+
+/// [`forward`] by the [`direct`] kernel, if it applies to `g` and the arrays are `f32` in
+/// standard layout; `false` if not.
+fn forward_direct<T: Scalar>(
+    g: Geometry,
+    w: ArrayView2<'_, T>,
+    bias: ArrayView1<'_, T>,
+    a_prev: ArrayView4<'_, T>,
+    mut z: ArrayViewMut4<'_, T>,
+) -> bool {
+    let arrays = (
+        w.as_slice().and_then(same_type),
+        bias.as_slice().and_then(same_type),
+        a_prev.as_slice().and_then(same_type),
+        z.as_slice_mut().and_then(same_type_mut),
+    );
+    let (true, (Some(w), Some(bias), Some(a_prev), Some(z))) = (direct::applies(g), arrays) else {
+        return false;
+    };
+    let images = a_prev.chunks_exact(g.channels * g.height * g.width);
+    for (image, z) in images.zip(z.chunks_exact_mut(bias.len() * g.positions())) {
+        direct::forward(g, w, bias, image, z);
+    }
+    true
 }
 
 /// Runs `f` on scratch space for `rows` rows of a sample's `cols` (rows × oh·ow).
@@ -554,6 +584,9 @@ fn adjoint_weight_taps<T: Scalar>(
         return;
     }
     grad_w.fill(T::zero());
+    if weight_direct(g, a_prev, delta, first, grad_w.view_mut()) {
+        return;
+    }
     with_cols(g, taps, |mut cols| {
         for (sample, delta) in a_prev.outer_iter().zip(delta.outer_iter()) {
             im2col_taps(g, sample, first..first + taps, cols.view_mut());
@@ -566,6 +599,43 @@ fn adjoint_weight_taps<T: Scalar>(
             );
         }
     });
+}
+
+/// Samples summed together by the [`direct`] weight kernel: their inputs and error
+/// signals stay in cache while every tile of the gradient passes over them, and the
+/// lanes of each tile are summed once per block rather than once per sample.
+const DIRECT_BLOCK: usize = 8;
+
+/// [`adjoint_weight_taps`] by the [`direct`] kernel, adding to `grad_w`, if it applies
+/// to `g` and the arrays are `f32` in standard layout; `false` if not.
+fn weight_direct<T: Scalar>(
+    g: Geometry,
+    a_prev: ArrayView4<'_, T>,
+    delta: ArrayView4<'_, T>,
+    first: usize,
+    grad_w: ArrayViewMut2<'_, T>,
+) -> bool {
+    let arrays = (
+        a_prev.as_slice().and_then(same_type),
+        delta.as_slice().and_then(same_type),
+    );
+    let (true, (Some(images), Some(deltas)), Some(mut grad_w)) =
+        (direct::applies(g), arrays, same_type_view_mut(grad_w))
+    else {
+        return false;
+    };
+    let taps = first..first + grad_w.ncols();
+    let (image_len, delta_len) = (
+        a_prev.len() / a_prev.dim().0.max(1),
+        delta.len() / delta.dim().0.max(1),
+    );
+    let blocks = images
+        .chunks(DIRECT_BLOCK * image_len)
+        .zip(deltas.chunks(DIRECT_BLOCK * delta_len));
+    for (images, deltas) in blocks {
+        direct::adjoint_weight(g, images, deltas, taps.clone(), grad_w.view_mut());
+    }
+    true
 }
 
 /// A 2-D convolution of an `I` = [`Image`]`<C, H, W>` into `O` channels with an
