@@ -1,6 +1,7 @@
 //! A warmed-up training step allocates nothing: every buffer it needs is sized from the
-//! static shapes on the first step of a batch size and reused afterwards, and the matrix
-//! products write into those buffers without packing buffers of their own.
+//! static shapes on the first step of a batch size and reused afterwards, and the
+//! kernels' scratch space (packed panels, a sample's unrolled input, partial sums) is
+//! made on a thread's first step and kept by the thread.
 //!
 //! Single-threaded, as with `RAYON_NUM_THREADS=1`: with more threads the kernels hand
 //! work to rayon's pool, whose job queue allocates a block now and then.

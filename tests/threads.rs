@@ -1,7 +1,8 @@
 //! Threads change nothing: kernels share work among threads only in ways that compute
 //! every number exactly as one thread would (rows or columns of a product, decided
-//! once for the whole product; samples of a batch; taps of a convolution's gradient), so
-//! a training step gives bit-identical weights with 1 and with several threads.
+//! once for the whole product; samples of a batch; taps of a convolution's gradient, and
+//! the two halves of the batch it sums, which one thread sums apart too), so a training
+//! step gives bit-identical weights with 1 and with several threads.
 
 mod common;
 

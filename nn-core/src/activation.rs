@@ -175,7 +175,18 @@ fn scale_delta<T: Scalar, D: Dimension>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{array, Array1};
+    use ndarray::{arr0, array, Array1};
+
+    /// An array with no axes is one value, not a batch to split.
+    #[test]
+    fn a_scalar_array_is_one_value() {
+        let mut z = arr0(-1.0f32);
+        ReLU.apply(z.view_mut());
+        assert_eq!(z[()], 0.0);
+        let mut delta = arr0(3.0f32);
+        Tanh.backprop(arr0(0.5f32).view(), delta.view_mut());
+        assert_eq!(delta[()], 3.0 * 0.75);
+    }
 
     /// Checks `backprop` against a central difference of `apply`, in f64, at points away
     /// from the kink of the ReLU family (where no derivative exists).

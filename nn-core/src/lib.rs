@@ -31,6 +31,7 @@ mod parallel;
 pub mod pool;
 pub mod safetensors;
 mod scalar;
+mod scratch;
 pub mod shape;
 pub mod train;
 

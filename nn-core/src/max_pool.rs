@@ -18,9 +18,10 @@
 //!
 //! The selection is not stored: [`adjoint_input`] recomputes it from `a_prev` by the
 //! same rule as [`forward`] (one function says which element displaces which), so the two
-//! cannot disagree and no index buffer is kept. 2 × 2 windows at stride 2 in packed
-//! planes, the pool of nearly every network, take a path of their own whose loops
-//! vectorise; a test holds it to the general one bit for bit.
+//! cannot disagree and no index buffer is kept. 2 × 2 windows at stride 2 over
+//! contiguous planes of even height, the pool of nearly every network, take a path of
+//! their own, over all the planes of a batch at once and with no branch on the data; a
+//! test holds it to the general one bit for bit.
 //! Where elements tie the pool is not differentiable; like PyTorch's CPU kernel the first
 //! maximum in row-major order is selected, so it receives the window's whole δ. A NaN is
 //! selected whenever it is met, and nothing displaces it but a later NaN, so a NaN in a
@@ -548,9 +549,6 @@ mod tests {
         );
     }
 
-    /// The 2 × 2, stride 2 path (packed planes) and the general one (the same numbers
-    /// read through a strided view) select the same elements, ties, infinities and NaNs
-    /// included, on even and odd planes.
     /// The restated rule of the 2 × 2 path against the scan of [`displaces`], on every
     /// window of five values that tie, order and propagate differently.
     #[test]
@@ -569,6 +567,10 @@ mod tests {
         }
     }
 
+    /// The 2 × 2, stride 2 path (contiguous planes of even height) and the general one
+    /// (the same numbers read through a strided view) select the same elements, ties,
+    /// infinities and NaNs included, for even and odd widths. (Planes of odd height take
+    /// the general path either way.)
     #[test]
     fn the_2x2_path_agrees_with_the_general_one() {
         let w = window(2, 2);

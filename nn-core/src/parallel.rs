@@ -3,7 +3,10 @@
 //! Kernels split their work in halves with `rayon::join` — the rows or columns of a
 //! matrix product, the samples of a batch, the taps of a convolution's weight gradient —
 //! for as long as each half is large enough to pay for handing it to another thread
-//! (and, where each piece repeats some work, no more than once per thread). They use rayon's
+//! (and, where each piece repeats some work, no more than once per thread). A sum over
+//! the batch, the convolution's weight gradient, is always taken in two halves added at
+//! the end, threads or not, so that it can be shared and still give the same bits. They
+//! use rayon's
 //! global pool, so `RAYON_NUM_THREADS=1` makes everything single-threaded; with one
 //! thread no kernel calls into rayon at all, so a warmed-up training step allocates
 //! nothing.
@@ -85,6 +88,12 @@ where
     }
 }
 
+/// The samples of an array of `shape`: along its first axis, or one for an array with no
+/// axes (a scalar, which an activation may be given), so that it is never split.
+fn batch_len(shape: &[usize]) -> usize {
+    shape.first().copied().unwrap_or(1)
+}
+
 /// One view with samples along its first axis.
 pub(crate) trait SplitView: Sized + Send {
     fn len_of_batch(&self) -> usize;
@@ -93,7 +102,7 @@ pub(crate) trait SplitView: Sized + Send {
 
 impl<T: Sync, D: ndarray::RemoveAxis> SplitView for ndarray::ArrayView<'_, T, D> {
     fn len_of_batch(&self) -> usize {
-        self.len_of(Axis(0))
+        batch_len(self.shape())
     }
 
     fn split_batch(self, at: usize) -> (Self, Self) {
@@ -103,7 +112,7 @@ impl<T: Sync, D: ndarray::RemoveAxis> SplitView for ndarray::ArrayView<'_, T, D>
 
 impl<T: Send, D: ndarray::RemoveAxis> SplitView for ndarray::ArrayViewMut<'_, T, D> {
     fn len_of_batch(&self) -> usize {
-        self.len_of(Axis(0))
+        batch_len(self.shape())
     }
 
     fn split_batch(self, at: usize) -> (Self, Self) {

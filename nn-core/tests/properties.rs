@@ -96,7 +96,7 @@ proptest! {
         conv2d::forward(g, w.view(), Array1::zeros(outputs).view(), a.view(), z.view_mut());
         let lhs = inner(&z, &delta);
         let (mut grad_w, mut grad_b) = (Array4::zeros(w.dim()), Array1::zeros(outputs));
-        conv2d::adjoint_weight(g, a.view(), delta.view(), grad_w.view_mut(), grad_b.view_mut());
+        conv2d::adjoint_weight(g, delta.view(), a.view(), grad_w.view_mut(), grad_b.view_mut());
         let scale = (batch * g.patch_len() * g.positions()) as f64;
         assert_close(lhs, inner(&w, &grad_w), scale, "⟨W, ∇W⟩");
         let mut delta_prev = Array4::from_elem(a.dim(), f64::NAN);

@@ -10,28 +10,30 @@ pub struct StepFloats {
     pub per_sample: usize,
     /// Whatever the batch: the gradient, one float per parameter.
     pub fixed: usize,
-    /// Per thread, whatever the batch: the largest of the convolutions' unrolled inputs
-    /// of one sample, which the kernels form in scratch space each thread keeps.
+    /// Per thread, whatever the batch, at most: the largest of the convolutions' unrolled
+    /// inputs of one sample and the largest convolution's partial gradient, which the
+    /// kernels form in scratch space each thread keeps.
     pub per_thread: usize,
 }
 
 /// What one training step keeps, from the shapes. `expand.rs` writes the same buffers, and
 /// a test compares the two.
 pub fn step_floats(model: &Model) -> StepFloats {
-    let (mut per_sample, mut per_thread) = (0, 0);
+    let (mut per_sample, mut unrolled_max, mut gradient_max) = (0, 0, 0);
     for layer in &model.layers {
         // Both the activation and the error signal of every layer, per sample.
         per_sample += 2 * layer.output.len().expect("checked in shape");
         if let (Kind::Conv2d { window, .. }, Shape::Image { channels, .. }) =
             (&layer.kind, layer.input)
         {
-            per_thread = per_thread.max(unrolled(channels, *window, layer.output));
+            unrolled_max = unrolled_max.max(unrolled(channels, *window, layer.output));
+            gradient_max = gradient_max.max(layer.num_params);
         }
     }
     StepFloats {
         per_sample,
         fixed: model.num_params,
-        per_thread,
+        per_thread: unrolled_max + gradient_max,
     }
 }
 
@@ -127,7 +129,7 @@ pub fn summary(model: &Model) -> String {
         (
             "scratch, thread",
             format!(
-                "{} floats ({}): one sample's unrolled conv input",
+                "at most {} floats ({}): an unrolled conv input, a partial conv gradient",
                 thousands(step.per_thread),
                 bytes(step.per_thread)
             ),

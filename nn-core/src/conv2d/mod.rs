@@ -32,11 +32,12 @@ use ndarray::{
 };
 use typenum::{Unsigned, U0, U1};
 
-use crate::aligned::{self, with_scratch, Scratch};
+use crate::aligned;
 use crate::gemm::{matmul, matmul_planned, Plan};
 use crate::init::{Init, InitRng};
 use crate::parallel::{for_each_sample, worth_splitting};
 use crate::scalar::{same_type, same_type_mut, same_type_view_mut, Scalar};
+use crate::scratch::{with_scratch, Space};
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
 
 mod direct;
@@ -443,7 +444,7 @@ fn with_cols<T: Scalar, R>(
     f: impl FnOnce(ArrayViewMut2<'_, T>) -> R,
 ) -> R {
     let shape = (rows, g.positions());
-    with_scratch(Scratch::Unrolled, rows * g.positions(), |floats| {
+    with_scratch(Space::Unrolled, rows * g.positions(), |floats| {
         f(ArrayViewMut2::from_shape(shape, floats).expect("scratch of the right length"))
     })
 }
@@ -476,11 +477,11 @@ pub fn adjoint_input<T: Scalar>(
 /// `∇W = Σ_n Δ colsᵀ` and `∇b = Σ_n Σ_positions Δ`: the adjoints of `B(·, a)` and `C`
 /// applied to `delta` (N × out × oh × ow), where `a_prev` (N × in × h × w) is the input
 /// of the forward pass, written into `grad_weight` (out × in × k × k) and `grad_bias`
-/// (out).
+/// (out). The arguments come in the order of [`crate::dense::adjoint_weight`]'s.
 pub fn adjoint_weight<T: Scalar>(
     g: Geometry,
-    a_prev: ArrayView4<'_, T>,
     delta: ArrayView4<'_, T>,
+    a_prev: ArrayView4<'_, T>,
     grad_weight: ArrayViewMut4<'_, T>,
     grad_bias: ArrayViewMut1<'_, T>,
 ) {
@@ -509,7 +510,7 @@ pub fn adjoint_weight<T: Scalar>(
     // samples, for the whole product) and give the same bits as one thread.
     let (a_first, a_second) = a_prev.split_at(Axis(0), batch / 2);
     let (delta_first, delta_second) = delta.split_at(Axis(0), batch / 2);
-    with_scratch(Scratch::Sums, out * rest + out, |sums| {
+    with_scratch(Space::Sums, out * rest + out, |sums| {
         let (sums_w, sums_b) = sums.split_at_mut(out * rest);
         let mut second_w = ArrayViewMut2::from_shape((out, rest), sums_w).expect("scratch");
         let mut second_b = ArrayViewMut1::from(sums_b);
@@ -748,8 +749,8 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
     ) {
         adjoint_weight(
             Self::GEOMETRY,
-            a_prev,
             delta,
+            a_prev,
             self.weight.view_mut(),
             self.bias.view_mut(),
         );
@@ -873,8 +874,8 @@ mod tests {
         let (mut grad_w, mut grad_b) = (Array4::zeros(w.dim()), Array1::zeros(OUT));
         adjoint_weight(
             G,
-            a.view(),
             delta.view(),
+            a.view(),
             grad_w.view_mut(),
             grad_b.view_mut(),
         );
@@ -902,7 +903,7 @@ mod tests {
         let loss =
             |w: &Array4<f64>, b: &Array1<f64>, a: &Array4<f64>| (&run_forward(w, b, a) * &r).sum();
         let (mut grad_w, mut grad_b) = (Array4::zeros(w.dim()), Array1::zeros(OUT));
-        adjoint_weight(G, a.view(), r.view(), grad_w.view_mut(), grad_b.view_mut());
+        adjoint_weight(G, r.view(), a.view(), grad_w.view_mut(), grad_b.view_mut());
         let mut grad_a = Array4::zeros(a.dim());
         adjoint_input(G, w.view(), r.view(), grad_a.view_mut());
 

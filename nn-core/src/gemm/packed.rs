@@ -20,7 +20,7 @@
 use std::cell::RefCell;
 
 use super::{Operand, Product};
-use crate::aligned::Buffer;
+use crate::scratch::Buffer;
 
 /// Depth of a block: the rows of `B` (columns of `A`) packed at a time.
 const KC: usize = 256;
