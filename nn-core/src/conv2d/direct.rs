@@ -92,6 +92,40 @@ pub(super) fn forward(g: Geometry, weight: &[f32], bias: &[f32], image: &[f32], 
     }
 }
 
+/// `Δ_prev = B(W, ·)* Δ` for one sample, the transposed convolution: `weight` (out ×
+/// in·k·k), `delta` (out × oh × ow) and `delta_prev` (in × h × w), all in standard
+/// layout. Each tile of `Wᵀ Δ` (taps × positions), the error signal in columns, is added
+/// onto the pixels its taps read, straight from the registers: col2im with no columns.
+///
+/// # Panics
+///
+/// If [`applies`] is false for `g` or the lengths do not match it.
+pub(super) fn adjoint_input(g: Geometry, weight: &[f32], delta: &[f32], delta_prev: &mut [f32]) {
+    assert!(applies(g), "conv2d: no direct kernel for {g:?}");
+    let outputs = weight.len() / g.patch_len();
+    assert_eq!(weight.len(), outputs * g.patch_len(), "conv2d: weight");
+    assert_eq!(delta.len(), outputs * g.positions(), "conv2d: error signal");
+    assert_eq!(
+        delta_prev.len(),
+        g.channels * g.height * g.width,
+        "conv2d: the previous error signal"
+    );
+    delta_prev.fill(0.0);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `forward`: every tap of every output position lies inside the
+    // previous layer's plane.
+    unsafe {
+        avx2::InputJob {
+            g,
+            outputs,
+            weight: weight.as_ptr(),
+            delta: delta.as_ptr(),
+            delta_prev: delta_prev.as_mut_ptr(),
+        }
+        .run();
+    }
+}
+
 /// `∇W[:, taps] += Σ_n Δ_n colsᵀ` over a block of samples: `images` (n × in × h × w) and
 /// `deltas` (n × out × oh × ow) in standard layout, and `grad` the columns `taps` of the
 /// weight gradient (out × in·k·k), with contiguous rows.
@@ -272,6 +306,105 @@ mod avx2 {
             for (q, &acc) in acc.iter().enumerate() {
                 let at = z.add((o + r) * positions + LANES * (v + q));
                 _mm256_storeu_ps(at, _mm256_add_ps(b, acc));
+            }
+        }
+    }
+
+    /// See [`super::adjoint_input`]: its checked arguments.
+    #[derive(Clone, Copy)]
+    pub(super) struct InputJob {
+        pub(super) g: Geometry,
+        pub(super) outputs: usize,
+        pub(super) weight: *const f32,
+        pub(super) delta: *const f32,
+        pub(super) delta_prev: *mut f32,
+    }
+
+    /// The taps of an input-adjoint tile: kernel rows `i..i + ROWS` of one input channel
+    /// and kernel column. Each writes a different row of the previous plane for the same
+    /// output vector, so that no add into the plane overlaps part of the one before it
+    /// (which would stall it until that store has left the core).
+    #[derive(Clone, Copy)]
+    struct Taps {
+        channel: usize,
+        i: usize,
+        j: usize,
+        v: usize,
+    }
+
+    impl InputJob {
+        /// With AVX-512's 32 registers if the CPU has them, or else AVX2's 16.
+        ///
+        /// # Safety
+        ///
+        /// The CPU has AVX2 and FMA; the fields hold what [`super::adjoint_input`]
+        /// checks.
+        pub(super) unsafe fn run(self) {
+            if avx512() {
+                self.run_avx512();
+            } else {
+                self.run_avx2();
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn run_avx2(self) {
+            self.tiles::<4, 2>();
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        unsafe fn run_avx512(self) {
+            self.tiles::<5, 4>();
+        }
+
+        /// Every tile of at most `MR` taps × `NV` vectors of output positions, inlined
+        /// into the callers above so that it is compiled for their instructions.
+        #[inline(always)]
+        unsafe fn tiles<const MR: usize, const NV: usize>(self) {
+            let (k, vectors) = (self.g.window.size, self.g.positions() / LANES);
+            for channel in 0..self.g.channels {
+                for j in 0..k {
+                    for i in (0..k).step_by(MR) {
+                        for v in (0..vectors).step_by(NV) {
+                            let taps = Taps { channel, i, j, v };
+                            tiles!(input_tile((self, taps)), MR.min(k - i), NV.min(vectors - v);
+                                (5, 4), (4, 4), (3, 4), (2, 4), (1, 4),
+                                (5, 3), (4, 3), (3, 3), (2, 3), (1, 3),
+                                (5, 2), (4, 2), (3, 2), (2, 2), (1, 2),
+                                (5, 1), (4, 1), (3, 1), (2, 1), (1, 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `ROWS` taps × `VECS` vectors of `Wᵀ Δ`, summed over the output channels in order,
+    /// then added onto the pixels of the previous plane under those taps.
+    #[inline(always)]
+    unsafe fn input_tile<const ROWS: usize, const VECS: usize>((job, taps): (InputJob, Taps)) {
+        let g = job.g;
+        let (k, patch, positions) = (g.window.size, g.patch_len(), g.positions());
+        let tap = |r: usize| (taps.channel * k + taps.i + r) * k + taps.j;
+        let mut acc = [[_mm256_setzero_ps(); VECS]; ROWS];
+        for o in 0..job.outputs {
+            let delta = job.delta.add(o * positions + LANES * taps.v);
+            let d: [__m256; VECS] = std::array::from_fn(|q| _mm256_loadu_ps(delta.add(LANES * q)));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let w = _mm256_set1_ps(*job.weight.add(o * patch + tap(r)));
+                for (acc, &d) in acc.iter_mut().zip(&d) {
+                    *acc = _mm256_fmadd_ps(w, d, *acc);
+                }
+            }
+        }
+        // (Offsets without the divisions of `tap_offset`, which would cost more than
+        // the adds.)
+        let first = taps.channel * g.height * g.width + taps.i * g.width + taps.j;
+        let bases: [usize; VECS] = std::array::from_fn(|q| vector_base(g, taps.v + q));
+        for (r, acc) in acc.iter().enumerate() {
+            for (&base, &acc) in bases.iter().zip(acc) {
+                let at = job.delta_prev.add(first + r * g.width + base);
+                _mm256_storeu_ps(at, _mm256_add_ps(_mm256_loadu_ps(at), acc));
             }
         }
     }
@@ -475,6 +608,39 @@ mod tests {
                         "{g:?}: z[{o}, {pos}] = {got}, want {want}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn input_adjoint_scatters_the_error_signal_in_columns() {
+        for (c, h, w, k) in SHAPES {
+            let g = geometry(c, h, w, k);
+            if !applies(g) {
+                continue;
+            }
+            let outputs = 6;
+            let weight = filled(outputs * g.patch_len(), 0.9);
+            let delta = filled(outputs * g.positions(), 2.6);
+            // col2im(Wᵀ Δ) by its definition: each column entry added onto its pixel.
+            let mut want = vec![0.0f64; c * h * w];
+            for o in 0..outputs {
+                for p in 0..g.patch_len() {
+                    for pos in 0..g.positions() {
+                        let pixel = tap_offset(g, p) + vector_base(g, pos / LANES) + pos % LANES;
+                        want[pixel] += f64::from(weight[o * g.patch_len() + p])
+                            * f64::from(delta[o * g.positions() + pos]);
+                    }
+                }
+            }
+            let mut got = vec![f32::NAN; c * h * w];
+            adjoint_input(g, &weight, &delta, &mut got);
+            for (pixel, (&got, &want)) in got.iter().zip(&want).enumerate() {
+                let got = f64::from(got);
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "{g:?}: δ_prev[{pixel}] = {got}, want {want}"
+                );
             }
         }
     }

@@ -464,6 +464,9 @@ pub fn adjoint_input<T: Scalar>(
         batch * w.len() * g.positions(),
         (delta, delta_prev),
         &|(delta, mut delta_prev)| {
+            if input_direct(g, w, delta, delta_prev.view_mut()) {
+                return;
+            }
             with_cols(g, g.patch_len(), |mut cols| {
                 for (delta, delta_prev) in delta.outer_iter().zip(delta_prev.outer_iter_mut()) {
                     matmul(w.t(), plane_matrix(delta), T::zero(), cols.view_mut());
@@ -472,6 +475,30 @@ pub fn adjoint_input<T: Scalar>(
             });
         },
     );
+}
+
+/// [`adjoint_input`] by the [`direct`] kernel, if it applies to `g` and the arrays are
+/// `f32` in standard layout; `false` if not.
+fn input_direct<T: Scalar>(
+    g: Geometry,
+    w: ArrayView2<'_, T>,
+    delta: ArrayView4<'_, T>,
+    mut delta_prev: ArrayViewMut4<'_, T>,
+) -> bool {
+    let arrays = (
+        w.as_slice().and_then(same_type),
+        delta.as_slice().and_then(same_type),
+        delta_prev.as_slice_mut().and_then(same_type_mut),
+    );
+    let (true, (Some(w), Some(delta), Some(delta_prev))) = (direct::applies(g), arrays) else {
+        return false;
+    };
+    let deltas = delta.chunks_exact(w.len() / g.patch_len() * g.positions());
+    let planes = delta_prev.chunks_exact_mut(g.channels * g.height * g.width);
+    for (delta, delta_prev) in deltas.zip(planes) {
+        direct::adjoint_input(g, w, delta, delta_prev);
+    }
+    true
 }
 
 /// `∇W = Σ_n Δ colsᵀ` and `∇b = Σ_n Σ_positions Δ`: the adjoints of `B(·, a)` and `C`
