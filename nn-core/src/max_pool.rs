@@ -212,7 +212,9 @@ fn adjoint_2x2<T: Scalar>(
     let targets = delta_prev.chunks_exact_mut(2 * width);
     for ((rows, targets), delta) in rows.zip(targets).zip(delta.chunks_exact(out_width)) {
         let (top, bottom) = (&rows[..2 * out_width], &rows[width..width + 2 * out_width]);
-        for (j, &d) in delta.iter().enumerate() {
+        // Eight windows at a time with AVX2 where the CPU has it, the rest one by one.
+        let done = simd::adjoint_2x2_row(top, bottom, delta, targets, width);
+        for (j, &d) in delta.iter().enumerate().skip(done) {
             let window = [top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]];
             let at = arg_max_2x2(window);
             targets[2 * j] = T::zero();
@@ -223,6 +225,128 @@ fn adjoint_2x2<T: Scalar>(
             // branch on the data, which is mispredicted at every other window. (0 + δ,
             // not δ, as the general path adds to zero: a −0 becomes +0 there.)
             targets[(at >> 1) * width + 2 * j + (at & 1)] = T::zero() + d;
+        }
+    }
+}
+
+mod simd {
+    //! The 2 × 2 adjoint eight windows at a time, for `f32` on CPUs with AVX2.
+
+    use crate::scalar::{same_type, same_type_mut, Scalar};
+
+    /// The adjoint of the first windows of a row of 2 × 2 windows — rows `top` and
+    /// `bottom` of the input, `delta` of the output — into `targets`, the two rows of
+    /// the previous error signal (`width` apart); returns how many windows it did, a
+    /// multiple of eight, or none if the elements are not `f32` or the CPU lacks AVX2.
+    pub(super) fn adjoint_2x2_row<T: Scalar>(
+        top: &[T],
+        bottom: &[T],
+        delta: &[T],
+        targets: &mut [T],
+        width: usize,
+    ) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let arrays = (
+                same_type::<T, f32>(top),
+                same_type::<T, f32>(bottom),
+                same_type::<T, f32>(delta),
+                same_type_mut::<T, f32>(targets),
+            );
+            if let (Some(top), Some(bottom), Some(delta), Some(targets)) = arrays {
+                if std::is_x86_feature_detected!("avx2") {
+                    let windows = delta.len() / 8 * 8;
+                    assert!(top.len().min(bottom.len()) >= 2 * windows);
+                    assert!(width >= 2 * windows && targets.len() >= width + 2 * windows);
+                    // SAFETY: the CPU has AVX2; every access is inside the lengths
+                    // checked above.
+                    unsafe { avx2::adjoint_2x2_row(top, bottom, delta, targets, width, windows) };
+                    return windows;
+                }
+            }
+        }
+        let _ = (top, bottom, delta, targets, width);
+        0
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        use std::arch::x86_64::*;
+
+        /// See [`super::adjoint_2x2_row`], for its first `windows` windows.
+        ///
+        /// Sixteen elements of each row make eight windows. Shuffles gather each
+        /// window's elements `[a b; c d]` into the same lane of four vectors `A B C D`
+        /// (the lanes in the order 0 1 4 5 2 3 6 7, in which δ is loaded too), the
+        /// selection is made lane by lane as in `arg_max_2x2`, and unpacking puts the
+        /// results back in the order of the rows.
+        ///
+        /// # Safety
+        ///
+        /// The CPU has AVX2; `windows` is a multiple of eight, the rows hold
+        /// `2 · windows` elements, `delta` `windows`, and `targets` `width + 2 · windows`.
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn adjoint_2x2_row(
+            top: &[f32],
+            bottom: &[f32],
+            delta: &[f32],
+            targets: &mut [f32],
+            width: usize,
+            windows: usize,
+        ) {
+            let zero = _mm256_setzero_ps();
+            let target_top = targets.as_mut_ptr();
+            let target_bottom = target_top.add(width);
+            for j in (0..windows).step_by(8) {
+                let (t0, t1) = (
+                    _mm256_loadu_ps(top.as_ptr().add(2 * j)),
+                    _mm256_loadu_ps(top.as_ptr().add(2 * j + 8)),
+                );
+                let (b0, b1) = (
+                    _mm256_loadu_ps(bottom.as_ptr().add(2 * j)),
+                    _mm256_loadu_ps(bottom.as_ptr().add(2 * j + 8)),
+                );
+                let a = _mm256_shuffle_ps::<0x88>(t0, t1);
+                let b = _mm256_shuffle_ps::<0xDD>(t0, t1);
+                let c = _mm256_shuffle_ps::<0x88>(b0, b1);
+                let d = _mm256_shuffle_ps::<0xDD>(b0, b1);
+                let ge = |x, y| _mm256_cmp_ps::<_CMP_GE_OQ>(x, y);
+                let gt = |x, y| _mm256_cmp_ps::<_CMP_GT_OQ>(x, y);
+                let and = |x, y| _mm256_and_ps(x, y);
+                let or = |x, y| _mm256_or_ps(x, y);
+                // The first of equal maxima: greater than those before, not less than
+                // those after. A comparison with NaN is false.
+                let wins = [
+                    and(and(ge(a, b), ge(a, c)), ge(a, d)),
+                    and(and(gt(b, a), ge(b, c)), ge(b, d)),
+                    and(and(gt(c, a), gt(c, b)), ge(c, d)),
+                    and(and(gt(d, a), gt(d, b)), gt(d, c)),
+                ];
+                let nan = [a, b, c, d].map(|x| _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x));
+                // With a NaN in the window, the last NaN.
+                let after = [
+                    or(or(nan[1], nan[2]), nan[3]),
+                    or(nan[2], nan[3]),
+                    nan[3],
+                    zero,
+                ];
+                let any = or(nan[0], after[0]);
+                let pick = |k: usize| {
+                    let last_nan = _mm256_andnot_ps(after[k], nan[k]);
+                    _mm256_blendv_ps(wins[k], last_nan, any)
+                };
+                // δ in the lane order of A B C D, pairs of windows swapped about.
+                let delta = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(
+                    _mm256_castps_pd(_mm256_loadu_ps(delta.as_ptr().add(j))),
+                ));
+                // 0 + δ, as the general path: a −0 becomes +0.
+                let share = |k: usize| _mm256_add_ps(zero, _mm256_and_ps(pick(k), delta));
+                let (sa, sb, sc, sd) = (share(0), share(1), share(2), share(3));
+                _mm256_storeu_ps(target_top.add(2 * j), _mm256_unpacklo_ps(sa, sb));
+                _mm256_storeu_ps(target_top.add(2 * j + 8), _mm256_unpackhi_ps(sa, sb));
+                _mm256_storeu_ps(target_bottom.add(2 * j), _mm256_unpacklo_ps(sc, sd));
+                _mm256_storeu_ps(target_bottom.add(2 * j + 8), _mm256_unpackhi_ps(sc, sd));
+            }
         }
     }
 }
@@ -567,6 +691,48 @@ mod tests {
         }
     }
 
+    /// The same on windows laid side by side in f32, so that all but the last go
+    /// through the vector path, which sends δ (−0 included) where the scan selects.
+    #[test]
+    fn the_vector_path_selects_as_the_scan_on_every_window() {
+        let values = [f32::NAN, f32::NEG_INFINITY, -0.0, 0.0, 1.0];
+        let count = values.len().pow(4);
+        let mut x = Array4::<f32>::zeros((1, 1, 2, 2 * count));
+        let delta = Array4::from_shape_fn((1, 1, 1, count), |(.., j)| {
+            if j % 7 == 0 {
+                -0.0
+            } else {
+                j as f32 + 1.0
+            }
+        });
+        for code in 0..count {
+            for i in 0..4 {
+                x[[0, 0, i / 2, 2 * code + i % 2]] =
+                    values[code / values.len().pow(i as u32) % values.len()];
+            }
+        }
+        let mut delta_prev = Array4::from_elem(x.dim(), 9.0f32);
+        adjoint_input(window(2, 2), x.view(), delta.view(), delta_prev.view_mut());
+        for code in 0..count {
+            let window: [f32; 4] = std::array::from_fn(|i| x[[0, 0, i / 2, 2 * code + i % 2]]);
+            let mut scan = (0, window[0]);
+            for (place, &v) in window.iter().enumerate().skip(1) {
+                if displaces(v, scan.1) {
+                    scan = (place, v);
+                }
+            }
+            for i in 0..4 {
+                let got = delta_prev[[0, 0, i / 2, 2 * code + i % 2]];
+                let want = if i == scan.0 {
+                    0.0 + delta[[0, 0, 0, code]]
+                } else {
+                    0.0
+                };
+                assert_eq!(got.to_bits(), want.to_bits(), "{window:?}, element {i}");
+            }
+        }
+    }
+
     /// The 2 × 2, stride 2 path (contiguous planes of even height) and the general one
     /// (the same numbers read through a strided view) select the same elements, ties,
     /// infinities and NaNs included, for even and odd widths. (Planes of odd height take
@@ -574,7 +740,7 @@ mod tests {
     #[test]
     fn the_2x2_path_agrees_with_the_general_one() {
         let w = window(2, 2);
-        for (h, wd) in [(4, 6), (6, 5), (5, 7), (8, 8), (2, 3), (3, 2)] {
+        for (h, wd) in [(4, 6), (6, 5), (5, 7), (8, 8), (2, 3), (3, 2), (2, 35)] {
             // Few distinct values, so that windows tie often.
             let mut x = Array4::from_shape_fn((2, 3, h, wd), |(n, c, i, j)| {
                 f64::from(((n * 7 + c * 5 + i * 3 + j * 11) % 4) as u8)
