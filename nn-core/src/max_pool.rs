@@ -208,12 +208,13 @@ fn adjoint_2x2<T: Scalar>(
     if width % 2 == 1 {
         delta_prev.fill(T::zero());
     }
+    // The first windows of every row in groups of four with AVX2 where the CPU has it,
+    // the rest one by one.
+    let done = simd::adjoint_2x2(input, width, delta, out_width, delta_prev);
     let rows = input.chunks_exact(2 * width);
     let targets = delta_prev.chunks_exact_mut(2 * width);
     for ((rows, targets), delta) in rows.zip(targets).zip(delta.chunks_exact(out_width)) {
         let (top, bottom) = (&rows[..2 * out_width], &rows[width..width + 2 * out_width]);
-        // Eight windows at a time with AVX2 where the CPU has it, the rest one by one.
-        let done = simd::adjoint_2x2_row(top, bottom, delta, targets, width);
         for (j, &d) in delta.iter().enumerate().skip(done) {
             let window = [top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]];
             let at = arg_max_2x2(window);
@@ -234,38 +235,40 @@ mod simd {
 
     use crate::scalar::{same_type, same_type_mut, Scalar};
 
-    /// The adjoint of the first windows of a row of 2 × 2 windows — rows `top` and
-    /// `bottom` of the input, `delta` of the output — into `targets`, the two rows of
-    /// the previous error signal (`width` apart); returns how many windows it did, a
-    /// multiple of eight, or none if the elements are not `f32` or the CPU lacks AVX2.
-    pub(super) fn adjoint_2x2_row<T: Scalar>(
-        top: &[T],
-        bottom: &[T],
-        delta: &[T],
-        targets: &mut [T],
+    /// [`super::adjoint_2x2`] for the first windows of every row of windows, in groups
+    /// of four; returns how many windows of each row it did (a multiple of four), or
+    /// none if the elements are not `f32` or the CPU lacks AVX2.
+    pub(super) fn adjoint_2x2<T: Scalar>(
+        input: &[T],
         width: usize,
+        delta: &[T],
+        out_width: usize,
+        delta_prev: &mut [T],
     ) -> usize {
         #[cfg(target_arch = "x86_64")]
         {
             let arrays = (
-                same_type::<T, f32>(top),
-                same_type::<T, f32>(bottom),
+                same_type::<T, f32>(input),
                 same_type::<T, f32>(delta),
-                same_type_mut::<T, f32>(targets),
+                same_type_mut::<T, f32>(delta_prev),
             );
-            if let (Some(top), Some(bottom), Some(delta), Some(targets)) = arrays {
-                if std::is_x86_feature_detected!("avx2") {
-                    let windows = delta.len() / 8 * 8;
-                    assert!(top.len().min(bottom.len()) >= 2 * windows);
-                    assert!(width >= 2 * windows && targets.len() >= width + 2 * windows);
-                    // SAFETY: the CPU has AVX2; every access is inside the lengths
-                    // checked above.
-                    unsafe { avx2::adjoint_2x2_row(top, bottom, delta, targets, width, windows) };
-                    return windows;
-                }
+            let groups = out_width / 4;
+            let pairs = delta.len() / out_width.max(1);
+            if let ((Some(input), Some(delta), Some(delta_prev)), true) =
+                (arrays, groups > 0 && std::is_x86_feature_detected!("avx2"))
+            {
+                assert!(2 * out_width <= width && delta.len() == pairs * out_width);
+                assert!(input.len() >= 2 * pairs * width && delta_prev.len() >= 2 * pairs * width);
+                // SAFETY: the CPU has AVX2; every group read or written lies in the first
+                // `2 · out_width` elements of a pair of rows, inside the lengths checked
+                // above.
+                unsafe {
+                    avx2::adjoint_2x2(input, width, delta, out_width, delta_prev, pairs * groups)
+                };
+                return 4 * groups;
             }
         }
-        let _ = (top, bottom, delta, targets, width);
+        let _ = (input, width, delta, out_width, delta_prev);
         0
     }
 
@@ -273,39 +276,52 @@ mod simd {
     mod avx2 {
         use std::arch::x86_64::*;
 
-        /// See [`super::adjoint_2x2_row`], for its first `windows` windows.
+        /// See [`super::adjoint_2x2`]: `groups` groups of four windows, those of every
+        /// pair of rows in turn.
         ///
-        /// Sixteen elements of each row make eight windows. Shuffles gather each
-        /// window's elements `[a b; c d]` into the same lane of four vectors `A B C D`
-        /// (the lanes in the order 0 1 4 5 2 3 6 7, in which δ is loaded too), the
+        /// Two groups (eight elements of each row of each) at a time: shuffles gather
+        /// each window's elements `[a b; c d]` into the same lane of four vectors
+        /// `A B C D` (in the lane order 0 1 4 5 2 3 6 7, in which δ is loaded too), the
         /// selection is made lane by lane as in `arg_max_2x2`, and unpacking puts the
-        /// results back in the order of the rows.
+        /// results back in the order of the rows. The two groups may lie in different
+        /// pairs of rows, so that rows of four windows (a pool of 8 × 8 planes) fill the
+        /// vectors too; an odd last group is done twice, which writes the same values.
         ///
         /// # Safety
         ///
-        /// The CPU has AVX2; `windows` is a multiple of eight, the rows hold
-        /// `2 · windows` elements, `delta` `windows`, and `targets` `width + 2 · windows`.
+        /// The CPU has AVX2, and the slices hold what [`super::adjoint_2x2`] checks.
         #[target_feature(enable = "avx2")]
-        pub(super) unsafe fn adjoint_2x2_row(
-            top: &[f32],
-            bottom: &[f32],
-            delta: &[f32],
-            targets: &mut [f32],
+        pub(super) unsafe fn adjoint_2x2(
+            input: &[f32],
             width: usize,
-            windows: usize,
+            delta: &[f32],
+            out_width: usize,
+            delta_prev: &mut [f32],
+            groups: usize,
         ) {
+            let per_row = out_width / 4;
+            // Where the next group starts: its top row (the bottom one is `width` further,
+            // in the input and in the error signal) and its δ.
+            let (mut pair, mut group) = (0, 0);
+            let mut next = || {
+                let at = (2 * pair * width + 8 * group, pair * out_width + 4 * group);
+                group += 1;
+                if group == per_row {
+                    (pair, group) = (pair + 1, 0);
+                }
+                at
+            };
             let zero = _mm256_setzero_ps();
-            let target_top = targets.as_mut_ptr();
-            let target_bottom = target_top.add(width);
-            for j in (0..windows).step_by(8) {
-                let (t0, t1) = (
-                    _mm256_loadu_ps(top.as_ptr().add(2 * j)),
-                    _mm256_loadu_ps(top.as_ptr().add(2 * j + 8)),
-                );
-                let (b0, b1) = (
-                    _mm256_loadu_ps(bottom.as_ptr().add(2 * j)),
-                    _mm256_loadu_ps(bottom.as_ptr().add(2 * j + 8)),
-                );
+            let (input, delta, targets) = (input.as_ptr(), delta.as_ptr(), delta_prev.as_mut_ptr());
+            for n in (0..groups).step_by(2) {
+                let first = next();
+                let second = if n + 1 < groups { next() } else { first };
+                let rows = |row: usize| {
+                    let load =
+                        |(offset, _): (usize, usize)| _mm256_loadu_ps(input.add(offset + row));
+                    (load(first), load(second))
+                };
+                let ((t0, t1), (b0, b1)) = (rows(0), rows(width));
                 let a = _mm256_shuffle_ps::<0x88>(t0, t1);
                 let b = _mm256_shuffle_ps::<0xDD>(t0, t1);
                 let c = _mm256_shuffle_ps::<0x88>(b0, b1);
@@ -335,17 +351,23 @@ mod simd {
                     let last_nan = _mm256_andnot_ps(after[k], nan[k]);
                     _mm256_blendv_ps(wins[k], last_nan, any)
                 };
-                // δ in the lane order of A B C D, pairs of windows swapped about.
+                // δ of the two groups, in the lane order of A B C D.
+                let halves = _mm256_set_m128(
+                    _mm_loadu_ps(delta.add(second.1)),
+                    _mm_loadu_ps(delta.add(first.1)),
+                );
                 let delta = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(
-                    _mm256_castps_pd(_mm256_loadu_ps(delta.as_ptr().add(j))),
+                    _mm256_castps_pd(halves),
                 ));
                 // 0 + δ, as the general path: a −0 becomes +0.
                 let share = |k: usize| _mm256_add_ps(zero, _mm256_and_ps(pick(k), delta));
                 let (sa, sb, sc, sd) = (share(0), share(1), share(2), share(3));
-                _mm256_storeu_ps(target_top.add(2 * j), _mm256_unpacklo_ps(sa, sb));
-                _mm256_storeu_ps(target_top.add(2 * j + 8), _mm256_unpackhi_ps(sa, sb));
-                _mm256_storeu_ps(target_bottom.add(2 * j), _mm256_unpacklo_ps(sc, sd));
-                _mm256_storeu_ps(target_bottom.add(2 * j + 8), _mm256_unpackhi_ps(sc, sd));
+                let store =
+                    |(offset, _): (usize, usize), v| _mm256_storeu_ps(targets.add(offset), v);
+                store(first, _mm256_unpacklo_ps(sa, sb));
+                store(second, _mm256_unpackhi_ps(sa, sb));
+                store((first.0 + width, 0), _mm256_unpacklo_ps(sc, sd));
+                store((second.0 + width, 0), _mm256_unpackhi_ps(sc, sd));
             }
         }
     }
@@ -740,7 +762,17 @@ mod tests {
     #[test]
     fn the_2x2_path_agrees_with_the_general_one() {
         let w = window(2, 2);
-        for (h, wd) in [(4, 6), (6, 5), (5, 7), (8, 8), (2, 3), (3, 2), (2, 35)] {
+        for (h, wd) in [
+            (4, 6),
+            (6, 5),
+            (5, 7),
+            (8, 8),
+            (2, 3),
+            (3, 2),
+            (2, 35),
+            (2, 8),
+            (6, 24),
+        ] {
             // Few distinct values, so that windows tie often.
             let mut x = Array4::from_shape_fn((2, 3, h, wd), |(n, c, i, j)| {
                 f64::from(((n * 7 + c * 5 + i * 3 + j * 11) % 4) as u8)
@@ -772,6 +804,18 @@ mod tests {
             adjoint_input(w, x.view(), delta.view(), fast.view_mut());
             adjoint_input(w, strided, delta.view(), general.view_mut());
             assert_eq!(bits(&fast), bits(&general), "adjoint, {h}×{wd}");
+
+            // In f32, whose rows of four windows or more take the vector path, and for
+            // the first sample alone, so that the number of groups of four can be odd.
+            let x32 = x.slice(ndarray::s![..1, .., .., ..]).mapv(|v| v as f32);
+            let delta32 = delta.slice(ndarray::s![..1, .., .., ..]).mapv(|v| v as f32);
+            let general32 = general
+                .slice(ndarray::s![..1, .., .., ..])
+                .mapv(|v| v as f32);
+            let mut fast32 = Array4::from_elem(x32.dim(), 9.0f32);
+            adjoint_input(w, x32.view(), delta32.view(), fast32.view_mut());
+            let bits32 = |a: &Array4<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits32(&fast32), bits32(&general32), "f32 adjoint, {h}×{wd}");
         }
     }
 }
