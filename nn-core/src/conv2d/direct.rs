@@ -209,6 +209,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{tap_offset, vector_base, Geometry, Registers, LANES};
+    use crate::scratch::{with_scratch, Space};
 
     /// Calls `$call::<R, C>` for the tile shape `($rows, $cols)`, one of those listed.
     macro_rules! tiles {
@@ -424,35 +425,47 @@ mod avx2 {
     }
 
     impl WeightJob {
-        /// With AVX-512, whose 32 registers hold a larger tile (still of eight-lane
-        /// vectors: the output rows are whole vectors of eight), or else AVX2.
+        /// With AVX-512, output channels along the lanes ([`Self::by_channels`]) when
+        /// they fill at least three quarters of them, or else dot products of rows of δ
+        /// with the image, in tiles as large as the registers allow.
         ///
         /// # Safety
         ///
         /// The CPU has AVX2 and FMA; the fields hold what [`super::adjoint_weight`]
         /// checks.
         pub(super) unsafe fn run(self, registers: Registers) {
-            if registers == Registers::Widest && avx512() {
-                self.run_avx512();
+            let widest = registers == Registers::Widest && avx512();
+            let vectors = self.outputs.div_ceil(CHANNELS);
+            if widest && 4 * self.outputs >= 3 * CHANNELS * vectors {
+                let len = self.samples * self.g.positions() * CHANNELS;
+                with_scratch(Space::Unrolled, len, |delta_t: &mut [f32]| {
+                    self.by_channels(delta_t.as_mut_ptr());
+                });
+            } else if widest {
+                self.dots_avx512();
             } else {
-                self.run_avx2();
+                self.dots_avx2();
             }
         }
 
+        /// Tiles of at most 2 channels × 4 taps: eight accumulators, so that with the
+        /// vectors of δ and of the image they stay in AVX2's sixteen registers.
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn run_avx2(self) {
-            self.tiles::<2, 4>();
+        unsafe fn dots_avx2(self) {
+            self.dots::<2, 4>();
         }
 
+        /// Tiles of at most 4 × 4, in AVX-512's 32 registers (of eight lanes still: the
+        /// output rows are whole vectors of eight).
         #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        unsafe fn run_avx512(self) {
-            self.tiles::<4, 4>();
+        unsafe fn dots_avx512(self) {
+            self.dots::<4, 4>();
         }
 
         /// Every tile of at most `MR × NR`, inlined into the callers above so that it is
         /// compiled for their instructions.
         #[inline(always)]
-        unsafe fn tiles<const MR: usize, const NR: usize>(self) {
+        unsafe fn dots<const MR: usize, const NR: usize>(self) {
             for o in (0..self.outputs).step_by(MR) {
                 let rows = MR.min(self.outputs - o);
                 for t in (0..self.taps).step_by(NR) {
@@ -461,6 +474,83 @@ mod avx2 {
                         (4, 4), (3, 4), (2, 4), (1, 4), (4, 3), (3, 3), (2, 3), (1, 3),
                         (4, 2), (3, 2), (2, 2), (1, 2), (4, 1), (3, 1), (2, 1), (1, 1));
                 }
+            }
+        }
+
+        /// `∇Wᵀ[p, :] += Σ_pos a[off(p) + base(pos)] Δᵀ[pos, :]`: sixteen output channels
+        /// in the lanes of a vector, so that each multiply-add takes one element of the
+        /// image as a broadcast operand and needs no sum across lanes; eight taps at a
+        /// time. `delta_t` has room for δ transposed (samples × positions × 16), one
+        /// block of sixteen channels at a time, zero past the last channel.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn by_channels(self, delta_t: *mut f32) {
+            let positions = self.g.positions();
+            for first in (0..self.outputs).step_by(CHANNELS) {
+                let lanes = CHANNELS.min(self.outputs - first);
+                for n in 0..self.samples {
+                    for position in 0..positions {
+                        let to = delta_t.add((n * positions + position) * CHANNELS);
+                        for lane in 0..CHANNELS {
+                            *to.add(lane) = if lane < lanes {
+                                let channel = n * self.outputs + first + lane;
+                                *self.deltas.add(channel * positions + position)
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+                for t in (0..self.taps).step_by(8) {
+                    let tile = (self, delta_t.cast_const(), first, lanes, t);
+                    match 8.min(self.taps - t) {
+                        8 => channel_tile::<8>(tile),
+                        7 => channel_tile::<7>(tile),
+                        6 => channel_tile::<6>(tile),
+                        5 => channel_tile::<5>(tile),
+                        4 => channel_tile::<4>(tile),
+                        3 => channel_tile::<3>(tile),
+                        2 => channel_tile::<2>(tile),
+                        _ => channel_tile::<1>(tile),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output channels in a vector of [`WeightJob::by_channels`].
+    const CHANNELS: usize = 16;
+
+    /// `TAPS` columns of the gradient from `t` for the channels `first..first + lanes`,
+    /// summed over every sample and position in order.
+    #[inline(always)]
+    unsafe fn channel_tile<const TAPS: usize>(
+        (job, delta_t, first, lanes, t): (WeightJob, *const f32, usize, usize, usize),
+    ) {
+        let g = job.g;
+        let image_len = g.channels * g.height * g.width;
+        let offsets: [usize; TAPS] = std::array::from_fn(|k| tap_offset(g, job.first_tap + t + k));
+        let mut acc = [_mm512_setzero_ps(); TAPS];
+        let mut d = delta_t;
+        for n in 0..job.samples {
+            let image = job.images.add(n * image_len);
+            for y in 0..g.out_height() {
+                let row = image.add(y * g.width);
+                for x in 0..g.out_width() {
+                    let at = row.add(x);
+                    let delta = _mm512_loadu_ps(d);
+                    d = d.add(CHANNELS);
+                    for (acc, &offset) in acc.iter_mut().zip(&offsets) {
+                        *acc = _mm512_fmadd_ps(delta, _mm512_set1_ps(*at.add(offset)), *acc);
+                    }
+                }
+            }
+        }
+        for (k, acc) in acc.iter().enumerate() {
+            let mut sums = [0.0f32; CHANNELS];
+            _mm512_storeu_ps(sums.as_mut_ptr(), *acc);
+            for (lane, &sum) in sums.iter().enumerate().take(lanes) {
+                let at = (first + lane) as isize * job.grad_stride + (t + k) as isize;
+                *job.grad.offset(at) += sum;
             }
         }
     }
@@ -652,50 +742,54 @@ mod tests {
             if !applies(g) {
                 continue;
             }
-            let (outputs, samples) = (5, 3);
-            let images = filled(samples * c * h * w, 0.7);
-            let deltas = filled(samples * outputs * g.positions(), 1.9);
-            // The last two thirds of the taps, into columns 1.. of a gradient one column
-            // wider on each side.
-            let taps = g.patch_len() / 3..g.patch_len();
-            for registers in [Registers::Widest, Registers::Avx2] {
-                let mut grad = ndarray::Array2::from_elem((outputs, taps.len() + 2), 0.5f32);
-                let inner = ndarray::s![.., 1..taps.len() + 1];
-                adjoint_weight_in(
-                    g,
-                    &images,
-                    &deltas,
-                    taps.clone(),
-                    grad.slice_mut(inner),
-                    registers,
-                );
-                let image_len = c * h * w;
-                for o in 0..outputs {
-                    let row = grad.row(o);
-                    assert_eq!(
-                        (row[0], row[taps.len() + 1]),
-                        (0.5, 0.5),
-                        "{g:?}: written outside"
+            // Channels too few to fill three quarters of a vector's lanes, and enough to
+            // fill them once and a bit more: each way of the widest registers.
+            for (outputs, samples) in [(5, 3), (13, 2), (29, 2)] {
+                let images = filled(samples * c * h * w, 0.7);
+                let deltas = filled(samples * outputs * g.positions(), 1.9);
+                // The last two thirds of the taps, into columns 1.. of a gradient one column
+                // wider on each side.
+                let taps = g.patch_len() / 3..g.patch_len();
+                for registers in [Registers::Widest, Registers::Avx2] {
+                    let mut grad = ndarray::Array2::from_elem((outputs, taps.len() + 2), 0.5f32);
+                    let inner = ndarray::s![.., 1..taps.len() + 1];
+                    adjoint_weight_in(
+                        g,
+                        &images,
+                        &deltas,
+                        taps.clone(),
+                        grad.slice_mut(inner),
+                        registers,
                     );
-                    for (q, p) in taps.clone().enumerate() {
-                        let value = row[q + 1];
-                        let want = 0.5
-                            + (0..samples)
-                                .map(|n| {
-                                    let image = &images[n * image_len..][..image_len];
-                                    (0..g.positions())
-                                        .map(|pos| {
-                                            let d = deltas[(n * outputs + o) * g.positions() + pos];
-                                            f64::from(d) * unrolled(g, image, p, pos)
-                                        })
-                                        .sum::<f64>()
-                                })
-                                .sum::<f64>();
-                        let got = f64::from(value);
-                        assert!(
-                            (got - want).abs() < 1e-3,
-                            "{g:?}: ∇W[{o}, {p}] = {got}, want {want}"
+                    let image_len = c * h * w;
+                    for o in 0..outputs {
+                        let row = grad.row(o);
+                        assert_eq!(
+                            (row[0], row[taps.len() + 1]),
+                            (0.5, 0.5),
+                            "{g:?}: written outside"
                         );
+                        for (q, p) in taps.clone().enumerate() {
+                            let value = row[q + 1];
+                            let want = 0.5
+                                + (0..samples)
+                                    .map(|n| {
+                                        let image = &images[n * image_len..][..image_len];
+                                        (0..g.positions())
+                                            .map(|pos| {
+                                                let d =
+                                                    deltas[(n * outputs + o) * g.positions() + pos];
+                                                f64::from(d) * unrolled(g, image, p, pos)
+                                            })
+                                            .sum::<f64>()
+                                    })
+                                    .sum::<f64>();
+                            let got = f64::from(value);
+                            assert!(
+                                (got - want).abs() < 1e-3,
+                                "{g:?}: ∇W[{o}, {p}] = {got}, want {want}"
+                            );
+                        }
                     }
                 }
             }
