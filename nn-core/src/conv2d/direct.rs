@@ -76,9 +76,11 @@ pub(super) fn forward(g: Geometry, weight: &[f32], bias: &[f32], image: &[f32], 
     );
     assert_eq!(z.len(), outputs * g.positions(), "conv2d: output");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the CPU has AVX2 and FMA (`applies`); the lengths are checked above, and
-    // every tap of every output position reads inside the image since stride is 1 and
-    // there is no padding.
+    // SAFETY: the CPU has AVX2 and FMA (`applies`), and the lengths are checked above.
+    // The eight floats under tap (c, i, j) of the vector at output (y, x) are at
+    // c·H·W + (y + i)·W + x + j + 0..8, at most C·H·W − 1: with stride 1 and no padding
+    // oh + k − 1 = H and ow + k − 1 = W, and `ow` is a multiple of eight, so that no
+    // vector runs past the end of its output row.
     unsafe {
         avx2::ForwardJob {
             g,
@@ -101,6 +103,17 @@ pub(super) fn forward(g: Geometry, weight: &[f32], bias: &[f32], image: &[f32], 
 ///
 /// If [`applies`] is false for `g` or the lengths do not match it.
 pub(super) fn adjoint_input(g: Geometry, weight: &[f32], delta: &[f32], delta_prev: &mut [f32]) {
+    adjoint_input_in(g, weight, delta, delta_prev, Registers::Widest);
+}
+
+/// [`adjoint_input`] with tiles that fill `registers`.
+fn adjoint_input_in(
+    g: Geometry,
+    weight: &[f32],
+    delta: &[f32],
+    delta_prev: &mut [f32],
+    registers: Registers,
+) {
     assert!(applies(g), "conv2d: no direct kernel for {g:?}");
     let outputs = weight.len() / g.patch_len();
     assert_eq!(weight.len(), outputs * g.patch_len(), "conv2d: weight");
@@ -112,8 +125,12 @@ pub(super) fn adjoint_input(g: Geometry, weight: &[f32], delta: &[f32], delta_pr
     );
     delta_prev.fill(0.0);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `forward`: every tap of every output position lies inside the
-    // previous layer's plane.
+    // SAFETY: the CPU has AVX2 and FMA (`applies`), and the lengths are checked above.
+    // The stores follow the loads of `forward`: the eight floats under tap (c, i, j) of
+    // the vector at output (y, x) are at c·H·W + (y + i)·W + x + j + 0..8, at most
+    // (C − 1)·H·W + (oh − 1 + k − 1)·W + (ow − 8 + k − 1) + 7 = C·H·W − 1, since with
+    // stride 1 and no padding oh + k − 1 = H and ow + k − 1 = W, and `ow` is a multiple
+    // of eight so that no vector runs past the end of its output row.
     unsafe {
         avx2::InputJob {
             g,
@@ -122,13 +139,13 @@ pub(super) fn adjoint_input(g: Geometry, weight: &[f32], delta: &[f32], delta_pr
             delta: delta.as_ptr(),
             delta_prev: delta_prev.as_mut_ptr(),
         }
-        .run();
+        .run(registers);
     }
 }
 
 /// `∇W[:, taps] += Σ_n Δ_n colsᵀ` over a block of samples: `images` (n × in × h × w) and
 /// `deltas` (n × out × oh × ow) in standard layout, and `grad` the columns `taps` of the
-/// weight gradient (out × in·k·k), with contiguous rows.
+/// weight gradient (out × in·k·k), with contiguous rows (unless it is one column wide).
 ///
 /// # Panics
 ///
@@ -184,8 +201,10 @@ fn adjoint_weight_in(
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `forward`; the gradient is a view of the shape checked above, with
-    // contiguous rows, borrowed mutably.
+    // SAFETY: the image is read as in `forward`, δ within the lengths checked above. The
+    // gradient is a view of the shape checked above, borrowed mutably: the kernel writes
+    // its elements alone, each at row · (its row stride) + column, and makes no slice
+    // across rows, which may belong to other columns held by other threads.
     unsafe {
         avx2::WeightJob {
             g,
@@ -338,10 +357,10 @@ mod avx2 {
         ///
         /// # Safety
         ///
-        /// The CPU has AVX2 and FMA; the fields hold what [`super::adjoint_input`]
-        /// checks.
-        pub(super) unsafe fn run(self) {
-            if avx512() {
+        /// The CPU has AVX2 and FMA (it checks for AVX-512 itself); the fields hold what
+        /// [`super::adjoint_input`] checks.
+        pub(super) unsafe fn run(self, registers: Registers) {
+            if registers == Registers::Widest && avx512() {
                 self.run_avx512();
             } else {
                 self.run_avx2();
@@ -431,8 +450,8 @@ mod avx2 {
         ///
         /// # Safety
         ///
-        /// The CPU has AVX2 and FMA; the fields hold what [`super::adjoint_weight`]
-        /// checks.
+        /// The CPU has AVX2 and FMA (it checks for AVX-512 itself); the fields hold what
+        /// [`super::adjoint_weight`] checks.
         pub(super) unsafe fn run(self, registers: Registers) {
             let widest = registers == Registers::Widest && avx512();
             let vectors = self.outputs.div_ceil(CHANNELS);
@@ -723,14 +742,16 @@ mod tests {
                     }
                 }
             }
-            let mut got = vec![f32::NAN; c * h * w];
-            adjoint_input(g, &weight, &delta, &mut got);
-            for (pixel, (&got, &want)) in got.iter().zip(&want).enumerate() {
-                let got = f64::from(got);
-                assert!(
-                    (got - want).abs() < 1e-4,
-                    "{g:?}: δ_prev[{pixel}] = {got}, want {want}"
-                );
+            for registers in [Registers::Widest, Registers::Avx2] {
+                let mut got = vec![f32::NAN; c * h * w];
+                adjoint_input_in(g, &weight, &delta, &mut got, registers);
+                for (pixel, (&got, &want)) in got.iter().zip(&want).enumerate() {
+                    let got = f64::from(got);
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "{g:?}: δ_prev[{pixel}] = {got}, want {want}"
+                    );
+                }
             }
         }
     }

@@ -390,6 +390,7 @@ pub fn forward<T: Scalar>(
     z: ArrayViewMut4<'_, T>,
 ) {
     let w = weight_matrix(weight);
+    check_shapes(g, w.nrows(), a_prev.dim(), z.dim());
     let batch = a_prev.dim().0;
     for_each_sample(batch * w.len() * g.positions(), (a_prev, z), &|(
         a_prev,
@@ -412,6 +413,32 @@ pub fn forward<T: Scalar>(
     });
 }
 
+/// Checks that `input` (N × in × h × w) and `output` (N × out × oh × ow) are the shapes
+/// a convolution `g` with `outputs` channels takes and gives, for the same batch.
+#[track_caller]
+fn check_shapes(
+    g: Geometry,
+    outputs: usize,
+    input: (usize, usize, usize, usize),
+    output: (usize, usize, usize, usize),
+) {
+    let batch = input.0;
+    let want_input = (batch, g.channels, g.height, g.width);
+    let want_output = (batch, outputs, g.out_height(), g.out_width());
+    assert!(
+        input == want_input && output == want_output,
+        "conv2d: {g:?} with {outputs} output channels takes a batch of shape {want_input:?} \
+         and gives {want_output:?}, got {input:?} and {output:?}"
+    );
+}
+
+/// Whether the [`direct`] kernels take convolution `g` with `outputs` channels on a batch
+/// of `batch`: the empty cases (no sample, channel or output) are left to the general
+/// path, which needs no chunks of them.
+fn takes_direct(g: Geometry, outputs: usize, batch: usize) -> bool {
+    batch > 0 && outputs > 0 && g.channels > 0 && direct::applies(g)
+}
+
 /// [`forward`] by the [`direct`] kernel, if it applies to `g` and the arrays are `f32` in
 /// standard layout; `false` if not.
 fn forward_direct<T: Scalar>(
@@ -427,7 +454,9 @@ fn forward_direct<T: Scalar>(
         a_prev.as_slice().and_then(same_type),
         z.as_slice_mut().and_then(same_type_mut),
     );
-    let (true, (Some(w), Some(bias), Some(a_prev), Some(z))) = (direct::applies(g), arrays) else {
+    let batch = a_prev.dim().0;
+    let direct = takes_direct(g, bias.len(), batch);
+    let (true, (Some(w), Some(bias), Some(a_prev), Some(z))) = (direct, arrays) else {
         return false;
     };
     let images = a_prev.chunks_exact(g.channels * g.height * g.width);
@@ -459,6 +488,7 @@ pub fn adjoint_input<T: Scalar>(
     delta_prev: ArrayViewMut4<'_, T>,
 ) {
     let w = weight_matrix(weight);
+    check_shapes(g, w.nrows(), delta_prev.dim(), delta.dim());
     let batch = delta.dim().0;
     for_each_sample(
         batch * w.len() * g.positions(),
@@ -490,7 +520,8 @@ fn input_direct<T: Scalar>(
         delta.as_slice().and_then(same_type),
         delta_prev.as_slice_mut().and_then(same_type_mut),
     );
-    let (true, (Some(w), Some(delta), Some(delta_prev))) = (direct::applies(g), arrays) else {
+    let direct = takes_direct(g, delta.dim().1, delta.dim().0);
+    let (true, (Some(w), Some(delta), Some(delta_prev))) = (direct, arrays) else {
         return false;
     };
     let deltas = delta.chunks_exact(w.len() / g.patch_len() * g.positions());
@@ -520,11 +551,7 @@ pub fn adjoint_weight<T: Scalar>(
         .into_shape_with_order((out, rest))
         .expect("conv2d: the weight gradient must be in standard layout");
     assert_eq!(rest, g.patch_len(), "conv2d: the weight gradient's shape");
-    assert_eq!(
-        a_prev.dim().0,
-        delta.dim().0,
-        "conv2d: the input and error signal's batches"
-    );
+    check_shapes(g, out, a_prev.dim(), delta.dim());
     // One plan for the whole product, so that cutting it changes no sum.
     let plan = Plan::new::<T>(out, rest, g.positions()).on_this_thread();
     let pieces = rayon::current_num_threads();
@@ -647,16 +674,15 @@ fn weight_direct<T: Scalar>(
         a_prev.as_slice().and_then(same_type),
         delta.as_slice().and_then(same_type),
     );
+    let direct = takes_direct(g, delta.dim().1, delta.dim().0);
     let (true, (Some(images), Some(deltas)), Some(mut grad_w)) =
-        (direct::applies(g), arrays, same_type_view_mut(grad_w))
+        (direct, arrays, same_type_view_mut(grad_w))
     else {
         return false;
     };
     let taps = first..first + grad_w.ncols();
-    let (image_len, delta_len) = (
-        a_prev.len() / a_prev.dim().0.max(1),
-        delta.len() / delta.dim().0.max(1),
-    );
+    let image_len = g.channels * g.height * g.width;
+    let delta_len = grad_w.nrows() * g.positions();
     let blocks = images
         .chunks(DIRECT_BLOCK * image_len)
         .zip(deltas.chunks(DIRECT_BLOCK * delta_len));
@@ -1071,6 +1097,60 @@ mod tests {
         let inner = zb.sum();
         assert!((inner - (&layer.weight() * &grad.weight()).sum()).abs() < 1e-3);
         assert!((inner - (&a * &delta_prev).sum()).abs() < 1e-3);
+    }
+
+    /// LeNet's second convolution, which the direct kernels take where the CPU has AVX2.
+    const LENET2: Geometry = Geometry {
+        channels: 6,
+        height: 12,
+        width: 12,
+        window: Window {
+            size: 5,
+            stride: 1,
+            padding: 0,
+        },
+    };
+
+    #[test]
+    fn an_empty_batch_gives_empty_results() {
+        let w = Array4::<f32>::ones((16, 6, 5, 5));
+        let a = Array4::<f32>::zeros((0, 6, 12, 12));
+        let delta = Array4::<f32>::zeros((0, 16, 8, 8));
+        let mut z = Array4::<f32>::zeros((0, 16, 8, 8));
+        forward(
+            LENET2,
+            w.view(),
+            Array1::ones(16).view(),
+            a.view(),
+            z.view_mut(),
+        );
+        let mut delta_prev = Array4::<f32>::zeros((0, 6, 12, 12));
+        adjoint_input(LENET2, w.view(), delta.view(), delta_prev.view_mut());
+        let (mut grad_w, mut grad_b) = (Array4::from_elem(w.dim(), 7.0f32), Array1::ones(16));
+        adjoint_weight(
+            LENET2,
+            delta.view(),
+            a.view(),
+            grad_w.view_mut(),
+            grad_b.view_mut(),
+        );
+        assert!(grad_w.iter().chain(&grad_b).all(|&g| g == 0.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "takes a batch of shape (1, 6, 12, 12)")]
+    fn a_batch_of_another_shape_is_reported() {
+        // As many numbers as one sample of LeNet's second convolution, another shape.
+        let a = Array4::<f32>::zeros((1, 1, 72, 12));
+        let mut z = Array4::<f32>::zeros((1, 16, 8, 8));
+        let w = Array4::<f32>::zeros((16, 6, 5, 5));
+        forward(
+            LENET2,
+            w.view(),
+            Array1::zeros(16).view(),
+            a.view(),
+            z.view_mut(),
+        );
     }
 
     #[test]
