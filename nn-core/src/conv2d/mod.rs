@@ -35,7 +35,7 @@ use typenum::{Unsigned, U0, U1};
 use crate::aligned;
 use crate::gemm::{matmul, matmul_planned, Plan};
 use crate::init::{Init, InitRng};
-use crate::parallel::{for_each_sample, worth_splitting};
+use crate::parallel::{for_each_sample, join, worth_splitting};
 use crate::scalar::{same_type, same_type_mut, same_type_view_mut, Scalar};
 use crate::scratch::{with_scratch, Space};
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
@@ -578,7 +578,7 @@ pub fn adjoint_weight<T: Scalar>(
             adjoint_weight_sums(g, a_second, delta_second, w, b, plan, pieces / 2);
         };
         if pieces >= 2 && worth_splitting(delta.len() * rest) {
-            rayon::join(first_half, second_half);
+            join(first_half, second_half);
         } else {
             first_half();
             second_half();
@@ -632,7 +632,7 @@ fn adjoint_weight_taps<T: Scalar>(
     if pieces >= 2 && taps >= 4 && worth_splitting(delta.len() * taps) {
         let mid = taps / 2;
         let (grad_a, grad_b) = grad_w.split_at(Axis(1), mid);
-        rayon::join(
+        join(
             || adjoint_weight_taps(g, a_prev, delta, first, grad_a, plan, pieces.div_ceil(2)),
             || adjoint_weight_taps(g, a_prev, delta, first + mid, grad_b, plan, pieces / 2),
         );

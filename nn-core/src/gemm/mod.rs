@@ -27,7 +27,7 @@ use std::any::TypeId;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
-use crate::parallel::worth_splitting;
+use crate::parallel::{join, worth_splitting};
 use crate::scalar::Scalar;
 
 mod packed;
@@ -131,8 +131,12 @@ fn split<T: Scalar>(
     };
     let (can_cut_rows, can_cut_cols) = (m >= 2 * rows, n >= 2 * cols);
     if plan.pieces >= 2 && worth_splitting(m * n * k) && (can_cut_rows || can_cut_cols) {
-        // By rows, unless C has few of them.
-        let by_rows = can_cut_rows && (!can_cut_cols || m >= n || !plan.packed && m >= 8 * MR);
+        // By rows, unless C has few of them or a cut between columns is better balanced
+        // (the cuts fall on tiles, so 128 rows cut at multiples of 24 leave 48 and 80).
+        let (row_cut, col_cut) = (m / 2 / rows * rows, n / 2 / cols * cols);
+        let balanced_cols = (n - col_cut) * m < (m - row_cut) * n;
+        let by_rows = can_cut_rows
+            && (!can_cut_cols || !balanced_cols && (m >= n || !plan.packed && m >= 8 * MR));
         let (first, second) = (
             Plan {
                 pieces: plan.pieces.div_ceil(2),
@@ -144,18 +148,18 @@ fn split<T: Scalar>(
             },
         );
         if by_rows {
-            let mid = m / 2 / rows * rows;
+            let mid = row_cut;
             let (a_top, a_bottom) = a.split_at(Axis(0), mid);
             let (c_top, c_bottom) = c.split_at(Axis(0), mid);
-            rayon::join(
+            join(
                 || split(a_top, b, beta, c_top, first),
                 || split(a_bottom, b, beta, c_bottom, second),
             );
         } else {
-            let mid = n / 2 / cols * cols;
+            let mid = col_cut;
             let (b_left, b_right) = b.split_at(Axis(1), mid);
             let (c_left, c_right) = c.split_at(Axis(1), mid);
-            rayon::join(
+            join(
                 || split(a, b_left, beta, c_left, first),
                 || split(a, b_right, beta, c_right, second),
             );

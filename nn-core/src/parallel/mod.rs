@@ -1,17 +1,21 @@
 //! When to share a kernel's work among threads.
 //!
-//! Kernels split their work in halves with `rayon::join` — the rows or columns of a
-//! matrix product, the samples of a batch, the taps of a convolution's weight gradient —
-//! for as long as each half is large enough to pay for handing it to another thread
-//! (and, where each piece repeats some work, no more than once per thread). A sum over
-//! the batch, the convolution's weight gradient, is always taken in two halves added at
-//! the end, threads or not, so that it can be shared and still give the same bits. They
-//! use rayon's
-//! global pool, so `RAYON_NUM_THREADS=1` makes everything single-threaded; with one
-//! thread no kernel calls into rayon at all, so a warmed-up training step allocates
-//! nothing.
+//! Kernels split their work in halves with [`join`] — the rows or columns of a matrix
+//! product, the samples of a batch, the taps of a convolution's weight gradient — for as
+//! long as each half is large enough to pay for handing it to another thread (and, where
+//! each piece repeats some work, no more than once per thread). A sum over the batch,
+//! the convolution's weight gradient, is always taken in two halves added at the end,
+//! threads or not, so that it can be shared and still give the same bits. The threads
+//! are rayon's, of the current pool (the global one unless the caller is inside
+//! `ThreadPool::install`), so `RAYON_NUM_THREADS=1` makes everything single-threaded;
+//! with one thread no kernel calls into rayon at all, so a warmed-up training step
+//! allocates nothing.
 
 use ndarray::Axis;
+
+mod join;
+
+pub(crate) use join::join;
 
 /// The least work, in multiply-adds or element visits, worth handing to another thread:
 /// about ten microseconds, more than waking a thread costs.
@@ -32,7 +36,7 @@ pub(crate) fn for_each_sample<V: SplitBatch>(work: usize, views: V, f: &(impl Fn
     let batch = views.batch();
     if batch >= 2 && worth_splitting(work) {
         let (first, second) = views.split(batch / 2);
-        rayon::join(
+        join(
             || for_each_sample(work / 2, first, f),
             || for_each_sample(work / 2, second, f),
         );
