@@ -70,8 +70,9 @@ where
             Ok(_) => Some(Ok(b())),
         }
     } else {
-        // A helper has it; the job on this stack must outlive its run.
-        spin_until(|| job.done.load(Ordering::Acquire));
+        // A helper has it; the job on this stack must outlive its run. Meanwhile, run what
+        // the helper offers in turn, if anything, rather than idle.
+        team.work_until(|| job.done.load(Ordering::Acquire));
         // SAFETY: `done` is the helper's last access to the job (Release above).
         unsafe { (*job.result.get()).take() }
     };
@@ -146,12 +147,10 @@ impl Team {
         CURRENT
             .try_with(|current| {
                 let mut current = current.borrow_mut();
-                match &*current {
-                    // A team made under another pool (`ThreadPool::install`) would have
-                    // the wrong number of helpers.
-                    Some(team) if team.helpers == threads - 1 => team.clone(),
-                    _ => current.insert(Arc::new(Team::new(threads - 1))).clone(),
-                }
+                // A thread belongs to one pool, so the number of helpers stays right.
+                current
+                    .get_or_insert_with(|| Arc::new(Team::new(threads - 1)))
+                    .clone()
             })
             .ok()
     }
@@ -218,42 +217,40 @@ impl Team {
     /// A helper's life: take and run offers until the deadline passes with none.
     fn help(self: Arc<Self>) {
         let previous = CURRENT.with(|current| current.replace(Some(self.clone())));
-        loop {
-            if let Some(offer) = self.take() {
-                // SAFETY: taken under the lock, so this thread alone runs it; the
-                // offering thread waits for `done`.
-                unsafe { (offer.run)(offer.job) };
-                continue;
-            }
-            if now() >= self.deadline.load(Ordering::Relaxed) {
-                break;
-            }
-            for _ in 0..SPINS {
-                if self.pending.load(Ordering::Relaxed) > 0 {
-                    break;
-                }
-                std::hint::spin_loop();
-            }
-            if self.pending.load(Ordering::Relaxed) == 0 {
-                std::thread::yield_now();
-            }
+        // A thread of the team itself can get here: rayon runs the helper it spawned on
+        // the spawning thread when that thread waits in a join of its own (a kernel
+        // called inside `par_iter`). Nobody else would offer it anything.
+        if !previous
+            .as_ref()
+            .is_some_and(|team| Arc::ptr_eq(team, &self))
+        {
+            self.work_until(|| now() >= self.deadline.load(Ordering::Relaxed));
         }
         // An offer made after this point is taken back by the thread that made it.
         self.running.fetch_sub(1, Ordering::Relaxed);
         CURRENT.with(|current| current.replace(previous));
     }
-}
 
-/// Spins, yielding now and then, until `ready`.
-fn spin_until(ready: impl Fn() -> bool) {
-    while !ready() {
-        for _ in 0..SPINS {
-            if ready() {
-                return;
+    /// Runs offers as they come until `done`, spinning in between and yielding the core
+    /// now and then.
+    fn work_until(&self, done: impl Fn() -> bool) {
+        while !done() {
+            if let Some(offer) = self.take() {
+                // SAFETY: taken under the lock, so this thread alone runs it; the
+                // offering thread waits for `done` before its frame ends.
+                unsafe { (offer.run)(offer.job) };
+                continue;
             }
-            std::hint::spin_loop();
+            for _ in 0..SPINS {
+                if self.pending.load(Ordering::Relaxed) > 0 || done() {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            if self.pending.load(Ordering::Relaxed) == 0 && !done() {
+                std::thread::yield_now();
+            }
         }
-        std::thread::yield_now();
     }
 }
 
@@ -296,7 +293,7 @@ mod tests {
     #[test]
     fn a_helper_takes_the_second_closure() {
         // Helpers start on the first join, so the first few may run both closures here;
-        // within a second one must have run on another thread.
+        // soon one must have run on another thread.
         pool(2).install(|| {
             let me = std::thread::current().id();
             let start = Instant::now();
@@ -331,14 +328,63 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_in_the_first_closure_waits_for_the_second() {
+        use std::sync::atomic::AtomicUsize;
+        pool(2).install(|| {
+            let (started, finished) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            for _ in 0..50 {
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                    join(
+                        || {
+                            std::thread::sleep(Duration::from_micros(200));
+                            panic!("first")
+                        },
+                        || {
+                            started.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(1));
+                            finished.fetch_add(1, Ordering::SeqCst);
+                        },
+                    )
+                }));
+                // Had the panic left before `b` ended, `b` would still be sleeping.
+                assert_eq!(
+                    started.load(Ordering::SeqCst),
+                    finished.load(Ordering::SeqCst)
+                );
+            }
+            assert!(
+                finished.load(Ordering::SeqCst) > 0,
+                "no helper ever ran a second closure"
+            );
+        });
+    }
+
+    #[test]
+    fn helpers_retire_after_the_last_join() {
+        pool(2).install(|| {
+            sum(0..100_000);
+            let team = Team::current().expect("a team on two threads");
+            assert!(
+                team.running.load(Ordering::Relaxed) > 0,
+                "no helper started"
+            );
+            std::thread::sleep(LINGER * 25);
+            assert_eq!(
+                team.running.load(Ordering::Relaxed),
+                0,
+                "a helper still spins"
+            );
+        });
+    }
+
+    #[test]
     fn a_single_thread_runs_both_in_order() {
         pool(1).install(|| {
-            let order = RefCell::new(Vec::new());
-            join(|| order.borrow_mut().push(1), || ());
-            // `b` must be Send, so record its turn through the return value.
-            let (_, two) = join(|| order.borrow_mut().push(2), || 3);
-            order.borrow_mut().push(two);
-            assert_eq!(*order.borrow(), [1, 2, 3]);
+            let order = std::sync::Mutex::new(Vec::new());
+            let push = |step| order.lock().unwrap().push(step);
+            join(|| push(1), || push(2));
+            join(|| push(3), || push(4));
+            assert_eq!(*order.lock().unwrap(), [1, 2, 3, 4]);
         });
     }
 }
