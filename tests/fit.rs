@@ -36,6 +36,28 @@ network! {
 }
 
 network! {
+    /// Workload W1: products large enough to be packed.
+    struct Perceptron {
+        input: [784],
+        fc1: Dense(128) -> ReLU,
+        fc2: Dense(10),
+    }
+}
+
+network! {
+    /// Convolutions the direct kernels do not take (padding; a 3 × 3 kernel on 8 columns
+    /// at most), with 32 channels, so that their products with the unrolled input are
+    /// packed.
+    struct WideConv {
+        input: [6, 12, 12],
+        conv1: Conv2d(32, kernel = 5, padding = 1) -> ReLU,
+        conv2: Conv2d(32, kernel = 3) -> ReLU,
+        flat: Flatten,
+        fc1: Dense(10),
+    }
+}
+
+network! {
     /// Padding, stride, average pooling.
     struct OddConv {
         input: [3, 11, 9],
@@ -230,13 +252,97 @@ fn step_memory_is_what_summary_promises() {
     assert_eq!(Classifier::STEP_FLOATS_PER_SAMPLE, 2 * (16 + 3));
     assert_eq!(Classifier::STEP_FLOATS_FIXED, Classifier::NUM_PARAMS);
     // 2 · (6·24·24 + 6·12·12 + 16·8·8 + 16·4·4 + 256 + 120 + 84 + 10) per sample; per
-    // thread, conv1's unrolled input, 1·5·5 × 24·24, the larger of the two, and conv2's
-    // gradient, 16·6·5·5 + 16, the larger of the two.
-    for figure in ["12,140 floats", "at most 16,816 floats"] {
+    // thread, conv1's unrolled input, 1·5·5 × 24·24, the larger of the two, conv2's
+    // gradient, 16·6·5·5 + 16, the larger of the two, and the packed panels of fc1's
+    // products: 256 depths of 144 rows (AVX2's panels of `a_prev`, any batch) and of
+    // 256 columns (`a_prev` in the weight gradient, a batch of 256 or more):
+    // 14,400 + 2,416 + 36,864 + 65,536.
+    assert_eq!(LeNet::SCRATCH_FLOATS_PER_THREAD, 119_216);
+    for figure in ["12,140 floats", "at most 119,216 floats"] {
         assert!(
             LeNet::SUMMARY.contains(figure),
             "{figure} is not in\n{}",
             LeNet::SUMMARY
         );
     }
+}
+
+/// Trains `steps` on a thread of its own, then returns the floats that thread keeps for
+/// the kernels: a pool of one thread is a fresh thread whose buffers nothing else fills.
+fn scratch_after(steps: impl FnOnce() + Send) -> usize {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a thread pool")
+        .install(|| {
+            steps();
+            frechet::__thread_scratch_floats()
+        })
+}
+
+#[test]
+fn kernels_keep_no_more_per_thread_than_promised() {
+    let batches = [1, 40, 300];
+    let perceptron = scratch_after(|| {
+        let mut net = Perceptron::new(0);
+        for batch in batches {
+            let x = Array2::from_elem((batch, 784), 0.5f32);
+            let labels = vec![3usize; batch];
+            net.train_step(
+                x.view(),
+                &labels[..],
+                &SoftmaxCrossEntropy,
+                &mut Sgd::new(0.1),
+            );
+            net.forward(x.view());
+        }
+    });
+    let lenet = scratch_after(|| {
+        let mut net = LeNet::new(0);
+        // Adam, so that the weight gradients are formed, not folded into the update.
+        let mut adam = Adam::new(1e-3);
+        for batch in batches {
+            let x = Array4::from_elem((batch, 1, 28, 28), 0.5f32);
+            let labels = vec![3usize; batch];
+            net.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut adam);
+        }
+    });
+    let wide = scratch_after(|| {
+        let mut net = WideConv::new(0);
+        for batch in [1, 7] {
+            let x = Array4::from_elem((batch, 6, 12, 12), 0.5f32);
+            let labels = vec![3usize; batch];
+            net.train_step(
+                x.view(),
+                &labels[..],
+                &SoftmaxCrossEntropy,
+                &mut Sgd::new(0.1),
+            );
+        }
+    });
+    for (name, kept, promised) in [
+        (
+            "Perceptron",
+            perceptron,
+            Perceptron::SCRATCH_FLOATS_PER_THREAD,
+        ),
+        ("LeNet", lenet, LeNet::SCRATCH_FLOATS_PER_THREAD),
+        ("WideConv", wide, WideConv::SCRATCH_FLOATS_PER_THREAD),
+    ] {
+        assert!(
+            kept <= promised,
+            "{name}: a thread keeps {kept} floats, more than the {promised} promised"
+        );
+        // The promise is the largest of the micro-kernels' needs; the one this CPU runs
+        // needs nearly as much, so a promise that had forgotten a buffer would show here.
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            assert!(
+                kept * 10 >= promised * 8,
+                "{name}: a thread keeps {kept} floats, far below the {promised} promised"
+            );
+        }
+    }
+    // No product of Classifier (8 → 16 → 3) is packed, and it has no convolution.
+    assert_eq!(Classifier::SCRATCH_FLOATS_PER_THREAD, 0);
 }

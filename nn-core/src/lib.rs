@@ -48,6 +48,8 @@ pub use metrics::ConfusionMatrix;
 pub use network::{batch_size, Layer, Network, Scratch};
 pub use optim::{Adam, CaptureGradient, Optimizer, Sgd, Slot};
 pub use scalar::Scalar;
+#[doc(hidden)]
+pub use scratch::thread_floats as __thread_scratch_floats;
 
 pub use ndarray;
 pub use typenum;

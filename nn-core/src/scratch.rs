@@ -24,6 +24,11 @@ impl Buffer {
         let buffer = self.0.as_mut().expect("made above");
         &mut buffer.as_slice_mut().expect("standard layout")[..len]
     }
+
+    /// The floats the buffer holds.
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |buffer| buffer.len())
+    }
 }
 
 /// What a thread's scratch space holds; each has its own buffer, so that a kernel can use
@@ -38,6 +43,22 @@ pub(crate) enum Space {
 
 thread_local! {
     static SCRATCH: [RefCell<Buffer>; 2] = Default::default();
+}
+
+/// The floats the calling thread keeps for the kernels: its scratch space and the matrix
+/// products' packing buffers. What a network's `SCRATCH_FLOATS_PER_THREAD` bounds, for
+/// the tests to check.
+#[doc(hidden)]
+pub fn thread_floats() -> usize {
+    let scratch = SCRATCH
+        .try_with(|scratch| {
+            scratch
+                .iter()
+                .map(|buffer| buffer.try_borrow().map_or(0, |buffer| buffer.len()))
+                .sum()
+        })
+        .unwrap_or(0);
+    scratch + crate::gemm::thread_floats()
 }
 
 /// Runs `f` on `len` elements of scratch space for `what`, whose contents are left from

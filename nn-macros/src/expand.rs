@@ -37,9 +37,10 @@ pub fn expand(model: &Model) -> TokenStream {
     let num_params = Literal::usize_unsuffixed(model.num_params);
     let summary = summary(model);
     let floats = step_floats(model);
-    let (per_sample, fixed) = (
+    let (per_sample, fixed, per_thread) = (
         Literal::usize_unsuffixed(floats.per_sample),
         Literal::usize_unsuffixed(floats.fixed),
+        Literal::usize_unsuffixed(floats.per_thread),
     );
     let name_string = name.to_string();
 
@@ -137,8 +138,12 @@ pub fn expand(model: &Model) -> TokenStream {
             pub const STEP_FLOATS_PER_SAMPLE: usize = #per_sample;
             /// The floats a training step keeps whatever the batch size: the gradient.
             /// (Besides these, the parameters, the optimizer's state, and the scratch space
-            /// each thread keeps for the kernels, which `SUMMARY` lists.)
+            /// each thread keeps for the kernels, [`Self::SCRATCH_FLOATS_PER_THREAD`].)
             pub const STEP_FLOATS_FIXED: usize = #fixed;
+            /// The floats each thread keeps for the kernels, at most, whatever the batch
+            /// size and the CPU: a convolution's unrolled input and partial gradient, and
+            /// the matrix products' packed panels. Made on a thread's first step and kept.
+            pub const SCRATCH_FLOATS_PER_THREAD: usize = #per_thread;
 
             /// A network initialised from `seed`: He-uniform weights for layers followed by
             /// ReLU or LeakyReLU, Xavier-uniform otherwise, zero biases. The same seed gives

@@ -12,14 +12,18 @@ pub struct StepFloats {
     pub fixed: usize,
     /// Per thread, whatever the batch, at most: the largest of the convolutions' unrolled
     /// inputs of one sample and the largest convolution's partial gradient, which the
-    /// kernels form in scratch space each thread keeps.
+    /// kernels form in scratch space each thread keeps, and the matrix products' packing
+    /// buffers.
     pub per_thread: usize,
+    /// The packing buffers' part of `per_thread`.
+    pub panels: usize,
 }
 
 /// What one training step keeps, from the shapes. `expand.rs` writes the same buffers, and
 /// a test compares the two.
 pub fn step_floats(model: &Model) -> StepFloats {
     let (mut per_sample, mut unrolled_max, mut gradient_max) = (0, 0, 0);
+    let panels = panels(model);
     for layer in &model.layers {
         // Both the activation and the error signal of every layer, per sample.
         per_sample += 2 * layer.output.len().expect("checked in shape");
@@ -33,8 +37,67 @@ pub fn step_floats(model: &Model) -> StepFloats {
     StepFloats {
         per_sample,
         fixed: model.num_params,
-        per_thread: unrolled_max + gradient_max,
+        per_thread: unrolled_max + gradient_max + panels,
+        panels,
     }
+}
+
+/// The packed form's constants, as in `nn-core/src/gemm/packed.rs` (`tests/fit.rs` checks
+/// that the buffers a step fills stay within what they give): products with every
+/// dimension at least `PACKED_MIN` are packed, `KC` depths at a time, into a panel buffer
+/// for `A` of at most `MC` rows and one for `B` of at most `NC` columns, rounded up to
+/// the micro-kernel's tile of `MR × NR`.
+const PACKED_MIN: usize = 32;
+const KC: usize = 256;
+/// `(MR, NR, MC, NC)` of each micro-kernel: AVX-512, AVX2.
+const KERNELS: [(usize, usize, usize, usize); 2] = [(8, 32, 96, 1024), (6, 16, 144, 1024)];
+
+/// The floats of the packing buffers a thread fills in a step, at most, whatever the batch
+/// and the CPU: the largest panel of `A` and the largest of `B` over every matrix product
+/// of the forward and backward passes (each buffer grows to the largest asked of it).
+fn panels(model: &Model) -> usize {
+    let (mut a_max, mut b_max) = (0, 0);
+    for (i, layer) in model.layers.iter().enumerate() {
+        // `None` is the batch, which may be as large as the user likes.
+        let mut products: Vec<[Option<usize>; 3]> = Vec::new();
+        let backward_input = model.layers[..i].iter().any(|l| l.kind.has_params());
+        match (&layer.kind, layer.input) {
+            (Kind::Dense { outputs }, Shape::Vector(inputs)) => {
+                let (o, i) = (Some(*outputs), Some(inputs));
+                // a Wᵀ, Δᵀ a, Δ W: (m, n, k).
+                products.push([None, o, i]);
+                products.push([o, i, None]);
+                if backward_input {
+                    products.push([None, i, o]);
+                }
+            }
+            (Kind::Conv2d { outputs, window }, Shape::Image { channels, .. }) => {
+                // Per sample, through unrolled columns: W cols, Δ colsᵀ, Wᵀ Δ.
+                let patch = Some(channels * window.size * window.size);
+                let positions = Some(layer.output.dims()[1..].iter().product());
+                let out = Some(*outputs);
+                products.push([out, positions, patch]);
+                products.push([out, patch, positions]);
+                if backward_input {
+                    products.push([patch, positions, out]);
+                }
+            }
+            _ => {}
+        }
+        for [m, n, k] in products {
+            if [m, n, k].iter().flatten().any(|&d| d < PACKED_MIN) {
+                continue;
+            }
+            let depth = k.map_or(KC, |k| k.min(KC));
+            for (mr, nr, mc, nc) in KERNELS {
+                let rows = m.map_or(mc, |m| m.next_multiple_of(mr).min(mc));
+                let cols = n.map_or(nc, |n| n.next_multiple_of(nr).min(nc));
+                a_max = a_max.max(depth * rows);
+                b_max = b_max.max(depth * cols);
+            }
+        }
+    }
+    a_max + b_max
 }
 
 /// The length of one sample's unrolled input to a convolution: `in·k·k × oh·ow`.
@@ -126,10 +189,16 @@ pub fn summary(model: &Model) -> String {
         ),
     ];
     let scratch = (step.per_thread > 0).then(|| {
+        let convolutions = step.per_thread > step.panels;
+        let what = match (convolutions, step.panels > 0) {
+            (true, true) => "an unrolled conv input, a partial conv gradient, packed panels",
+            (true, false) => "an unrolled conv input, a partial conv gradient",
+            (false, _) => "packed matrix panels",
+        };
         (
             "scratch, thread",
             format!(
-                "at most {} floats ({}): an unrolled conv input, a partial conv gradient",
+                "at most {} floats ({}): {what}",
                 thousands(step.per_thread),
                 bytes(step.per_thread)
             ),

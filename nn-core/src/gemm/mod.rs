@@ -32,6 +32,8 @@ use crate::scalar::Scalar;
 
 mod packed;
 
+pub(crate) use packed::thread_floats;
+
 /// `c ← β c + a b`, where `β` is 0 (overwrite) or 1 (accumulate).
 ///
 /// # Panics

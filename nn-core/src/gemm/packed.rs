@@ -77,6 +77,17 @@ thread_local! {
     static PACKS: RefCell<Packs> = RefCell::new(Packs::default());
 }
 
+/// The floats the calling thread's packing buffers hold.
+pub(crate) fn thread_floats() -> usize {
+    PACKS
+        .try_with(|packs| {
+            packs
+                .try_borrow()
+                .map_or(0, |packs| packs.a.len() + packs.b.len())
+        })
+        .unwrap_or(0)
+}
+
 fn round_up(x: usize, to: usize) -> usize {
     x.div_ceil(to) * to
 }
