@@ -39,7 +39,8 @@ const LINGER: Duration = Duration::from_millis(2);
 const SPINS: usize = 64;
 
 /// Runs `a` and `b`, `b` on a helper thread if one is awake to take it, and returns both
-/// results. A panic in either is resumed on the caller once both have finished.
+/// results. A panic in either is resumed on the caller once neither is running (if `a`
+/// panics before a helper has taken `b`, `b` does not run at all).
 pub(crate) fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA,
