@@ -39,10 +39,12 @@ pub(crate) enum Space {
     Unrolled = 0,
     /// A partial sum of a gradient, over part of a batch.
     Sums = 1,
+    /// A matrix product's sum over the second half of its depth.
+    Partial = 2,
 }
 
 thread_local! {
-    static SCRATCH: [RefCell<Buffer>; 2] = Default::default();
+    static SCRATCH: [RefCell<Buffer>; 3] = Default::default();
 }
 
 /// The floats the calling thread keeps for the kernels: its scratch space and the matrix

@@ -142,7 +142,8 @@ pub fn expand(model: &Model) -> TokenStream {
             pub const STEP_FLOATS_FIXED: usize = #fixed;
             /// The floats each thread keeps for the kernels, at most, whatever the batch
             /// size and the CPU: a convolution's unrolled input and partial gradient, and
-            /// the matrix products' packed panels. Made on a thread's first step and kept.
+            /// the matrix products' packed panels and partial sums. Made on a thread's
+            /// first step and kept.
             pub const SCRATCH_FLOATS_PER_THREAD: usize = #per_thread;
 
             /// A network initialised from `seed`: He-uniform weights for layers followed by

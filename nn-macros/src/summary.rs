@@ -42,21 +42,25 @@ pub fn step_floats(model: &Model) -> StepFloats {
     }
 }
 
-/// The packed form's constants, as in `nn-core/src/gemm/packed.rs` (`tests/fit.rs` checks
-/// that the buffers a step fills stay within what they give): products with every
-/// dimension at least `PACKED_MIN` are packed, `KC` depths at a time, into a panel buffer
-/// for `A` of at most `MC` rows and one for `B` of at most `NC` columns, rounded up to
-/// the micro-kernel's tile of `MR × NR`.
+/// The packed form's constants, as in `nn-core/src/gemm/` (`tests/fit.rs` checks that the
+/// buffers a step fills stay within what they give): products with every dimension at
+/// least `PACKED_MIN` are packed, `KC` depths at a time, into a panel buffer for `A` of at
+/// most `MC` rows and one for `B` of at most `NC` columns, rounded up to the
+/// micro-kernel's tile of `MR × NR`; those at least `DEPTH_HALVES_MIN` deep with at most
+/// `PARTIAL_MAX` results sum the second half of their depth into a buffer of their own.
 const PACKED_MIN: usize = 32;
 const KC: usize = 256;
+const DEPTH_HALVES_MIN: usize = 512;
+const PARTIAL_MAX: usize = 1 << 16;
 /// `(MR, NR, MC, NC)` of each micro-kernel: AVX-512, AVX2.
 const KERNELS: [(usize, usize, usize, usize); 2] = [(8, 32, 96, 1024), (6, 16, 144, 1024)];
 
-/// The floats of the packing buffers a thread fills in a step, at most, whatever the batch
-/// and the CPU: the largest panel of `A` and the largest of `B` over every matrix product
-/// of the forward and backward passes (each buffer grows to the largest asked of it).
+/// The floats of the buffers a thread fills for the matrix products of a step, at most,
+/// whatever the batch and the CPU: the largest panel of `A`, the largest of `B` and the
+/// largest partial sum over every product of the forward and backward passes (each
+/// buffer grows to the largest asked of it).
 fn panels(model: &Model) -> usize {
-    let (mut a_max, mut b_max) = (0, 0);
+    let (mut a_max, mut b_max, mut partial_max) = (0, 0, 0);
     for (i, layer) in model.layers.iter().enumerate() {
         // `None` is the batch, which may be as large as the user likes.
         let mut products: Vec<[Option<usize>; 3]> = Vec::new();
@@ -88,6 +92,16 @@ fn panels(model: &Model) -> usize {
             if [m, n, k].iter().flatten().any(|&d| d < PACKED_MIN) {
                 continue;
             }
+            if k.is_none_or(|k| k >= DEPTH_HALVES_MIN) {
+                let results = match (m, n) {
+                    (Some(m), Some(n)) => m * n,
+                    // As many samples as fit.
+                    _ => PARTIAL_MAX,
+                };
+                if results <= PARTIAL_MAX {
+                    partial_max = partial_max.max(results);
+                }
+            }
             let depth = k.map_or(KC, |k| k.min(KC));
             for (mr, nr, mc, nc) in KERNELS {
                 let rows = m.map_or(mc, |m| m.next_multiple_of(mr).min(mc));
@@ -97,7 +111,7 @@ fn panels(model: &Model) -> usize {
             }
         }
     }
-    a_max + b_max
+    a_max + b_max + partial_max
 }
 
 /// The length of one sample's unrolled input to a convolution: `in·k·k × oh·ow`.

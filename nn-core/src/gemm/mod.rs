@@ -25,10 +25,11 @@
 use std::any::TypeId;
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use crate::parallel::{join, worth_splitting};
 use crate::scalar::Scalar;
+use crate::scratch::{with_scratch, Space};
 
 mod packed;
 
@@ -60,6 +61,9 @@ pub(crate) struct Plan {
     /// packed form at most once per thread, since every piece packs its own copy of the
     /// operand it shares with the other pieces.
     pieces: usize,
+    /// Whether it is summed over two halves of its depth, added at the end
+    /// ([`depth_halves`]).
+    depth_halves: bool,
 }
 
 impl Plan {
@@ -71,7 +75,12 @@ impl Plan {
         } else {
             usize::MAX
         };
-        Plan { packed, pieces }
+        let depth_halves = packed && k >= DEPTH_HALVES_MIN && m * n <= PARTIAL_MAX;
+        Plan {
+            packed,
+            pieces,
+            depth_halves,
+        }
     }
 
     /// The same plan, run on the calling thread alone: for a part of a product that the
@@ -112,6 +121,56 @@ fn wants_packing(m: usize, n: usize, k: usize) -> bool {
 /// The smallest dimension the packed form is used for.
 const PACKED_MIN: usize = 32;
 
+/// The least depth of a packed product summed in two halves, and the most elements of
+/// its result (the scratch its second half is summed into: 256 KiB).
+const DEPTH_HALVES_MIN: usize = 512;
+const PARTIAL_MAX: usize = 1 << 16;
+
+/// `c ← β c + a b` as two sums over halves of the depth: the first into `c`, the second
+/// into scratch, added to `c` at the end; side by side on two threads, or one after the
+/// other, in the same order either way. For a deep product with a small result (a batch
+/// of 128 times W1's 784 × 128 weights), whose cut by rows or by columns would have each
+/// piece pack the whole of one operand, transposed: half the work again.
+fn depth_halves<T: Scalar>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    beta: T,
+    mut c: ArrayViewMut2<'_, T>,
+    plan: Plan,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let mid = k / 2;
+    let halves = Plan {
+        depth_halves: false,
+        ..plan
+    };
+    let first = Plan {
+        pieces: plan.pieces.div_ceil(2),
+        ..halves
+    };
+    let second = Plan {
+        pieces: (plan.pieces / 2).max(1),
+        ..halves
+    };
+    with_scratch(Space::Partial, m * n, |partial| {
+        let mut partial = ArrayViewMut2::from_shape((m, n), partial).expect("m × n scratch");
+        let (a_first, a_second) = a.split_at(Axis(1), mid);
+        let (b_first, b_second) = b.split_at(Axis(0), mid);
+        let (c_view, partial_view) = (c.view_mut(), partial.view_mut());
+        let run_first = move || split(a_first, b_first, beta, c_view, first);
+        let run_second = move || split(a_second, b_second, T::zero(), partial_view, second);
+        if plan.pieces >= 2 && worth_splitting(m * n * k) {
+            join(run_first, run_second);
+        } else {
+            run_first();
+            run_second();
+        }
+        Zip::from(&mut c)
+            .and(&partial)
+            .for_each(|c, &p| *c = *c + p);
+    });
+}
+
 /// The product in two halves side by side while the work is worth sharing among threads
 /// and `plan` allows more pieces.
 ///
@@ -125,6 +184,9 @@ fn split<T: Scalar>(
     mut c: ArrayViewMut2<'_, T>,
     plan: Plan,
 ) {
+    if plan.depth_halves {
+        return depth_halves(a, b, beta, c, plan);
+    }
     let ((m, k), n) = (a.dim(), b.ncols());
     let (rows, cols) = if plan.packed {
         (packed::SPLIT_ROWS, packed::SPLIT_COLS)
@@ -754,6 +816,8 @@ mod tests {
             (12, 16, 4096),
             (16, 17, 4096),
             (64, 100, 300),
+            // Summed in two halves of its depth.
+            (64, 100, 1000),
         ] {
             let a = matrix(m, k, 0.3);
             let b = matrix(k, n, 0.5);
