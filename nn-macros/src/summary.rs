@@ -27,10 +27,15 @@ pub fn step_floats(model: &Model) -> StepFloats {
     for layer in &model.layers {
         // Both the activation and the error signal of every layer, per sample.
         per_sample += 2 * layer.output.len().expect("checked in shape");
-        if let (Kind::Conv2d { window, .. }, Shape::Image { channels, .. }) =
+        if let (Kind::Conv2d { window, outputs }, Shape::Image { channels, .. }) =
             (&layer.kind, layer.input)
         {
-            unrolled_max = unrolled_max.max(unrolled(channels, *window, layer.output));
+            let unrolled = unrolled(channels, *window, layer.output).max(transposed_deltas(
+                *outputs,
+                *window,
+                layer.output,
+            ));
+            unrolled_max = unrolled_max.max(unrolled);
             gradient_max = gradient_max.max(layer.num_params);
         }
     }
@@ -112,6 +117,26 @@ fn panels(model: &Model) -> usize {
         }
     }
     a_max + b_max + partial_max
+}
+
+/// What the direct weight-gradient kernel of `nn-core/src/conv2d/direct.rs` keeps in the
+/// same space, where it may run (stride 1, no padding, rows of outputs in whole vectors
+/// of 8) and the CPU has AVX-512: with the output channels filling at least three
+/// quarters of vectors of 16 lanes, the error signals of up to 8 samples, transposed so
+/// that channels run along the lanes.
+fn transposed_deltas(outputs: usize, window: Window, output: Shape) -> usize {
+    const SAMPLES: usize = 8;
+    const LANES: usize = 16;
+    let Shape::Image { height, width, .. } = output else {
+        return 0;
+    };
+    let direct = window.stride == 1 && window.padding == 0 && width % 8 == 0;
+    let by_channels = 4 * outputs >= 3 * LANES * outputs.div_ceil(LANES);
+    if direct && by_channels {
+        SAMPLES * height * width * LANES
+    } else {
+        0
+    }
 }
 
 /// The length of one sample's unrolled input to a convolution: `in·k·k × oh·ow`.

@@ -664,7 +664,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array, Array2};
+    use ndarray::{s, Array, Array2};
 
     fn matrix(rows: usize, cols: usize, phase: f32) -> Array2<f32> {
         Array::from_shape_fn((rows, cols), |(i, j)| {
@@ -846,6 +846,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A product deep enough to be summed over two halves of its depth, added (β = 1) to
+    /// a view whose rows are apart: both halves land where they belong, and nothing else
+    /// changes.
+    #[test]
+    fn depth_halves_add_into_any_view() {
+        let (m, n, k) = (40, 50, 700);
+        let (a, b) = (matrix(m, k, 0.1), matrix(k, n, 0.4));
+        let expected = reference(a.view(), b.view()).mapv(|x| x + 1.0);
+        let mut wide = Array2::from_elem((m, n + 9), 1.0f32);
+        matmul(a.view(), b.view(), 1.0, wide.slice_mut(s![.., 4..4 + n]));
+        assert_close(
+            &wide.slice(s![.., 4..4 + n]).to_owned(),
+            &expected,
+            k,
+            "depth halves, β = 1",
+        );
+        let outside = wide
+            .slice(s![.., ..4])
+            .into_iter()
+            .chain(wide.slice(s![.., 4 + n..]));
+        assert!(outside.into_iter().all(|&x| x == 1.0));
     }
 
     #[test]

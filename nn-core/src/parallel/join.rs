@@ -71,9 +71,10 @@ where
             Ok(_) => Some(Ok(b())),
         }
     } else {
-        // A helper has it; the job on this stack must outlive its run. Meanwhile, run what
-        // the helper offers in turn, if anything, rather than idle.
-        team.work_until(|| job.done.load(Ordering::Acquire));
+        // A helper has it; the job on this stack must outlive its run. Nothing else runs
+        // here meanwhile: the frames below may hold this thread's scratch space, which
+        // another kernel run on top of them would have to allocate afresh.
+        wait_until(|| job.done.load(Ordering::Acquire));
         // SAFETY: `done` is the helper's last access to the job (Release above).
         unsafe { (*job.result.get()).take() }
     };
@@ -233,7 +234,7 @@ impl Team {
     }
 
     /// Runs offers as they come until `done`, spinning in between and yielding the core
-    /// now and then.
+    /// now and then: a helper's loop, never a caller's (see [`join`]).
     fn work_until(&self, done: impl Fn() -> bool) {
         while !done() {
             if let Some(offer) = self.take() {
@@ -252,6 +253,19 @@ impl Team {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+/// Spins until `done`, yielding the core now and then.
+fn wait_until(done: impl Fn() -> bool) {
+    while !done() {
+        for _ in 0..SPINS {
+            if done() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        std::thread::yield_now();
     }
 }
 
