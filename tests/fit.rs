@@ -5,9 +5,9 @@
 mod common;
 
 use common::{params, Stream};
-use frechet::ndarray::{Array2, Array4};
+use frechet::ndarray::{Array2, Array4, ArrayD};
 use frechet::prelude::*;
-use frechet::train::{EarlyStopping, Monitor, Schedule, Trainer};
+use frechet::train::{EarlyStopping, Model, Monitor, Schedule, Trainer};
 use frechet::Error;
 
 network! {
@@ -280,15 +280,30 @@ fn step_memory_is_what_summary_promises() {
     }
 }
 
-/// Trains `steps` on a thread of its own, then returns the floats that thread keeps for
-/// the kernels: a pool of one thread is a fresh thread whose buffers nothing else fills.
-fn scratch_after(steps: impl FnOnce() + Send) -> usize {
+/// Trains `net` a step at each of `batches` and runs its forward pass, on a thread of its
+/// own, then returns the floats that thread keeps for the kernels: a pool of one thread
+/// is a fresh thread whose buffers nothing else fills.
+fn scratch_after<N: Model + Send>(
+    mut net: N,
+    batches: &[usize],
+    optimizer: &mut (impl Optimizer + Send),
+) -> usize {
     rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .expect("a thread pool")
         .install(|| {
-            steps();
+            for &batch in batches {
+                let shape: Vec<usize> = std::iter::once(batch)
+                    .chain(N::input_shape().iter().copied())
+                    .collect();
+                let x = ArrayD::from_elem(shape, 0.5f32)
+                    .into_dimensionality::<N::Batch>()
+                    .expect("a batch of the network's input shape");
+                let labels = vec![3usize; batch];
+                net.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, optimizer);
+                net.forward(x.view());
+            }
             frechet::__thread_scratch_floats()
         })
 }
@@ -296,59 +311,12 @@ fn scratch_after(steps: impl FnOnce() + Send) -> usize {
 #[test]
 fn kernels_keep_no_more_per_thread_than_promised() {
     let batches = [1, 40, 300, 600];
-    let perceptron = scratch_after(|| {
-        let mut net = Perceptron::new(0);
-        for batch in batches {
-            let x = Array2::from_elem((batch, 784), 0.5f32);
-            let labels = vec![3usize; batch];
-            net.train_step(
-                x.view(),
-                &labels[..],
-                &SoftmaxCrossEntropy,
-                &mut Sgd::new(0.1),
-            );
-            net.forward(x.view());
-        }
-    });
-    let lenet = scratch_after(|| {
-        let mut net = LeNet::new(0);
-        // Adam, so that the weight gradients are formed, not folded into the update.
-        let mut adam = Adam::new(1e-3);
-        for batch in batches {
-            let x = Array4::from_elem((batch, 1, 28, 28), 0.5f32);
-            let labels = vec![3usize; batch];
-            net.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut adam);
-        }
-    });
-    let wide = scratch_after(|| {
-        let mut net = WideConv::new(0);
-        for batch in [1, 7] {
-            let x = Array4::from_elem((batch, 6, 12, 12), 0.5f32);
-            let labels = vec![3usize; batch];
-            net.train_step(
-                x.view(),
-                &labels[..],
-                &SoftmaxCrossEntropy,
-                &mut Sgd::new(0.1),
-            );
-        }
-    });
-    let by_channels = scratch_after(|| {
-        let mut net = ByChannels::new(0);
-        for batch in [1, 16, 64] {
-            let x = Array4::from_elem((batch, 1, 28, 28), 0.5f32);
-            let labels = vec![3usize; batch];
-            net.train_step(
-                x.view(),
-                &labels[..],
-                &SoftmaxCrossEntropy,
-                &mut Sgd::new(0.1),
-            );
-        }
-    });
+    let perceptron = scratch_after(Perceptron::new(0), &batches, &mut Sgd::new(0.1));
+    // Adam, so that the weight gradients are formed, not folded into the update.
+    let lenet = scratch_after(LeNet::new(0), &batches, &mut Adam::new(1e-3));
+    let wide = scratch_after(WideConv::new(0), &[1, 7], &mut Sgd::new(0.1));
+    let by_channels = scratch_after(ByChannels::new(0), &[1, 16, 64], &mut Sgd::new(0.1));
     let avx512 = cpu_has(&["avx512f"]);
-    // Whether the promise is nearly reached on this CPU: it is the largest need of every
-    // kernel, and ByChannels' is AVX-512's alone.
     for (name, kept, promised, tight) in [
         (
             "Perceptron",
@@ -370,7 +338,8 @@ fn kernels_keep_no_more_per_thread_than_promised() {
             "{name}: a thread keeps {kept} floats, more than the {promised} promised"
         );
         // The promise is the largest of the micro-kernels' needs; the one this CPU runs
-        // needs nearly as much, so a promise that had forgotten a buffer would show here.
+        // needs nearly as much (ByChannels' need is AVX-512's alone), so a promise that
+        // had forgotten a buffer would show here.
         if tight && cpu_has(&["avx2", "fma"]) {
             assert!(
                 kept * 10 >= promised * 8,

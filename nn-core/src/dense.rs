@@ -23,7 +23,7 @@ use crate::aligned;
 use crate::gemm::matmul;
 use crate::init::{Init, InitRng};
 use crate::optim::{update_layer, Optimizer};
-use crate::scalar::Scalar;
+use crate::scalar::{add_into, Scalar};
 use crate::shape::{LayerShape, Vector};
 
 /// `z = a Wᵀ + 1 bᵀ`: the forward map of a batch `a` (batch × in) into `z` (batch × out).
@@ -67,7 +67,7 @@ pub fn adjoint_weight<T: Scalar>(
 fn sum_rows<T: Scalar>(x: ArrayView2<'_, T>, mut sum: ArrayViewMut1<'_, T>) {
     sum.fill(T::zero());
     for row in x.rows() {
-        Zip::from(&mut sum).and(&row).for_each(|s, &x| *s = *s + x);
+        add_into(sum.view_mut(), row);
     }
 }
 

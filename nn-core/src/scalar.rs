@@ -6,7 +6,7 @@
 
 use std::any::TypeId;
 
-use ndarray::{ArrayViewMut, Dimension, LinalgScalar, ScalarOperand};
+use ndarray::{ArrayView, ArrayViewMut, Dimension, LinalgScalar, ScalarOperand, Zip};
 use num_traits::{Float, FromPrimitive};
 
 /// A floating-point element type: `f32` or `f64`.
@@ -15,6 +15,16 @@ pub trait Scalar:
 {
     /// Converts an `f32` constant (a slope, a learning rate) to this type.
     fn of_f32(value: f32) -> Self;
+}
+
+/// `sum += part`, element by element: where a sum taken in parts is put together.
+pub(crate) fn add_into<T: Scalar, D: Dimension>(
+    mut sum: ArrayViewMut<'_, T, D>,
+    part: ArrayView<'_, T, D>,
+) {
+    Zip::from(&mut sum)
+        .and(&part)
+        .for_each(|sum, &part| *sum = *sum + part);
 }
 
 impl Scalar for f32 {

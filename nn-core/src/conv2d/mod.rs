@@ -35,8 +35,8 @@ use typenum::{Unsigned, U0, U1};
 use crate::aligned;
 use crate::gemm::{matmul, matmul_planned, Plan};
 use crate::init::{Init, InitRng};
-use crate::parallel::{for_each_sample, join, worth_splitting};
-use crate::scalar::{same_type, same_type_mut, same_type_view_mut, Scalar};
+use crate::parallel::{for_each_sample, join, join_if, worth_splitting};
+use crate::scalar::{add_into, same_type, same_type_mut, same_type_view_mut, Scalar};
 use crate::scratch::{with_scratch, Space};
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
 
@@ -569,26 +569,21 @@ pub fn adjoint_weight<T: Scalar>(
         let mut second_w = ArrayViewMut2::from_shape((out, rest), sums_w).expect("scratch");
         let mut second_b = ArrayViewMut1::from(sums_b);
         let (mut grad_w, mut grad_bias) = (grad_w, grad_bias);
-        let mut first_half = || {
-            let (w, b) = (grad_w.view_mut(), grad_bias.view_mut());
-            adjoint_weight_sums(g, a_first, delta_first, w, b, plan, pieces.div_ceil(2));
-        };
-        let mut second_half = || {
-            let (w, b) = (second_w.view_mut(), second_b.view_mut());
-            adjoint_weight_sums(g, a_second, delta_second, w, b, plan, pieces / 2);
-        };
-        if pieces >= 2 && worth_splitting(delta.len() * rest) {
-            join(first_half, second_half);
-        } else {
-            first_half();
-            second_half();
-        }
-        Zip::from(&mut grad_w)
-            .and(&second_w)
-            .for_each(|sum, &part| *sum = *sum + part);
-        Zip::from(&mut grad_bias)
-            .and(&second_b)
-            .for_each(|sum, &part| *sum = *sum + part);
+        let first = (grad_w.view_mut(), grad_bias.view_mut());
+        let second = (second_w.view_mut(), second_b.view_mut());
+        join_if(
+            pieces >= 2 && worth_splitting(delta.len() * rest),
+            move || {
+                let (w, b) = first;
+                adjoint_weight_sums(g, a_first, delta_first, w, b, plan, pieces.div_ceil(2));
+            },
+            move || {
+                let (w, b) = second;
+                adjoint_weight_sums(g, a_second, delta_second, w, b, plan, pieces / 2);
+            },
+        );
+        add_into(grad_w.view_mut(), second_w.view());
+        add_into(grad_bias.view_mut(), second_b.view());
     });
 }
 

@@ -25,10 +25,10 @@
 use std::any::TypeId;
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
-use crate::parallel::{join, worth_splitting};
-use crate::scalar::Scalar;
+use crate::parallel::{join, join_if, worth_splitting};
+use crate::scalar::{add_into, Scalar};
 use crate::scratch::{with_scratch, Space};
 
 mod packed;
@@ -88,6 +88,20 @@ impl Plan {
     pub(crate) fn on_this_thread(self) -> Self {
         Plan { pieces: 1, ..self }
     }
+
+    /// The plans of the two halves of a product cut in two, sharing its pieces.
+    fn halves(self) -> (Self, Self) {
+        (
+            Plan {
+                pieces: self.pieces.div_ceil(2),
+                ..self
+            },
+            Plan {
+                pieces: (self.pieces / 2).max(1),
+                ..self
+            },
+        )
+    }
 }
 
 /// [`matmul`] by a plan made for the whole product this is a part of (its rows or
@@ -140,34 +154,22 @@ fn depth_halves<T: Scalar>(
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let mid = k / 2;
-    let halves = Plan {
+    let (first, second) = Plan {
         depth_halves: false,
         ..plan
-    };
-    let first = Plan {
-        pieces: plan.pieces.div_ceil(2),
-        ..halves
-    };
-    let second = Plan {
-        pieces: (plan.pieces / 2).max(1),
-        ..halves
-    };
+    }
+    .halves();
     with_scratch(Space::Partial, m * n, |partial| {
         let mut partial = ArrayViewMut2::from_shape((m, n), partial).expect("m × n scratch");
         let (a_first, a_second) = a.split_at(Axis(1), mid);
         let (b_first, b_second) = b.split_at(Axis(0), mid);
         let (c_view, partial_view) = (c.view_mut(), partial.view_mut());
-        let run_first = move || split(a_first, b_first, beta, c_view, first);
-        let run_second = move || split(a_second, b_second, T::zero(), partial_view, second);
-        if plan.pieces >= 2 && worth_splitting(m * n * k) {
-            join(run_first, run_second);
-        } else {
-            run_first();
-            run_second();
-        }
-        Zip::from(&mut c)
-            .and(&partial)
-            .for_each(|c, &p| *c = *c + p);
+        join_if(
+            plan.pieces >= 2 && worth_splitting(m * n * k),
+            move || split(a_first, b_first, beta, c_view, first),
+            move || split(a_second, b_second, T::zero(), partial_view, second),
+        );
+        add_into(c, partial.view());
     });
 }
 
@@ -201,28 +203,17 @@ fn split<T: Scalar>(
         let balanced_cols = (n - col_cut) * m < (m - row_cut) * n;
         let by_rows = can_cut_rows
             && (!can_cut_cols || !balanced_cols && (m >= n || !plan.packed && m >= 8 * MR));
-        let (first, second) = (
-            Plan {
-                pieces: plan.pieces.div_ceil(2),
-                ..plan
-            },
-            Plan {
-                pieces: plan.pieces / 2,
-                ..plan
-            },
-        );
+        let (first, second) = plan.halves();
         if by_rows {
-            let mid = row_cut;
-            let (a_top, a_bottom) = a.split_at(Axis(0), mid);
-            let (c_top, c_bottom) = c.split_at(Axis(0), mid);
+            let (a_top, a_bottom) = a.split_at(Axis(0), row_cut);
+            let (c_top, c_bottom) = c.split_at(Axis(0), row_cut);
             join(
                 || split(a_top, b, beta, c_top, first),
                 || split(a_bottom, b, beta, c_bottom, second),
             );
         } else {
-            let mid = col_cut;
-            let (b_left, b_right) = b.split_at(Axis(1), mid);
-            let (c_left, c_right) = c.split_at(Axis(1), mid);
+            let (b_left, b_right) = b.split_at(Axis(1), col_cut);
+            let (c_left, c_right) = c.split_at(Axis(1), col_cut);
             join(
                 || split(a, b_left, beta, c_left, first),
                 || split(a, b_right, beta, c_right, second),

@@ -30,6 +30,16 @@ pub(crate) fn worth_splitting(work: usize) -> bool {
     work >= 2 * MIN_WORK && rayon::current_num_threads() > 1
 }
 
+/// [`join`] when `side_by_side`, else `a` and then `b` on this thread.
+pub(crate) fn join_if(side_by_side: bool, a: impl FnOnce(), b: impl FnOnce() + Send) {
+    if side_by_side {
+        join(a, b);
+    } else {
+        a();
+        b();
+    }
+}
+
 /// Runs `f` on the batch `views` (samples along the first axis of each), split into
 /// halves run side by side while `work` is worth sharing among threads.
 pub(crate) fn for_each_sample<V: SplitBatch>(work: usize, views: V, f: &(impl Fn(V) + Sync)) {
