@@ -56,7 +56,7 @@ pub fn step_floats(model: &Model) -> StepFloats {
 const PACKED_MIN: usize = 32;
 const KC: usize = 256;
 const DEPTH_HALVES_MIN: usize = 512;
-const PARTIAL_MAX: usize = 1 << 16;
+const PARTIAL_MAX: usize = 1 << 17;
 /// `(MR, NR, MC, NC)` of each micro-kernel: AVX-512, AVX2.
 const KERNELS: [(usize, usize, usize, usize); 2] = [(8, 32, 96, 1024), (6, 16, 144, 1024)];
 

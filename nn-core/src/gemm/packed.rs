@@ -53,7 +53,8 @@ pub(super) trait MicroKernel {
 /// packed panel of `A` (`kc × MR`, depth-major) and `b` one of `B` (`kc × NR`).
 ///
 /// The panels must hold `kc` depths; `c` must have `rows ≤ MR` rows `c_row_stride`
-/// apart, each with `cols ≤ NR` contiguous elements.
+/// apart, each with `cols ≤ NR` contiguous elements, and so must `finish.out` if given:
+/// the tile is then added to it rather than stored in `c`.
 #[derive(Clone, Copy)]
 pub(super) struct TileJob {
     kc: usize,
@@ -64,6 +65,27 @@ pub(super) struct TileJob {
     rows: usize,
     cols: usize,
     accumulate: bool,
+    finish: Option<Finish>,
+}
+
+/// Where the last depth block of a packed product adds each finished element of `C`
+/// instead of storing it: `out ← out + C`, as [`super::depth_halves`] adds its second
+/// half, without writing that half out and reading it back.
+#[derive(Clone, Copy)]
+pub(super) struct Finish {
+    pub(super) out: *mut f32,
+    pub(super) row_stride: isize,
+}
+
+impl Finish {
+    /// Row `r` of the tile at (i, j).
+    #[inline(always)]
+    unsafe fn at(self, i: usize, j: usize) -> Finish {
+        Finish {
+            out: self.out.offset(i as isize * self.row_stride + j as isize),
+            ..self
+        }
+    }
 }
 
 /// A thread's packing buffers.
@@ -93,27 +115,31 @@ fn round_up(x: usize, to: usize) -> usize {
 }
 
 impl Product {
-    /// `C ← [C +] A B` through packed panels and the micro-kernel `K`.
+    /// `C ← [C +] A B` through packed panels and the micro-kernel `K`; with `finish`,
+    /// the finished `C` is added to `finish.out` instead (its blocks before the last are
+    /// still summed in `C`).
     ///
     /// # Safety
     ///
-    /// As [`Product::run`]; `C` has unit column stride; the CPU has `K`'s instructions.
+    /// As [`Product::run`]; `C` has unit column stride; the CPU has `K`'s instructions;
+    /// `finish.out`, if given, is an `m × n` matrix with unit column stride that overlaps
+    /// neither operand nor `C`.
     #[inline(always)]
-    pub(super) unsafe fn packed<K: MicroKernel>(self) {
+    pub(super) unsafe fn packed<K: MicroKernel>(self, finish: Option<Finish>) {
         let done = PACKS.try_with(|packs| match packs.try_borrow_mut() {
-            Ok(mut packs) => self.packed_with::<K>(&mut packs),
+            Ok(mut packs) => self.packed_with::<K>(&mut packs, finish),
             // Only a product started from inside another on the same thread could get
             // here, and none is: kernels do not call back into user code.
-            Err(_) => self.packed_with::<K>(&mut Packs::default()),
+            Err(_) => self.packed_with::<K>(&mut Packs::default(), finish),
         });
         if done.is_err() {
             // The thread is being torn down and its buffers are gone.
-            self.packed_with::<K>(&mut Packs::default());
+            self.packed_with::<K>(&mut Packs::default(), finish);
         }
     }
 
     #[inline(always)]
-    unsafe fn packed_with<K: MicroKernel>(self, packs: &mut Packs) {
+    unsafe fn packed_with<K: MicroKernel>(self, packs: &mut Packs, finish: Option<Finish>) {
         let b_pack = packs
             .b
             .get(KC.min(self.k) * K::NC.min(round_up(self.n, K::NR)));
@@ -126,6 +152,7 @@ impl Product {
                 let kc = KC.min(self.k - p0);
                 // The first depth block writes C (or adds to it); later ones add.
                 let accumulate = self.accumulate || p0 > 0;
+                let finish = finish.filter(|_| p0 + kc == self.k);
                 pack(K::NR, self.b.transposed(), j0, nc, p0, kc, b_pack);
                 for i0 in (0..self.m).step_by(K::MC) {
                     let mc = K::MC.min(self.m - i0);
@@ -141,6 +168,7 @@ impl Product {
                                 rows: K::MR.min(mc - ir),
                                 cols: K::NR.min(nc - jr),
                                 accumulate,
+                                finish: finish.map(|f| f.at(i0 + ir, j0 + jr)),
                             });
                         }
                     }
@@ -237,14 +265,14 @@ impl Operand {
 impl Product {
     /// [`Product::packed`] with the AVX-512 micro-kernel.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn packed_avx512(self) {
-        self.packed::<x86::Avx512>();
+    pub(super) unsafe fn packed_avx512(self, finish: Option<Finish>) {
+        self.packed::<x86::Avx512>(finish);
     }
 
     /// [`Product::packed`] with the AVX2 micro-kernel.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn packed_avx2(self) {
-        self.packed::<x86::Avx2>();
+    pub(super) unsafe fn packed_avx2(self, finish: Option<Finish>) {
+        self.packed::<x86::Avx2>(finish);
     }
 }
 
@@ -380,6 +408,7 @@ mod x86 {
             rows,
             cols,
             accumulate,
+            finish,
         } = job;
         let mut acc = [[_mm512_setzero_ps(); V]; MR];
         for p in 0..kc {
@@ -408,7 +437,17 @@ mod x86 {
                 if accumulate {
                     x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, c));
                 }
-                _mm512_mask_storeu_ps(c, mask, x);
+                match finish {
+                    Some(finish) => {
+                        let out = finish
+                            .out
+                            .offset(r as isize * finish.row_stride)
+                            .add(16 * v);
+                        let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), x);
+                        _mm512_mask_storeu_ps(out, mask, sum);
+                    }
+                    None => _mm512_mask_storeu_ps(c, mask, x),
+                }
             }
         }
     }
@@ -443,6 +482,7 @@ mod x86 {
             rows,
             cols,
             accumulate,
+            finish,
         } = job;
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
         for p in 0..kc {
@@ -456,16 +496,23 @@ mod x86 {
         }
         for (r, acc) in acc.iter().enumerate().take(rows) {
             let c = c.offset(r as isize * c_row_stride);
-            if cols == 16 {
+            if cols == 16 && finish.is_none() {
                 store_16(c, *acc, accumulate);
             } else {
-                // A ragged edge: through memory, one element at a time.
+                // A ragged edge or a finish: through memory, one element at a time.
                 let mut row = [0.0f32; 16];
                 _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
                 _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
                 for (j, &v) in row.iter().enumerate().take(cols) {
                     let c = c.add(j);
-                    *c = if accumulate { *c + v } else { v };
+                    let x = if accumulate { *c + v } else { v };
+                    match finish {
+                        Some(finish) => {
+                            let out = finish.out.offset(r as isize * finish.row_stride).add(j);
+                            *out += x;
+                        }
+                        None => *c = x,
+                    }
                 }
             }
         }
@@ -477,6 +524,7 @@ mod tests {
     use ndarray::{Array, Array2, ArrayView2};
 
     use super::super::{Operand, Product};
+    use super::Finish;
 
     fn matrix(rows: usize, cols: usize, phase: f32) -> Array2<f32> {
         Array::from_shape_fn((rows, cols), |(i, j)| {
@@ -484,13 +532,14 @@ mod tests {
         })
     }
 
-    /// `C ← [C +] A B` through one micro-kernel.
+    /// `C ← [C +] A B` through one micro-kernel, or `out ← out + ([C +] A B)` with `out`.
     fn packed(
-        kernel: unsafe fn(Product),
+        kernel: unsafe fn(Product, Option<Finish>),
         a: ArrayView2<'_, f32>,
         b: ArrayView2<'_, f32>,
         c: &mut Array2<f32>,
         accumulate: bool,
+        out: Option<&mut Array2<f32>>,
     ) {
         let product = Product {
             m: a.nrows(),
@@ -502,14 +551,19 @@ mod tests {
             c_row_stride: c.strides()[0],
             accumulate,
         };
-        // SAFETY: the operands are views of the recorded shapes, `c` is an owned,
-        // standard-layout array of the product's shape, and the caller checked the CPU.
-        unsafe { kernel(product) };
+        let finish = out.map(|out| Finish {
+            out: out.as_mut_ptr(),
+            row_stride: out.strides()[0],
+        });
+        // SAFETY: the operands are views of the recorded shapes, `c` and `out` are owned,
+        // standard-layout arrays of the product's shape, and the caller checked the CPU.
+        unsafe { kernel(product, finish) };
     }
 
     /// Both micro-kernels, at sizes that cross the edges of tiles, panels and blocks
     /// (`MC` = 96 rows for AVX-512 and 144 for AVX2, `KC` = 256 depths, `NC` = 1024 columns), with every operand
-    /// layout: they agree with a plain f64 sum and, bit for bit, with each other.
+    /// layout, storing `C` or adding it to another matrix: they agree with a plain f64
+    /// sum and, bit for bit, with each other.
     #[test]
     fn micro_kernels_match_the_reference_and_each_other() {
         if !std::is_x86_feature_detected!("avx2") || !std::is_x86_feature_detected!("fma") {
@@ -531,24 +585,40 @@ mod tests {
                     .sum::<f64>()
             });
             for (a, b) in [(a.view(), b.view()), (a_t.t(), b_t.t())] {
-                for accumulate in [false, true] {
+                for (accumulate, finish) in
+                    [(false, false), (true, false), (false, true), (true, true)]
+                {
                     let start = if accumulate { 1.0 } else { f32::NAN };
-                    let mut c2 = Array2::from_elem((m, n), start);
-                    packed(Product::packed_avx2, a, b, &mut c2, accumulate);
+                    // With a finish, the result is what `out` holds, 0.25 more.
+                    let (offset, out_start) = if finish {
+                        (0.25, 0.25)
+                    } else {
+                        (0.0, f32::NAN)
+                    };
+                    let run = |kernel| {
+                        let mut c = Array2::from_elem((m, n), start);
+                        let mut out = Array2::from_elem((m, n), out_start);
+                        packed(kernel, a, b, &mut c, accumulate, finish.then_some(&mut out));
+                        if finish {
+                            out
+                        } else {
+                            c
+                        }
+                    };
+                    let c2 = run(Product::packed_avx2);
                     let tolerance = 1e-6 * k as f64 + 1e-6;
                     for ((i, j), &c) in c2.indexed_iter() {
-                        let e = expected[[i, j]] + if accumulate { 1.0 } else { 0.0 };
+                        let e = expected[[i, j]] + if accumulate { 1.0 } else { 0.0 } + offset;
                         assert!(
                             (f64::from(c) - e).abs() <= tolerance,
-                            "{m}×{n}×{k} at ({i}, {j}): {c} vs {e}"
+                            "{m}×{n}×{k}, finish {finish} at ({i}, {j}): {c} vs {e}"
                         );
                     }
                     if avx512 {
-                        let mut c16 = Array2::from_elem((m, n), start);
-                        packed(Product::packed_avx512, a, b, &mut c16, accumulate);
+                        let c16 = run(Product::packed_avx512);
                         assert!(
                             c16.iter().zip(&c2).all(|(x, y)| x.to_bits() == y.to_bits()),
-                            "{m}×{n}×{k}: AVX-512 and AVX2 differ"
+                            "{m}×{n}×{k}, finish {finish}: AVX-512 and AVX2 differ"
                         );
                     }
                 }
