@@ -111,14 +111,24 @@ pub fn softmax_cross_entropy<T: Scalar>(
             "SoftmaxCrossEntropy: label {label} of sample {i} is out of range for {classes} classes"
         );
         let max = z.fold(T::neg_infinity(), |m, &v| m.max(v));
-        let sum_exp = z.fold(T::zero(), |s, &v| s + (v - max).exp());
+        // Each e^(v − max) is taken once: kept in δ's row when there is one, then scaled
+        // there into the softmax.
+        let sum_exp = match delta.as_mut() {
+            Some(delta) => {
+                let mut row = delta.index_axis_mut(Axis(0), i);
+                Zip::from(&mut row)
+                    .and(&z)
+                    .for_each(|d, &v| *d = (v - max).exp());
+                row.fold(T::zero(), |s, &e| s + e)
+            }
+            None => z.fold(T::zero(), |s, &v| s + (v - max).exp()),
+        };
         let log_sum_exp = max + sum_exp.ln();
         total = total + log_sum_exp - z[label];
         if let Some(delta) = delta.as_mut() {
             let mut row = delta.index_axis_mut(Axis(0), i);
-            Zip::from(&mut row)
-                .and(&z)
-                .for_each(|d, &v| *d = (v - log_sum_exp).exp() * scale);
+            let per_exp = scale / sum_exp;
+            row.mapv_inplace(|e| e * per_exp);
             row[label] = row[label] - scale;
         }
     }
