@@ -112,16 +112,18 @@ pub fn softmax_cross_entropy<T: Scalar>(
         );
         let max = z.fold(T::neg_infinity(), |m, &v| m.max(v));
         // Each e^(v − max) is taken once: kept in δ's row when there is one, then scaled
-        // there into the softmax.
+        // there into the softmax. Summed in the logits' order either way, so that the loss
+        // is the same with δ or without.
         let sum_exp = match delta.as_mut() {
-            Some(delta) => {
-                let mut row = delta.index_axis_mut(Axis(0), i);
-                Zip::from(&mut row)
-                    .and(&z)
-                    .for_each(|d, &v| *d = (v - max).exp());
-                row.fold(T::zero(), |s, &e| s + e)
-            }
-            None => z.fold(T::zero(), |s, &v| s + (v - max).exp()),
+            Some(delta) => delta
+                .index_axis_mut(Axis(0), i)
+                .iter_mut()
+                .zip(z.iter())
+                .fold(T::zero(), |s, (d, &v)| {
+                    *d = (v - max).exp();
+                    s + *d
+                }),
+            None => z.iter().fold(T::zero(), |s, &v| s + (v - max).exp()),
         };
         let log_sum_exp = max + sum_exp.ln();
         total = total + log_sum_exp - z[label];
@@ -223,6 +225,28 @@ mod tests {
         let loss = SoftmaxCrossEntropy.loss(z.view(), &[0, 2]);
         let expected = ((1f32.exp() + 2f32.exp() + 3f32.exp()).ln() - 1.0 + 3f32.ln()) / 2.0;
         assert!((loss - expected).abs() < 1e-6, "{loss} vs {expected}");
+    }
+
+    /// The loss is the same, bit for bit, whether δ is asked for or not, whatever the
+    /// layouts of the logits and of δ.
+    #[test]
+    fn softmax_cross_entropy_is_the_same_with_delta_or_without() {
+        let z = Array2::from_shape_fn((10, 4), |(i, j)| {
+            ((i * 7 + j * 3) as f32 * 0.37).sin() * 5.0
+        });
+        let labels = [0, 1, 2, 3, 0, 1, 2, 3, 0, 1];
+        let transposed = z.t().to_owned();
+        for logits in [z.view(), transposed.t()] {
+            let alone = softmax_cross_entropy(logits, &labels, None);
+            let mut delta = Array2::<f32>::zeros((4, 10));
+            let with =
+                softmax_cross_entropy(logits, &labels, Some(delta.view_mut().reversed_axes()));
+            assert_eq!(alone.to_bits(), with.to_bits());
+            // Each row of δ is softmax − onehot over the batch: it sums to zero.
+            for row in delta.t().rows() {
+                assert!(row.sum().abs() < 1e-6, "{row}");
+            }
+        }
     }
 
     #[test]

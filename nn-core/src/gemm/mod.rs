@@ -61,7 +61,7 @@ pub(crate) struct Plan {
     /// packed form at most once per thread, since every piece packs its own copy of the
     /// operand it shares with the other pieces.
     pieces: usize,
-    /// Whether it is summed over two halves of its depth, added at the end
+    /// Whether it is summed over two halves of its depth, the second added to the first
     /// ([`depth_halves`]).
     depth_halves: bool,
 }
@@ -136,9 +136,10 @@ fn wants_packing(m: usize, n: usize, k: usize) -> bool {
 const PACKED_MIN: usize = 32;
 
 /// The least depth of a packed product summed in two halves, and the most elements of
-/// its result (the scratch its second half is summed into: 512 KiB). 2¹⁷ takes W1's
-/// forward product at a batch of 1024, whose step it made 6.5% faster on two threads
-/// than cutting it by rows (and 1.5% slower on one).
+/// its result (the scratch its second half is summed into: 512 KiB). 2¹⁷ rather than 2¹⁶
+/// takes W1's forward product at a batch of 1024, whose step it made 6.5% faster on two
+/// threads than cutting the product by rows (and 1.5% slower on one), and W2's forward
+/// products and first input gradient at a batch of 256 (its step within 1% either way).
 const DEPTH_HALVES_MIN: usize = 512;
 const PARTIAL_MAX: usize = 1 << 17;
 
@@ -192,6 +193,11 @@ fn finish_into<T: Scalar>(
     mut partial: ArrayViewMut2<'_, T>,
     mut c: ArrayViewMut2<'_, T>,
 ) -> bool {
+    let shape = (a.nrows(), b.ncols());
+    assert!(
+        a.ncols() == b.nrows() && partial.dim() == shape && c.dim() == shape,
+        "finish_into: shapes do not match"
+    );
     if TypeId::of::<T>() != TypeId::of::<f32>() || partial.strides()[1] != 1 || c.strides()[1] != 1
     {
         return false;
@@ -898,26 +904,39 @@ mod tests {
     }
 
     /// A product deep enough to be summed over two halves of its depth, added (β = 1) to
-    /// a view whose rows are apart: both halves land where they belong, and nothing else
-    /// changes.
+    /// a view whose rows are apart, on one thread (the second half finishing into the
+    /// view) and on two (added at the end): both halves land where they belong, nothing
+    /// else changes, and the bits are the same.
     #[test]
     fn depth_halves_add_into_any_view() {
         let (m, n, k) = (40, 50, 700);
         let (a, b) = (matrix(m, k, 0.1), matrix(k, n, 0.4));
         let expected = reference(a.view(), b.view()).mapv(|x| x + 1.0);
-        let mut wide = Array2::from_elem((m, n + 9), 1.0f32);
-        matmul(a.view(), b.view(), 1.0, wide.slice_mut(s![.., 4..4 + n]));
-        assert_close(
-            &wide.slice(s![.., 4..4 + n]).to_owned(),
-            &expected,
-            k,
-            "depth halves, β = 1",
-        );
-        let outside = wide
-            .slice(s![.., ..4])
+        let results: Vec<Array2<f32>> = [1, 2]
             .into_iter()
-            .chain(wide.slice(s![.., 4 + n..]));
-        assert!(outside.into_iter().all(|&x| x == 1.0));
+            .map(|threads| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut wide = Array2::from_elem((m, n + 9), 1.0f32);
+                pool.install(|| {
+                    matmul(a.view(), b.view(), 1.0, wide.slice_mut(s![.., 4..4 + n]));
+                });
+                let outside = wide
+                    .slice(s![.., ..4])
+                    .into_iter()
+                    .chain(wide.slice(s![.., 4 + n..]));
+                assert!(outside.into_iter().all(|&x| x == 1.0), "{threads} threads");
+                let inside = wide.slice(s![.., 4..4 + n]).to_owned();
+                assert_close(&inside, &expected, k, "depth halves, β = 1");
+                inside
+            })
+            .collect();
+        assert!(results[0]
+            .iter()
+            .zip(&results[1])
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub(super) trait MicroKernel {
     /// Columns of `B` packed at a time.
     const NC: usize;
 
-    /// `C[..rows, ..cols] ← [C +] a b` for the tile `job` describes.
+    /// `C[..rows, ..cols] ← [C +] a b` for the tile `job` describes, or with a
+    /// [`Finish`], `out[..rows, ..cols] ← out + ([C +] a b)`.
     ///
     /// # Safety
     ///
@@ -78,7 +79,7 @@ pub(super) struct Finish {
 }
 
 impl Finish {
-    /// Row `r` of the tile at (i, j).
+    /// The same, from element (i, j) of `out` on: where the tile at (i, j) adds.
     #[inline(always)]
     unsafe fn at(self, i: usize, j: usize) -> Finish {
         Finish {
@@ -496,10 +497,21 @@ mod x86 {
         }
         for (r, acc) in acc.iter().enumerate().take(rows) {
             let c = c.offset(r as isize * c_row_stride);
-            if cols == 16 && finish.is_none() {
-                store_16(c, *acc, accumulate);
+            if cols == 16 {
+                match finish {
+                    Some(finish) => {
+                        let out = finish.out.offset(r as isize * finish.row_stride);
+                        let [mut x0, mut x1] = *acc;
+                        if accumulate {
+                            x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c));
+                            x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c.add(8)));
+                        }
+                        store_16(out, [x0, x1], true);
+                    }
+                    None => store_16(c, *acc, accumulate),
+                }
             } else {
-                // A ragged edge or a finish: through memory, one element at a time.
+                // A ragged edge: through memory, one element at a time.
                 let mut row = [0.0f32; 16];
                 _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
                 _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
@@ -521,7 +533,7 @@ mod x86 {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use ndarray::{Array, Array2, ArrayView2};
+    use ndarray::{s, Array, Array2, ArrayView2, ArrayViewMut2};
 
     use super::super::{Operand, Product};
     use super::Finish;
@@ -539,7 +551,7 @@ mod tests {
         b: ArrayView2<'_, f32>,
         c: &mut Array2<f32>,
         accumulate: bool,
-        out: Option<&mut Array2<f32>>,
+        out: Option<&mut ArrayViewMut2<'_, f32>>,
     ) {
         let product = Product {
             m: a.nrows(),
@@ -575,6 +587,7 @@ mod tests {
             (13, 33, 9),
             (145, 40, 257),
             (30, 1030, 20),
+            (30, 1030, 600),
             (12, 32, 600),
         ] {
             let (a, b) = (matrix(m, k, 0.2), matrix(k, n, 0.6));
@@ -597,10 +610,12 @@ mod tests {
                     };
                     let run = |kernel| {
                         let mut c = Array2::from_elem((m, n), start);
-                        let mut out = Array2::from_elem((m, n), out_start);
+                        // Rows further apart than C's.
+                        let mut wide = Array2::from_elem((m, n + 5), out_start);
+                        let mut out = wide.slice_mut(s![.., ..n]);
                         packed(kernel, a, b, &mut c, accumulate, finish.then_some(&mut out));
                         if finish {
-                            out
+                            out.to_owned()
                         } else {
                             c
                         }
