@@ -20,7 +20,7 @@ use ndarray::{
 use typenum::Unsigned;
 
 use crate::aligned;
-use crate::gemm::matmul;
+use crate::gemm::{matmul, matmul_onto};
 use crate::init::{Init, InitRng};
 use crate::optim::{update_layer, Optimizer};
 use crate::scalar::{add_into, Scalar};
@@ -31,13 +31,17 @@ pub fn forward<T: Scalar>(
     weight: ArrayView2<'_, T>,
     bias: ArrayView1<'_, T>,
     a_prev: ArrayView2<'_, T>,
-    mut z: ArrayViewMut2<'_, T>,
+    z: ArrayViewMut2<'_, T>,
 ) {
-    // Broadcast the bias first, then let the GEMM accumulate onto it (β = 1).
-    z.rows_mut()
-        .into_iter()
-        .for_each(|mut row| row.assign(&bias));
-    matmul(a_prev, weight.t(), T::one(), z);
+    // The product starts from the bias broadcast over the rows.
+    let outputs = z.ncols();
+    let bias = bias.broadcast(z.dim()).unwrap_or_else(|| {
+        panic!(
+            "Dense: a bias of {} elements for {outputs} outputs",
+            bias.len()
+        )
+    });
+    matmul_onto(a_prev, weight.t(), bias, z);
 }
 
 /// `Δ_prev = Δ W`: the adjoint of `B(W, ·)` applied to the batch of error signals `delta`

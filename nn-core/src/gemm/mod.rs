@@ -50,6 +50,52 @@ pub fn matmul<T: Scalar>(
     matmul_planned(Plan::new::<T>(m, n, k), a, b, beta, c);
 }
 
+/// `c ← c0 + a b`, where `c0` has `c`'s shape: a bias broadcast over the rows, say
+/// (`bias.broadcast(c.dim())`). The same bits as writing `c0` into `c` and accumulating
+/// the product onto it, without that pass over `c` where the packed form multiplies.
+///
+/// # Panics
+///
+/// If the shapes do not match: `a` is m × k, `b` is k × n and `c` and `c0` are m × n.
+pub(crate) fn matmul_onto<T: Scalar>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    c0: ArrayView2<'_, T>,
+    c: ArrayViewMut2<'_, T>,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    check_shapes(&a, &b, &c);
+    assert!(
+        c0.dim() == c.dim(),
+        "matmul: a start of {:?} for a product of {:?}",
+        c0.dim(),
+        c.dim()
+    );
+    split(a, b, Onto::Other(c0), c, Plan::new::<T>(m, n, k));
+}
+
+/// What a product is added to: nothing (β = 0), `C` itself (β = 1), or another matrix of
+/// `C`'s shape ([`matmul_onto`]).
+#[derive(Clone, Copy)]
+enum Onto<'a, T> {
+    Zero,
+    Itself,
+    Other(ArrayView2<'a, T>),
+}
+
+impl<T: Scalar> Onto<'_, T> {
+    /// The parts of `Other` on either side of row (`Axis(0)`) or column (`Axis(1)`) `at`.
+    fn split_at(self, axis: Axis, at: usize) -> (Self, Self) {
+        match self {
+            Onto::Other(c0) => {
+                let (first, second) = c0.split_at(axis, at);
+                (Onto::Other(first), Onto::Other(second))
+            }
+            other => (other, other),
+        }
+    }
+}
+
 /// How a product is computed: decided once from its whole shape, so that however it is
 /// cut among threads no element's order of summation changes.
 #[derive(Clone, Copy, Debug)]
@@ -113,17 +159,24 @@ pub(crate) fn matmul_planned<T: Scalar>(
     beta: T,
     c: ArrayViewMut2<'_, T>,
 ) {
+    check_shapes(&a, &b, &c);
+    let onto = if beta == T::zero() {
+        Onto::Zero
+    } else {
+        assert!(beta == T::one(), "matmul: β must be 0 or 1");
+        Onto::Itself
+    };
+    split(a, b, onto, c, plan);
+}
+
+/// Panics unless `a` is m × k, `b` k × n and `c` m × n.
+fn check_shapes<T>(a: &ArrayView2<'_, T>, b: &ArrayView2<'_, T>, c: &ArrayViewMut2<'_, T>) {
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
     assert!(
         k == k2 && c.dim() == (m, n),
         "matmul: cannot multiply {m}×{k} by {k2}×{n} into {:?}",
         c.dim()
     );
-    assert!(
-        beta == T::zero() || beta == T::one(),
-        "matmul: β must be 0 or 1"
-    );
-    split(a, b, beta, c, plan);
 }
 
 /// Whether the packed form should multiply an `m × k` matrix by a `k × n` one: when
@@ -151,7 +204,7 @@ const PARTIAL_MAX: usize = 1 << 17;
 fn depth_halves<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
-    beta: T,
+    onto: Onto<'_, T>,
     mut c: ArrayViewMut2<'_, T>,
     plan: Plan,
 ) {
@@ -169,15 +222,15 @@ fn depth_halves<T: Scalar>(
         let (c_view, partial_view) = (c.view_mut(), partial.view_mut());
         if plan.pieces >= 2 && worth_splitting(m * n * k) {
             join(
-                move || split(a_first, b_first, beta, c_view, first),
-                move || split(a_second, b_second, T::zero(), partial_view, second),
+                move || split(a_first, b_first, onto, c_view, first),
+                move || split(a_second, b_second, Onto::Zero, partial_view, second),
             );
         } else {
-            split(a_first, b_first, beta, c_view, first);
+            split(a_first, b_first, onto, c_view, first);
             if finish_into(a_second, b_second, partial_view, c.view_mut()) {
                 return;
             }
-            split(a_second, b_second, T::zero(), partial.view_mut(), second);
+            split(a_second, b_second, Onto::Zero, partial.view_mut(), second);
         }
         add_into(c, partial.view());
     });
@@ -210,7 +263,7 @@ fn finish_into<T: Scalar>(
     // SAFETY: T is f32; the operands, `partial` and `c` are views of the recorded shapes
     // and strides, `partial` and `c` have unit column stride and, borrowed mutably,
     // overlap neither operand nor each other.
-    unsafe { product.run_packed(Some(finish)) }
+    unsafe { product.run_packed(None, Some(finish)) }
 }
 
 /// The product in two halves side by side while the work is worth sharing among threads
@@ -222,12 +275,12 @@ fn finish_into<T: Scalar>(
 fn split<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
-    beta: T,
+    onto: Onto<'_, T>,
     mut c: ArrayViewMut2<'_, T>,
     plan: Plan,
 ) {
     if plan.depth_halves {
-        return depth_halves(a, b, beta, c, plan);
+        return depth_halves(a, b, onto, c, plan);
     }
     let ((m, k), n) = (a.dim(), b.ncols());
     let (rows, cols) = if plan.packed {
@@ -247,31 +300,53 @@ fn split<T: Scalar>(
         if by_rows {
             let (a_top, a_bottom) = a.split_at(Axis(0), row_cut);
             let (c_top, c_bottom) = c.split_at(Axis(0), row_cut);
+            let (onto_top, onto_bottom) = onto.split_at(Axis(0), row_cut);
             join(
-                || split(a_top, b, beta, c_top, first),
-                || split(a_bottom, b, beta, c_bottom, second),
+                || split(a_top, b, onto_top, c_top, first),
+                || split(a_bottom, b, onto_bottom, c_bottom, second),
             );
         } else {
             let (b_left, b_right) = b.split_at(Axis(1), col_cut);
             let (c_left, c_right) = c.split_at(Axis(1), col_cut);
+            let (onto_left, onto_right) = onto.split_at(Axis(1), col_cut);
             join(
-                || split(a, b_left, beta, c_left, first),
-                || split(a, b_right, beta, c_right, second),
+                || split(a, b_left, onto_left, c_left, first),
+                || split(a, b_right, onto_right, c_right, second),
             );
         }
         return;
     }
-    let packed = plan.packed;
+    let mut onto = onto;
+    if plan.packed && TypeId::of::<T>() == TypeId::of::<f32>() && c.strides()[1] == 1 {
+        // The packed form starts each element from `c0` itself where `c0`'s rows are
+        // contiguous (a broadcast bias's are), else from `c` holding a copy of it.
+        let start = match onto {
+            Onto::Other(c0) if c0.strides()[1] == 1 => Some(Operand::of(&c0)),
+            _ => None,
+        };
+        if let (Onto::Other(c0), None) = (onto, start) {
+            c.assign(&c0);
+            onto = Onto::Itself;
+        }
+        let product = Product::of(&a, &b, matches!(onto, Onto::Itself), &mut c);
+        // SAFETY: T is f32; the operands, `c0` and `c` are views of the recorded shapes
+        // and strides, `c` and `c0` have unit column stride, and `c`, borrowed mutably,
+        // overlaps none of them.
+        if unsafe { product.run_packed(start, None) } {
+            return;
+        }
+    }
+    // The other forms add the product to `c`.
+    let beta = match onto {
+        Onto::Zero => T::zero(),
+        Onto::Itself => T::one(),
+        Onto::Other(c0) => {
+            c.assign(&c0);
+            T::one()
+        }
+    };
     if TypeId::of::<T>() == TypeId::of::<f32>() && (c.strides()[1] == 1 || n <= 1) {
         let product = Product::of(&a, &b, beta == T::one(), &mut c);
-        if packed && c.strides()[1] == 1 {
-            // SAFETY: T is f32; the operands and `c` are views of the recorded shapes
-            // and strides, `c` has unit column stride and, borrowed mutably, overlaps
-            // neither operand.
-            if unsafe { product.run_packed(None) } {
-                return;
-            }
-        }
         if let Some(form) = product.form() {
             // SAFETY: as above, with `c`'s column stride checked by `form`'s callers.
             unsafe { product.run(form) };
@@ -437,15 +512,15 @@ impl Product {
     /// # Safety
     ///
     /// As [`Product::run`], with `C` of unit column stride.
-    unsafe fn run_packed(self, finish: Option<packed::Finish>) -> bool {
+    unsafe fn run_packed(self, start: Option<Operand>, finish: Option<packed::Finish>) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
-                self.packed_avx512(finish);
+                self.packed_avx512(start, finish);
                 return true;
             }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                self.packed_avx2(finish);
+                self.packed_avx2(start, finish);
                 return true;
             }
         }
@@ -937,6 +1012,47 @@ mod tests {
             .iter()
             .zip(&results[1])
             .all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    /// `c ← c0 + a b` gives the bits of writing `c0` into `c` and accumulating onto it,
+    /// for a broadcast row and for a transposed matrix as `c0`, in every form and on any
+    /// number of threads.
+    #[test]
+    fn a_product_onto_a_start_is_the_start_accumulated() {
+        let pools: Vec<_> = [1, 2, 3]
+            .into_iter()
+            .map(|threads| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        for (m, n, k) in [(5, 7, 9), (40, 3, 50), (200, 300, 300), (64, 100, 1000)] {
+            let (a, b) = (matrix(m, k, 0.3), matrix(k, n, 0.5));
+            let row = Array::from_shape_fn(n, |j| 0.5 - j as f32 * 0.01);
+            let transposed = matrix(n, m, 0.9);
+            for (what, c0) in [
+                ("a broadcast row", row.broadcast((m, n)).unwrap()),
+                ("a transposed matrix", transposed.t()),
+            ] {
+                // Standard layout, as `c`'s.
+                let mut expected = Array2::zeros((m, n));
+                expected.assign(&c0);
+                matmul(a.view(), b.view(), 1.0, expected.view_mut());
+                for pool in &pools {
+                    let mut c = Array2::from_elem((m, n), f32::NAN);
+                    pool.install(|| matmul_onto(a.view(), b.view(), c0, c.view_mut()));
+                    assert!(
+                        c.iter()
+                            .zip(&expected)
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{m}×{n}×{k} onto {what}, {} threads",
+                        pool.current_num_threads()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

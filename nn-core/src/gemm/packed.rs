@@ -41,8 +41,8 @@ pub(super) trait MicroKernel {
     /// Columns of `B` packed at a time.
     const NC: usize;
 
-    /// `C[..rows, ..cols] ← [C +] a b` for the tile `job` describes, or with a
-    /// [`Finish`], `out[..rows, ..cols] ← out + ([C +] a b)`.
+    /// `C[..rows, ..cols] ← [add +] a b` for the tile `job` describes, or with a
+    /// [`Finish`], `out[..rows, ..cols] ← out + ([add +] a b)`.
     ///
     /// # Safety
     ///
@@ -54,8 +54,10 @@ pub(super) trait MicroKernel {
 /// packed panel of `A` (`kc × MR`, depth-major) and `b` one of `B` (`kc × NR`).
 ///
 /// The panels must hold `kc` depths; `c` must have `rows ≤ MR` rows `c_row_stride`
-/// apart, each with `cols ≤ NR` contiguous elements, and so must `finish.out` if given:
-/// the tile is then added to it rather than stored in `c`.
+/// apart, each with `cols ≤ NR` contiguous elements, and so must `add` and
+/// `finish.out` if given: the sums are added to `add` (`C` itself, or where the
+/// product starts from), and with a finish added to `finish.out` rather than stored
+/// in `c`.
 #[derive(Clone, Copy)]
 pub(super) struct TileJob {
     kc: usize,
@@ -65,7 +67,7 @@ pub(super) struct TileJob {
     c_row_stride: isize,
     rows: usize,
     cols: usize,
-    accumulate: bool,
+    add: Option<Operand>,
     finish: Option<Finish>,
 }
 
@@ -116,31 +118,45 @@ fn round_up(x: usize, to: usize) -> usize {
 }
 
 impl Product {
-    /// `C ← [C +] A B` through packed panels and the micro-kernel `K`; with `finish`,
-    /// the finished `C` is added to `finish.out` instead (its blocks before the last are
-    /// still summed in `C`).
+    /// `C ← [C +] A B` through packed panels and the micro-kernel `K`; with `start`,
+    /// `C ← start + A B`; with `finish`, the finished `C` is added to `finish.out`
+    /// instead (its blocks before the last are still summed in `C`).
     ///
     /// # Safety
     ///
     /// As [`Product::run`]; `C` has unit column stride; the CPU has `K`'s instructions;
-    /// `finish.out`, if given, is an `m × n` matrix with unit column stride that overlaps
-    /// neither operand nor `C`.
+    /// `start` and `finish.out`, if given, are `m × n` matrices with unit column stride
+    /// (rows may be 0 apart in `start`), and `finish.out` overlaps neither operand nor `C`.
     #[inline(always)]
-    pub(super) unsafe fn packed<K: MicroKernel>(self, finish: Option<Finish>) {
+    pub(super) unsafe fn packed<K: MicroKernel>(
+        self,
+        start: Option<Operand>,
+        finish: Option<Finish>,
+    ) {
         let done = PACKS.try_with(|packs| match packs.try_borrow_mut() {
-            Ok(mut packs) => self.packed_with::<K>(&mut packs, finish),
+            Ok(mut packs) => self.packed_with::<K>(&mut packs, start, finish),
             // Only a product started from inside another on the same thread could get
             // here, and none is: kernels do not call back into user code.
-            Err(_) => self.packed_with::<K>(&mut Packs::default(), finish),
+            Err(_) => self.packed_with::<K>(&mut Packs::default(), start, finish),
         });
         if done.is_err() {
             // The thread is being torn down and its buffers are gone.
-            self.packed_with::<K>(&mut Packs::default(), finish);
+            self.packed_with::<K>(&mut Packs::default(), start, finish);
         }
     }
 
     #[inline(always)]
-    unsafe fn packed_with<K: MicroKernel>(self, packs: &mut Packs, finish: Option<Finish>) {
+    unsafe fn packed_with<K: MicroKernel>(
+        self,
+        packs: &mut Packs,
+        start: Option<Operand>,
+        finish: Option<Finish>,
+    ) {
+        let c = Operand {
+            ptr: self.c,
+            row_stride: self.c_row_stride,
+            col_stride: 1,
+        };
         let b_pack = packs
             .b
             .get(KC.min(self.k) * K::NC.min(round_up(self.n, K::NR)));
@@ -151,8 +167,13 @@ impl Product {
             let nc = K::NC.min(self.n - j0);
             for p0 in (0..self.k).step_by(KC) {
                 let kc = KC.min(self.k - p0);
-                // The first depth block writes C (or adds to it); later ones add.
-                let accumulate = self.accumulate || p0 > 0;
+                // The first depth block adds to C or to `start`, or to nothing; later
+                // ones add to C.
+                let add = if self.accumulate || p0 > 0 {
+                    Some(c)
+                } else {
+                    start
+                };
                 let finish = finish.filter(|_| p0 + kc == self.k);
                 pack(K::NR, self.b.transposed(), j0, nc, p0, kc, b_pack);
                 for i0 in (0..self.m).step_by(K::MC) {
@@ -168,7 +189,7 @@ impl Product {
                                 c_row_stride: self.c_row_stride,
                                 rows: K::MR.min(mc - ir),
                                 cols: K::NR.min(nc - jr),
-                                accumulate,
+                                add: add.map(|add| add.offset(i0 + ir, j0 + jr)),
                                 finish: finish.map(|f| f.at(i0 + ir, j0 + jr)),
                             });
                         }
@@ -252,6 +273,19 @@ unsafe fn pack(
 }
 
 impl Operand {
+    /// The same matrix from element (i, j) on.
+    ///
+    /// # Safety
+    ///
+    /// (i, j) must be inside the matrix.
+    #[inline(always)]
+    unsafe fn offset(self, i: usize, j: usize) -> Operand {
+        Operand {
+            ptr: self.at(i, j),
+            ..self
+        }
+    }
+
     /// The same matrix, transposed.
     fn transposed(self) -> Operand {
         Operand {
@@ -266,14 +300,14 @@ impl Operand {
 impl Product {
     /// [`Product::packed`] with the AVX-512 micro-kernel.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn packed_avx512(self, finish: Option<Finish>) {
-        self.packed::<x86::Avx512>(finish);
+    pub(super) unsafe fn packed_avx512(self, start: Option<Operand>, finish: Option<Finish>) {
+        self.packed::<x86::Avx512>(start, finish);
     }
 
     /// [`Product::packed`] with the AVX2 micro-kernel.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn packed_avx2(self, finish: Option<Finish>) {
-        self.packed::<x86::Avx2>(finish);
+    pub(super) unsafe fn packed_avx2(self, start: Option<Operand>, finish: Option<Finish>) {
+        self.packed::<x86::Avx2>(start, finish);
     }
 }
 
@@ -408,7 +442,7 @@ mod x86 {
             c_row_stride,
             rows,
             cols,
-            accumulate,
+            add,
             finish,
         } = job;
         let mut acc = [[_mm512_setzero_ps(); V]; MR];
@@ -435,8 +469,9 @@ mod x86 {
             for (v, &acc) in acc.iter().enumerate().take(cols.div_ceil(16)) {
                 let (c, mask) = (c.add(16 * v), lanes(v));
                 let mut x = acc;
-                if accumulate {
-                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, c));
+                if let Some(add) = add {
+                    let add = add.at(r, 16 * v);
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, add));
                 }
                 match finish {
                     Some(finish) => {
@@ -482,7 +517,7 @@ mod x86 {
             c_row_stride,
             rows,
             cols,
-            accumulate,
+            add,
             finish,
         } = job;
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
@@ -498,17 +533,18 @@ mod x86 {
         for (r, acc) in acc.iter().enumerate().take(rows) {
             let c = c.offset(r as isize * c_row_stride);
             if cols == 16 {
+                let [mut x0, mut x1] = *acc;
+                if let Some(add) = add {
+                    let add = add.at(r, 0);
+                    x0 = _mm256_add_ps(x0, _mm256_loadu_ps(add));
+                    x1 = _mm256_add_ps(x1, _mm256_loadu_ps(add.add(8)));
+                }
                 match finish {
                     Some(finish) => {
                         let out = finish.out.offset(r as isize * finish.row_stride);
-                        let [mut x0, mut x1] = *acc;
-                        if accumulate {
-                            x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c));
-                            x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c.add(8)));
-                        }
                         store_16(out, [x0, x1], true);
                     }
-                    None => store_16(c, *acc, accumulate),
+                    None => store_16(c, [x0, x1], false),
                 }
             } else {
                 // A ragged edge: through memory, one element at a time.
@@ -517,7 +553,10 @@ mod x86 {
                 _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
                 for (j, &v) in row.iter().enumerate().take(cols) {
                     let c = c.add(j);
-                    let x = if accumulate { *c + v } else { v };
+                    let x = match add {
+                        Some(add) => *add.at(r, j) + v,
+                        None => v,
+                    };
                     match finish {
                         Some(finish) => {
                             let out = finish.out.offset(r as isize * finish.row_stride).add(j);
@@ -544,13 +583,15 @@ mod tests {
         })
     }
 
-    /// `C ← [C +] A B` through one micro-kernel, or `out ← out + ([C +] A B)` with `out`.
+    /// `C ← [C +] A B` through one micro-kernel, or `C ← start + A B` with `start`, or
+    /// `out ← out + (…)` with `out`.
     fn packed(
-        kernel: unsafe fn(Product, Option<Finish>),
+        kernel: unsafe fn(Product, Option<Operand>, Option<Finish>),
         a: ArrayView2<'_, f32>,
         b: ArrayView2<'_, f32>,
         c: &mut Array2<f32>,
         accumulate: bool,
+        start: Option<ArrayView2<'_, f32>>,
         out: Option<&mut ArrayViewMut2<'_, f32>>,
     ) {
         let product = Product {
@@ -563,19 +604,31 @@ mod tests {
             c_row_stride: c.strides()[0],
             accumulate,
         };
+        let start = start.map(|start| Operand::of(&start));
         let finish = out.map(|out| Finish {
             out: out.as_mut_ptr(),
             row_stride: out.strides()[0],
         });
-        // SAFETY: the operands are views of the recorded shapes, `c` and `out` are owned,
-        // standard-layout arrays of the product's shape, and the caller checked the CPU.
-        unsafe { kernel(product, finish) };
+        // SAFETY: the operands and `start` are views of the recorded shapes, `c` and
+        // `out` are arrays of the product's shape with unit column stride, and the caller
+        // checked the CPU.
+        unsafe { kernel(product, start, finish) };
+    }
+
+    /// What a product is added to in [`micro_kernels_match_the_reference_and_each_other`].
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Added {
+        Nothing,
+        /// C, holding 1.
+        Itself,
+        /// A row broadcast over C's rows, as a bias is.
+        Row,
     }
 
     /// Both micro-kernels, at sizes that cross the edges of tiles, panels and blocks
     /// (`MC` = 96 rows for AVX-512 and 144 for AVX2, `KC` = 256 depths, `NC` = 1024 columns), with every operand
-    /// layout, storing `C` or adding it to another matrix: they agree with a plain f64
-    /// sum and, bit for bit, with each other.
+    /// layout, added to nothing, to C or to a broadcast row, stored in C or added to
+    /// another matrix: they agree with a plain f64 sum and, bit for bit, with each other.
     #[test]
     fn micro_kernels_match_the_reference_and_each_other() {
         if !std::is_x86_feature_detected!("avx2") || !std::is_x86_feature_detected!("fma") {
@@ -592,49 +645,69 @@ mod tests {
         ] {
             let (a, b) = (matrix(m, k, 0.2), matrix(k, n, 0.6));
             let (a_t, b_t) = (a.t().to_owned(), b.t().to_owned());
+            let row = Array::from_shape_fn(n, |j| 0.5 + j as f32 * 0.01);
             let expected = Array::from_shape_fn((m, n), |(i, j)| {
                 (0..k)
                     .map(|p| f64::from(a[[i, p]]) * f64::from(b[[p, j]]))
                     .sum::<f64>()
             });
             for (a, b) in [(a.view(), b.view()), (a_t.t(), b_t.t())] {
-                for (accumulate, finish) in
-                    [(false, false), (true, false), (false, true), (true, true)]
-                {
-                    let start = if accumulate { 1.0 } else { f32::NAN };
-                    // With a finish, the result is what `out` holds, 0.25 more.
-                    let (offset, out_start) = if finish {
-                        (0.25, 0.25)
-                    } else {
-                        (0.0, f32::NAN)
-                    };
-                    let run = |kernel| {
-                        let mut c = Array2::from_elem((m, n), start);
-                        // Rows further apart than C's.
-                        let mut wide = Array2::from_elem((m, n + 5), out_start);
-                        let mut out = wide.slice_mut(s![.., ..n]);
-                        packed(kernel, a, b, &mut c, accumulate, finish.then_some(&mut out));
-                        if finish {
-                            out.to_owned()
+                for added in [Added::Nothing, Added::Itself, Added::Row] {
+                    for finish in [false, true] {
+                        let c_start = if added == Added::Itself {
+                            1.0
                         } else {
-                            c
+                            f32::NAN
+                        };
+                        // With a finish, the result is what `out` holds, 0.25 more.
+                        let (offset, out_start) = if finish {
+                            (0.25, 0.25)
+                        } else {
+                            (0.0, f32::NAN)
+                        };
+                        let start = (added == Added::Row).then(|| row.broadcast((m, n)).unwrap());
+                        let run = |kernel| {
+                            let mut c = Array2::from_elem((m, n), c_start);
+                            // Rows further apart than C's.
+                            let mut wide = Array2::from_elem((m, n + 5), out_start);
+                            let mut out = wide.slice_mut(s![.., ..n]);
+                            let accumulate = added == Added::Itself;
+                            packed(
+                                kernel,
+                                a,
+                                b,
+                                &mut c,
+                                accumulate,
+                                start,
+                                finish.then_some(&mut out),
+                            );
+                            if finish {
+                                out.to_owned()
+                            } else {
+                                c
+                            }
+                        };
+                        let c2 = run(Product::packed_avx2);
+                        let tolerance = 1e-6 * k as f64 + 1e-6;
+                        for ((i, j), &c) in c2.indexed_iter() {
+                            let base = match added {
+                                Added::Nothing => 0.0,
+                                Added::Itself => 1.0,
+                                Added::Row => f64::from(row[j]),
+                            };
+                            let e = expected[[i, j]] + base + offset;
+                            assert!(
+                                (f64::from(c) - e).abs() <= tolerance,
+                                "{m}×{n}×{k}, {added:?}, finish {finish} at ({i}, {j}): {c} vs {e}"
+                            );
                         }
-                    };
-                    let c2 = run(Product::packed_avx2);
-                    let tolerance = 1e-6 * k as f64 + 1e-6;
-                    for ((i, j), &c) in c2.indexed_iter() {
-                        let e = expected[[i, j]] + if accumulate { 1.0 } else { 0.0 } + offset;
-                        assert!(
-                            (f64::from(c) - e).abs() <= tolerance,
-                            "{m}×{n}×{k}, finish {finish} at ({i}, {j}): {c} vs {e}"
-                        );
-                    }
-                    if avx512 {
-                        let c16 = run(Product::packed_avx512);
-                        assert!(
-                            c16.iter().zip(&c2).all(|(x, y)| x.to_bits() == y.to_bits()),
-                            "{m}×{n}×{k}, finish {finish}: AVX-512 and AVX2 differ"
-                        );
+                        if avx512 {
+                            let c16 = run(Product::packed_avx512);
+                            assert!(
+                                c16.iter().zip(&c2).all(|(x, y)| x.to_bits() == y.to_bits()),
+                                "{m}×{n}×{k}, {added:?}, finish {finish}: AVX-512 and AVX2 differ"
+                            );
+                        }
                     }
                 }
             }
