@@ -196,7 +196,7 @@ const PACKED_MIN: usize = 32;
 const DEPTH_HALVES_MIN: usize = 512;
 const PARTIAL_MAX: usize = 1 << 17;
 
-/// `c ← β c + a b` as two sums over halves of the depth: the first into `c`, the second
+/// `c ← onto + a b` as two sums over halves of the depth: the first into `c`, the second
 /// into scratch, added to `c` at the end; side by side on two threads, or one after the
 /// other ([`finish_into`]), in the same order either way. For a deep product with a small
 /// result (a batch of 128 times W1's 784 × 128 weights), whose cut by rows or by columns
@@ -275,7 +275,7 @@ fn finish_into<T: Scalar>(
 fn split<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
-    onto: Onto<'_, T>,
+    mut onto: Onto<'_, T>,
     mut c: ArrayViewMut2<'_, T>,
     plan: Plan,
 ) {
@@ -316,22 +316,23 @@ fn split<T: Scalar>(
         }
         return;
     }
-    let mut onto = onto;
     if plan.packed && TypeId::of::<T>() == TypeId::of::<f32>() && c.strides()[1] == 1 {
         // The packed form starts each element from `c0` itself where `c0`'s rows are
         // contiguous (a broadcast bias's are), else from `c` holding a copy of it.
-        let start = match onto {
-            Onto::Other(c0) if c0.strides()[1] == 1 => Some(Operand::of(&c0)),
-            _ => None,
+        let (accumulate, start) = match onto {
+            Onto::Zero => (false, None),
+            Onto::Itself => (true, None),
+            Onto::Other(c0) if c0.strides()[1] == 1 => (false, Some(Operand::of(&c0))),
+            Onto::Other(c0) => {
+                c.assign(&c0);
+                onto = Onto::Itself;
+                (true, None)
+            }
         };
-        if let (Onto::Other(c0), None) = (onto, start) {
-            c.assign(&c0);
-            onto = Onto::Itself;
-        }
-        let product = Product::of(&a, &b, matches!(onto, Onto::Itself), &mut c);
-        // SAFETY: T is f32; the operands, `c0` and `c` are views of the recorded shapes
-        // and strides, `c` and `c0` have unit column stride, and `c`, borrowed mutably,
-        // overlaps none of them.
+        let product = Product::of(&a, &b, accumulate, &mut c);
+        // SAFETY: T is f32; the operands, `start` and `c` are views of the recorded
+        // shapes and strides, `c` and `start` have unit column stride, and `c`, borrowed
+        // mutably, overlaps none of them.
         if unsafe { product.run_packed(start, None) } {
             return;
         }
@@ -506,12 +507,13 @@ impl Product {
         self.run_portable(form);
     }
 
-    /// The packed form with the widest micro-kernel the CPU runs; `false` if it has
-    /// none.
+    /// The packed form with the widest micro-kernel the CPU runs, starting from `start`
+    /// and finishing into `finish` as [`Product::packed`] says; `false` if it has none
+    /// (and nothing was done).
     ///
     /// # Safety
     ///
-    /// As [`Product::run`], with `C` of unit column stride.
+    /// As [`Product::run`] and [`Product::packed`], with `C` of unit column stride.
     unsafe fn run_packed(self, start: Option<Operand>, finish: Option<packed::Finish>) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
@@ -1015,8 +1017,8 @@ mod tests {
     }
 
     /// `c ← c0 + a b` gives the bits of writing `c0` into `c` and accumulating onto it,
-    /// for a broadcast row and for a transposed matrix as `c0`, in every form and on any
-    /// number of threads.
+    /// for a broadcast row, a transposed matrix and rows apart as `c0`, in every form and
+    /// on any number of threads.
     #[test]
     fn a_product_onto_a_start_is_the_start_accumulated() {
         let pools: Vec<_> = [1, 2, 3]
@@ -1032,9 +1034,11 @@ mod tests {
             let (a, b) = (matrix(m, k, 0.3), matrix(k, n, 0.5));
             let row = Array::from_shape_fn(n, |j| 0.5 - j as f32 * 0.01);
             let transposed = matrix(n, m, 0.9);
+            let wide = matrix(m, n + 3, 0.7);
             for (what, c0) in [
                 ("a broadcast row", row.broadcast((m, n)).unwrap()),
                 ("a transposed matrix", transposed.t()),
+                ("rows further apart than c's", wide.slice(s![.., ..n])),
             ] {
                 // Standard layout, as `c`'s.
                 let mut expected = Array2::zeros((m, n));

@@ -14,8 +14,9 @@
 //! or a larger one than before).
 //!
 //! Each element of `C` is summed in the same order by every micro-kernel (depth by
-//! depth within a block of `KC`, one fused multiply-add each, the block added to `C`),
-//! so AVX2 and AVX-512 give the same bits, and so does any split among threads.
+//! depth within a block of `KC`, one fused multiply-add each, the block added to what
+//! `C` holds, or for the first block to where the product starts), so AVX2 and AVX-512
+//! give the same bits, and so does any split among threads.
 
 use std::cell::RefCell;
 
@@ -41,8 +42,8 @@ pub(super) trait MicroKernel {
     /// Columns of `B` packed at a time.
     const NC: usize;
 
-    /// `C[..rows, ..cols] ← [add +] a b` for the tile `job` describes, or with a
-    /// [`Finish`], `out[..rows, ..cols] ← out + ([add +] a b)`.
+    /// `C[..rows, ..cols] ← [addend +] a b` for the tile `job` describes, or with a
+    /// [`Finish`], `out[..rows, ..cols] ← out + ([addend +] a b)`.
     ///
     /// # Safety
     ///
@@ -50,14 +51,14 @@ pub(super) trait MicroKernel {
     unsafe fn tile(job: TileJob);
 }
 
-/// One tile's work: `C[..rows, ..cols] ← [C +] a b` over `kc` depths, where `a` is a
-/// packed panel of `A` (`kc × MR`, depth-major) and `b` one of `B` (`kc × NR`).
+/// One tile's work: `C[..rows, ..cols] ← [addend +] a b` over `kc` depths, where `a` is
+/// a packed panel of `A` (`kc × MR`, depth-major) and `b` one of `B` (`kc × NR`).
 ///
 /// The panels must hold `kc` depths; `c` must have `rows ≤ MR` rows `c_row_stride`
-/// apart, each with `cols ≤ NR` contiguous elements, and so must `add` and
-/// `finish.out` if given: the sums are added to `add` (`C` itself, or where the
-/// product starts from), and with a finish added to `finish.out` rather than stored
-/// in `c`.
+/// apart, each with `cols ≤ NR` contiguous elements. So must `addend` if given (`C`
+/// itself, or where the product starts from, whose rows may be 0 apart), with its own
+/// row stride, and `finish.out` if given: the tile is then added to it rather than
+/// stored in `c`.
 #[derive(Clone, Copy)]
 pub(super) struct TileJob {
     kc: usize,
@@ -67,7 +68,7 @@ pub(super) struct TileJob {
     c_row_stride: isize,
     rows: usize,
     cols: usize,
-    add: Option<Operand>,
+    addend: Option<Operand>,
     finish: Option<Finish>,
 }
 
@@ -126,7 +127,8 @@ impl Product {
     ///
     /// As [`Product::run`]; `C` has unit column stride; the CPU has `K`'s instructions;
     /// `start` and `finish.out`, if given, are `m × n` matrices with unit column stride
-    /// (rows may be 0 apart in `start`), and `finish.out` overlaps neither operand nor `C`.
+    /// (rows may be 0 apart in `start`), and neither overlaps `C` nor `finish.out` an
+    /// operand; `start` is not given with `accumulate`.
     #[inline(always)]
     pub(super) unsafe fn packed<K: MicroKernel>(
         self,
@@ -152,6 +154,7 @@ impl Product {
         start: Option<Operand>,
         finish: Option<Finish>,
     ) {
+        debug_assert!(start.is_none_or(|start| start.col_stride == 1 && !self.accumulate));
         let c = Operand {
             ptr: self.c,
             row_stride: self.c_row_stride,
@@ -169,7 +172,7 @@ impl Product {
                 let kc = KC.min(self.k - p0);
                 // The first depth block adds to C or to `start`, or to nothing; later
                 // ones add to C.
-                let add = if self.accumulate || p0 > 0 {
+                let addend = if self.accumulate || p0 > 0 {
                     Some(c)
                 } else {
                     start
@@ -189,7 +192,7 @@ impl Product {
                                 c_row_stride: self.c_row_stride,
                                 rows: K::MR.min(mc - ir),
                                 cols: K::NR.min(nc - jr),
-                                add: add.map(|add| add.offset(i0 + ir, j0 + jr)),
+                                addend: addend.map(|x| x.from(i0 + ir, j0 + jr)),
                                 finish: finish.map(|f| f.at(i0 + ir, j0 + jr)),
                             });
                         }
@@ -279,7 +282,7 @@ impl Operand {
     ///
     /// (i, j) must be inside the matrix.
     #[inline(always)]
-    unsafe fn offset(self, i: usize, j: usize) -> Operand {
+    unsafe fn from(self, i: usize, j: usize) -> Operand {
         Operand {
             ptr: self.at(i, j),
             ..self
@@ -442,7 +445,7 @@ mod x86 {
             c_row_stride,
             rows,
             cols,
-            add,
+            addend,
             finish,
         } = job;
         let mut acc = [[_mm512_setzero_ps(); V]; MR];
@@ -469,9 +472,9 @@ mod x86 {
             for (v, &acc) in acc.iter().enumerate().take(cols.div_ceil(16)) {
                 let (c, mask) = (c.add(16 * v), lanes(v));
                 let mut x = acc;
-                if let Some(add) = add {
-                    let add = add.at(r, 16 * v);
-                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, add));
+                if let Some(addend) = addend {
+                    let addend = addend.at(r, 16 * v);
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, addend));
                 }
                 match finish {
                     Some(finish) => {
@@ -517,7 +520,7 @@ mod x86 {
             c_row_stride,
             rows,
             cols,
-            add,
+            addend,
             finish,
         } = job;
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
@@ -534,10 +537,10 @@ mod x86 {
             let c = c.offset(r as isize * c_row_stride);
             if cols == 16 {
                 let [mut x0, mut x1] = *acc;
-                if let Some(add) = add {
-                    let add = add.at(r, 0);
-                    x0 = _mm256_add_ps(x0, _mm256_loadu_ps(add));
-                    x1 = _mm256_add_ps(x1, _mm256_loadu_ps(add.add(8)));
+                if let Some(addend) = addend {
+                    let addend = addend.at(r, 0);
+                    x0 = _mm256_add_ps(x0, _mm256_loadu_ps(addend));
+                    x1 = _mm256_add_ps(x1, _mm256_loadu_ps(addend.add(8)));
                 }
                 match finish {
                     Some(finish) => {
@@ -553,8 +556,8 @@ mod x86 {
                 _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
                 for (j, &v) in row.iter().enumerate().take(cols) {
                     let c = c.add(j);
-                    let x = match add {
-                        Some(add) => *add.at(r, j) + v,
+                    let x = match addend {
+                        Some(addend) => *addend.at(r, j) + v,
                         None => v,
                     };
                     match finish {

@@ -125,7 +125,7 @@ struct Team {
     helpers: usize,
     /// Helpers started and not yet retired.
     running: AtomicUsize,
-    /// When helpers may retire, in nanoseconds since [`epoch`].
+    /// When helpers may retire, in nanoseconds as [`now`] counts them.
     deadline: AtomicU64,
     /// Offers not yet taken, oldest first (the largest piece of a recursive split).
     offers: Mutex<Vec<Offer>>,

@@ -1,6 +1,6 @@
 //! When to share a kernel's work among threads.
 //!
-//! Kernels split their work in halves with [`join`] — the rows or columns of a matrix
+//! Kernels split their work in halves with [`join()`] — the rows or columns of a matrix
 //! product, the samples of a batch, the taps of a convolution's weight gradient — for as
 //! long as each half is large enough to pay for handing it to another thread (and, where
 //! each piece repeats some work, no more than once per thread). A sum over the batch,
@@ -30,7 +30,7 @@ pub(crate) fn worth_splitting(work: usize) -> bool {
     work >= 2 * MIN_WORK && rayon::current_num_threads() > 1
 }
 
-/// [`join`] when `side_by_side`, else `a` and then `b` on this thread.
+/// [`join()`] when `side_by_side`, else `a` and then `b` on this thread.
 pub(crate) fn join_if(side_by_side: bool, a: impl FnOnce(), b: impl FnOnce() + Send) {
     if side_by_side {
         join(a, b);
