@@ -320,7 +320,7 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::super::avx2::store_16;
+    use super::super::direct::avx2::store_16;
     use super::{MicroKernel, TileJob};
 
     /// [`transpose_rows`] for 8 rows, 8 × 8 blocks at a time with AVX.
