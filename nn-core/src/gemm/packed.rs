@@ -84,7 +84,7 @@ pub(super) struct Finish {
 impl Finish {
     /// The same, from element (i, j) of `out` on: where the tile at (i, j) adds.
     #[inline(always)]
-    unsafe fn at(self, i: usize, j: usize) -> Finish {
+    unsafe fn from(self, i: usize, j: usize) -> Finish {
         Finish {
             out: self.out.offset(i as isize * self.row_stride + j as isize),
             ..self
@@ -193,7 +193,7 @@ impl Product {
                                 rows: K::MR.min(mc - ir),
                                 cols: K::NR.min(nc - jr),
                                 addend: addend.map(|x| x.from(i0 + ir, j0 + jr)),
-                                finish: finish.map(|f| f.at(i0 + ir, j0 + jr)),
+                                finish: finish.map(|f| f.from(i0 + ir, j0 + jr)),
                             });
                         }
                     }
