@@ -4,8 +4,8 @@
 //! - **broadcast form**, for any `A` and a `B` whose rows are contiguous (`Δ W` and
 //!   `Δᵀ A` at small batches, a convolution's `W cols`): each element of `A` is
 //!   broadcast and multiplied into a contiguous run of a row of `B`, accumulating a
-//!   6 × 16 tile of `C` in registers; products of depth at most 2 are rank updates of
-//!   C's rows;
+//!   6 × 16 (AVX2) or 8 × 32 (AVX-512) tile of `C` in registers; products of depth at
+//!   most 2 are rank updates of C's rows;
 //! - **dot form**, for `A`'s rows and `B`'s columns contiguous (`A Wᵀ` at batch 1): each
 //!   element of `C` is a dot product of two contiguous rows, and a 3 × 4 tile of them is
 //!   accumulated eight lanes at a time.
@@ -92,6 +92,9 @@ impl Product {
         }
         #[cfg(target_arch = "x86_64")]
         {
+            if matches!(form, Form::Broadcast) && std::is_x86_feature_detected!("avx512f") {
+                return self.broadcast_avx512();
+            }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 match form {
                     Form::Broadcast => return self.broadcast_avx2(),
@@ -111,23 +114,27 @@ impl Product {
     }
 
     /// The blocking of the broadcast form: calls `tile` for every tile of at most
-    /// `MR × NR` and every depth block.
+    /// `TILE_ROWS × TILE_COLS` and every depth block. The tiles' size does not change
+    /// the order in which an element is summed: depth by depth, each block added to C.
     #[inline(always)]
-    unsafe fn broadcast_blocks(self, mut tile: impl FnMut(Tile)) {
+    unsafe fn broadcast_blocks<const TILE_ROWS: usize, const TILE_COLS: usize>(
+        self,
+        mut tile: impl FnMut(Tile),
+    ) {
         for j0 in (0..self.n).step_by(NC) {
             let j1 = (j0 + NC).min(self.n);
             for p0 in (0..self.k).step_by(KC) {
                 let p1 = (p0 + KC).min(self.k);
                 // The first depth block writes C (or adds to it); later ones add.
                 let accumulate = self.accumulate || p0 > 0;
-                for i in (0..self.m).step_by(MR) {
-                    let rows = MR.min(self.m - i);
-                    for j in (j0..j1).step_by(NR) {
+                for i in (0..self.m).step_by(TILE_ROWS) {
+                    let rows = TILE_ROWS.min(self.m - i);
+                    for j in (j0..j1).step_by(TILE_COLS) {
                         tile(Tile {
                             i,
                             j,
                             rows,
-                            cols: NR.min(j1 - j),
+                            cols: TILE_COLS.min(j1 - j),
                             depths: p0..p1,
                             accumulate,
                         });
@@ -160,7 +167,7 @@ impl Product {
     }
 
     unsafe fn broadcast_scalar(self) {
-        self.broadcast_blocks(|tile| self.tile_scalar(tile));
+        self.broadcast_blocks::<MR, NR>(|tile| self.tile_scalar(tile));
     }
 
     /// Any tile, one element at a time: the portable path and the ragged edges.
@@ -231,8 +238,8 @@ pub(super) mod avx2 {
         }
 
         #[target_feature(enable = "avx2,fma")]
-        pub(super) unsafe fn broadcast_avx2(self) {
-            self.broadcast_blocks(|tile| match (tile.rows, tile.cols) {
+        pub(in crate::gemm) unsafe fn broadcast_avx2(self) {
+            self.broadcast_blocks::<MR, NR>(|tile| match (tile.rows, tile.cols) {
                 (6, NR) => self.tile_avx2::<6>(tile),
                 (5, NR) => self.tile_avx2::<5>(tile),
                 (4, NR) => self.tile_avx2::<4>(tile),
@@ -344,5 +351,89 @@ pub(super) mod avx2 {
         let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
         let single = _mm_add_ss(pairs, _mm_shuffle_ps::<0b01>(pairs, pairs));
         _mm_cvtss_f32(single)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) mod avx512 {
+    //! The broadcast tiles with AVX-512: sixteen `f32` lanes per register, and masks for
+    //! the columns past C's edge, so that every tile multiplies with fused
+    //! multiply-adds and none falls back to scalars.
+
+    use std::arch::x86_64::*;
+
+    use super::{Product, Tile};
+
+    /// Rows and columns of a tile: 16 accumulators of sixteen lanes, two loads of `B`
+    /// and eight broadcasts of `A` per depth for 16 fused multiply-adds.
+    const MR: usize = 8;
+    const NR: usize = 32;
+
+    /// The lanes of vector `v` (sixteen lanes from column `16 v`) of a tile's row that lie
+    /// within its first `cols` columns: those inside C.
+    #[inline(always)]
+    pub(in crate::gemm) fn lanes_inside(cols: usize, v: usize) -> __mmask16 {
+        let n = cols.saturating_sub(16 * v).min(16);
+        (((1u32 << n) - 1) & 0xffff) as u16
+    }
+
+    impl Product {
+        #[target_feature(enable = "avx512f")]
+        pub(in crate::gemm) unsafe fn broadcast_avx512(self) {
+            self.broadcast_blocks::<MR, NR>(|tile| match tile.rows {
+                8 => self.tile_avx512::<8>(tile),
+                7 => self.tile_avx512::<7>(tile),
+                6 => self.tile_avx512::<6>(tile),
+                5 => self.tile_avx512::<5>(tile),
+                4 => self.tile_avx512::<4>(tile),
+                3 => self.tile_avx512::<3>(tile),
+                2 => self.tile_avx512::<2>(tile),
+                1 => self.tile_avx512::<1>(tile),
+                _ => unreachable!("broadcast tiles have at most {MR} rows"),
+            });
+        }
+
+        /// A `ROWS × cols` tile of `C` (`cols ≤ 32`) over its depths: for each depth, two
+        /// vectors of a row of `B` and `ROWS` broadcast elements of `A`.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn tile_avx512<const ROWS: usize>(self, tile: Tile) {
+            // Contiguous columns of B and C, unless there is one (of a product with n = 1).
+            debug_assert!(ROWS == tile.rows && tile.cols <= NR);
+            debug_assert!(self.b.col_stride == 1 || tile.cols == 1);
+            let Tile {
+                i,
+                j,
+                cols,
+                accumulate,
+                ..
+            } = tile;
+            // Loads and stores touch only the lanes inside C. Past the edge only addresses
+            // are formed (`wrapping_add`), under an empty mask.
+            let masks = [lanes_inside(cols, 0), lanes_inside(cols, 1)];
+            let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
+            for p in tile.depths {
+                let b = self.b.at(p, j);
+                let b0 = _mm512_maskz_loadu_ps(masks[0], b);
+                let b1 = _mm512_maskz_loadu_ps(masks[1], b.wrapping_add(16));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let a = _mm512_set1_ps(*self.a.at(i + r, p));
+                    acc[0] = _mm512_fmadd_ps(a, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(a, b1, acc[1]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                let c = self.c_at(i + r, j);
+                for (v, (&mask, &x)) in masks.iter().zip(acc).enumerate() {
+                    let c = c.wrapping_add(16 * v);
+                    let x = if accumulate {
+                        _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, c))
+                    } else {
+                        x
+                    };
+                    _mm512_mask_storeu_ps(c, mask, x);
+                }
+            }
+        }
     }
 }

@@ -589,6 +589,66 @@ mod tests {
         }
     }
 
+    /// Both SIMD builds of the broadcast form, whichever `matmul` picks on this CPU,
+    /// overwriting and accumulating, one column of `B` apart from the next included (for
+    /// n = 1): each matches the reference, and they agree bit for bit on the columns where
+    /// AVX2 has whole 16-column tiles (its ragged edge is summed in scalars without fused
+    /// multiply-adds; AVX-512 masks it instead).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn broadcast_builds_agree() {
+        if !std::is_x86_feature_detected!("avx512f")
+            || !std::is_x86_feature_detected!("avx2")
+            || !std::is_x86_feature_detected!("fma")
+        {
+            return;
+        }
+        for (m, n, k) in [
+            (1, 1, 3),
+            (12, 1, 20),
+            (10, 128, 128),
+            (17, 40, 300),
+            (9, 300, 7),
+        ] {
+            let (a, b) = (matrix(m, k, 0.4), matrix(k, n, 0.8));
+            let (a_t, b_t) = (a.t().to_owned(), b.t().to_owned());
+            // A with rows apart; B with contiguous rows, or for one column, its elements apart.
+            let b_view = if n == 1 { b_t.t() } else { b.view() };
+            let expected = reference(a.view(), b.view());
+            for accumulate in [false, true] {
+                let run = |kernel: unsafe fn(Product)| {
+                    let mut c = Array2::from_elem((m, n), if accumulate { 1.0 } else { f32::NAN });
+                    let product = Product {
+                        m,
+                        n,
+                        k,
+                        a: Operand::of(&a_t.t()),
+                        b: Operand::of(&b_view),
+                        c: c.as_mut_ptr(),
+                        c_row_stride: n as isize,
+                        accumulate,
+                    };
+                    // SAFETY: the operands and `c` are arrays of the recorded shapes, B
+                    // with contiguous rows or one column, and the CPU was checked above.
+                    unsafe { kernel(product) };
+                    c
+                };
+                let (avx2, avx512) = (run(Product::broadcast_avx2), run(Product::broadcast_avx512));
+                let expected = &expected + if accumulate { 1.0 } else { 0.0 };
+                assert_close(&avx2, &expected, k, "broadcast, AVX2");
+                assert_close(&avx512, &expected, k, "broadcast, AVX-512");
+                let whole = n / NR * NR;
+                let (avx2, avx512) = (avx2.slice(s![.., ..whole]), avx512.slice(s![.., ..whole]));
+                assert!(
+                    avx2.iter()
+                        .zip(avx512)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m} × {n} × {k}: AVX2 and AVX-512 differ"
+                );
+            }
+        }
+    }
+
     /// Products big enough to be cut among threads, narrow ones included (a cut must
     /// leave no empty or one-column piece): 2 and 3 threads give the bits 1 thread gives.
     #[test]

@@ -494,6 +494,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::super::direct::avx2::store_16;
+    use super::super::direct::avx512::lanes_inside;
     use super::{Lookahead, MicroKernel, TileJob};
 
     /// [`transpose_rows`] for 8 rows, 8 × 8 blocks at a time with AVX.
@@ -634,16 +635,11 @@ mod x86 {
                 }
             }
         });
-        // Lanes of each vector of a row that lie inside C.
-        let lanes = |v: usize| -> __mmask16 {
-            let n = cols.saturating_sub(16 * v).min(16);
-            (((1u32 << n) - 1) & 0xffff) as u16
-        };
         for (r, acc) in acc.iter().enumerate().take(rows) {
             let c = c.offset(r as isize * c_row_stride);
             // Only the vectors that reach into C: a pointer past its end is not to be formed.
             for (v, &acc) in acc.iter().enumerate().take(cols.div_ceil(16)) {
-                let (c, mask) = (c.add(16 * v), lanes(v));
+                let (c, mask) = (c.add(16 * v), lanes_inside(cols, v));
                 let mut x = acc;
                 if let Some(addend) = addend {
                     let addend = addend.at(r, 16 * v);
