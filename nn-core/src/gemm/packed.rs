@@ -601,7 +601,15 @@ mod x86 {
 
         #[inline(always)]
         unsafe fn tile(job: TileJob, ahead: &mut Lookahead) {
-            tile_avx512::<AVX512_MR, VECTORS>(job, ahead);
+            // A tile at C's right edge with no more than one vector's columns multiplies
+            // only that vector: half the work of a whole tile, which the second vector
+            // of zeros would waste (the last 16 of W1's 784 inputs, in its weight
+            // gradient, or the piece of it that two threads share unevenly).
+            if job.cols <= 16 {
+                tile_avx512::<AVX512_MR, 1>(job, ahead);
+            } else {
+                tile_avx512::<AVX512_MR, VECTORS>(job, ahead);
+            }
         }
     }
 
@@ -609,6 +617,8 @@ mod x86 {
     const AVX512_MR: usize = 8;
     const VECTORS: usize = 2;
 
+    /// The tile with the first `V` vectors of each depth of the `B` panel (`VECTORS`
+    /// wide): all of them, or at C's edge only those that reach into it.
     #[target_feature(enable = "avx512f")]
     unsafe fn tile_avx512<const MR: usize, const V: usize>(job: TileJob, ahead: &mut Lookahead) {
         let TileJob {
@@ -626,7 +636,7 @@ mod x86 {
         ahead.over_depths(kc, |p| {
             let mut bv = [_mm512_setzero_ps(); V];
             for (v, bv) in bv.iter_mut().enumerate() {
-                *bv = _mm512_loadu_ps(b.add((p * V + v) * 16));
+                *bv = _mm512_loadu_ps(b.add((p * VECTORS + v) * 16));
             }
             for (r, acc) in acc.iter_mut().enumerate() {
                 let a = _mm512_set1_ps(*a.add(p * MR + r));
