@@ -138,16 +138,25 @@ impl Product {
         start: Option<Operand>,
         finish: Option<Finish>,
     ) {
-        let done = PACKS.try_with(|packs| match packs.try_borrow_mut() {
-            Ok(mut packs) => self.packed_with::<K>(&mut packs, start, finish),
-            // Only a product started from inside another on the same thread could get
-            // here, and none is: kernels do not call back into user code.
-            Err(_) => self.packed_with::<K>(&mut Packs::default(), start, finish),
+        // The thread's buffers are taken out for the product and put back after it, so
+        // that the product runs here, compiled with `K`'s instructions by the caller,
+        // rather than in a closure given to the thread-local, which is compiled without
+        // them: packing there copied 16 bytes at a time. A thread being torn down, or a
+        // product started inside another on the same thread (none is: kernels do not
+        // call back into user code), gets empty buffers.
+        let mut packs = PACKS
+            .try_with(|packs| {
+                packs
+                    .try_borrow_mut()
+                    .map(|mut packs| std::mem::take(&mut *packs))
+            })
+            .map_or_else(|_| Packs::default(), Result::unwrap_or_default);
+        self.packed_with::<K>(&mut packs, start, finish);
+        let _ = PACKS.try_with(|slot| {
+            if let Ok(mut slot) = slot.try_borrow_mut() {
+                *slot = packs;
+            }
         });
-        if done.is_err() {
-            // The thread is being torn down and its buffers are gone.
-            self.packed_with::<K>(&mut Packs::default(), start, finish);
-        }
     }
 
     #[inline(always)]
