@@ -239,33 +239,59 @@ pub(super) mod avx2 {
 
         #[target_feature(enable = "avx2,fma")]
         pub(in crate::gemm) unsafe fn broadcast_avx2(self) {
-            self.broadcast_blocks::<MR, NR>(|tile| match (tile.rows, tile.cols) {
-                (6, NR) => self.tile_avx2::<6>(tile),
-                (5, NR) => self.tile_avx2::<5>(tile),
-                (4, NR) => self.tile_avx2::<4>(tile),
-                (3, NR) => self.tile_avx2::<3>(tile),
-                (2, NR) => self.tile_avx2::<2>(tile),
-                (1, NR) => self.tile_avx2::<1>(tile),
-                _ => self.tile_scalar(tile),
+            self.broadcast_blocks::<MR, NR>(|tile| match (tile.rows, tile.cols == NR) {
+                (6, true) => self.tile_avx2::<6, false>(tile),
+                (5, true) => self.tile_avx2::<5, false>(tile),
+                (4, true) => self.tile_avx2::<4, false>(tile),
+                (3, true) => self.tile_avx2::<3, false>(tile),
+                (2, true) => self.tile_avx2::<2, false>(tile),
+                (1, true) => self.tile_avx2::<1, false>(tile),
+                (6, false) => self.tile_avx2::<6, true>(tile),
+                (5, false) => self.tile_avx2::<5, true>(tile),
+                (4, false) => self.tile_avx2::<4, true>(tile),
+                (3, false) => self.tile_avx2::<3, true>(tile),
+                (2, false) => self.tile_avx2::<2, true>(tile),
+                (1, false) => self.tile_avx2::<1, true>(tile),
+                _ => unreachable!("broadcast tiles have at most {MR} rows"),
             });
         }
 
-        /// A `ROWS × 16` tile of `C` over depths `p0..p1`: for each depth, two vectors of
-        /// a row of `B` and `ROWS` broadcast elements of `A`, `2 · ROWS` FMAs.
+        /// A `ROWS × 16` tile of `C` over its depths: for each depth, two vectors of a row
+        /// of `B` and `ROWS` broadcast elements of `A`, `2 · ROWS` FMAs. `MASKED` for a
+        /// tile at C's right edge, of fewer columns: the lanes past the edge are neither
+        /// loaded nor stored, and the columns inside are summed with the same fused
+        /// multiply-adds as everywhere else (and as the AVX-512 tiles), so every element
+        /// of the broadcast form has the same bits on either instruction set.
         #[target_feature(enable = "avx2,fma")]
         #[inline]
-        unsafe fn tile_avx2<const ROWS: usize>(self, tile: Tile) {
-            debug_assert!(ROWS == tile.rows && tile.cols == NR && ROWS <= MR);
-            // Sixteen contiguous elements of a row of B and of C.
-            debug_assert!(self.b.col_stride == 1);
+        unsafe fn tile_avx2<const ROWS: usize, const MASKED: bool>(self, tile: Tile) {
             let Tile {
-                i, j, accumulate, ..
+                i,
+                j,
+                cols,
+                accumulate,
+                ..
             } = tile;
+            debug_assert!(ROWS == tile.rows && ROWS <= MR && (cols == NR) != MASKED);
+            // Contiguous columns of B and C, unless there is one (of a product with n = 1).
+            debug_assert!(self.b.col_stride == 1 || cols == 1);
+            // Past the edge only addresses are formed (`wrapping_add`), under an empty mask.
+            let lanes = |v: usize| {
+                let inside = cols.saturating_sub(8 * v).min(8) as i32;
+                _mm256_cmpgt_epi32(
+                    _mm256_set1_epi32(inside),
+                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                )
+            };
+            let masks = [lanes(0), lanes(1)];
+            let load = |at: *const f32, v: usize| match MASKED {
+                true => _mm256_maskload_ps(at.wrapping_add(8 * v), masks[v]),
+                false => _mm256_loadu_ps(at.add(8 * v)),
+            };
             let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
             for p in tile.depths {
                 let b = self.b.at(p, j);
-                let b0 = _mm256_loadu_ps(b);
-                let b1 = _mm256_loadu_ps(b.add(8));
+                let (b0, b1) = (load(b, 0), load(b, 1));
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let a = _mm256_set1_ps(*self.a.at(i + r, p));
                     acc[0] = _mm256_fmadd_ps(a, b0, acc[0]);
@@ -273,7 +299,18 @@ pub(super) mod avx2 {
                 }
             }
             for (r, acc) in acc.iter().enumerate() {
-                store_16(self.c_at(i + r, j), *acc, accumulate);
+                let c = self.c_at(i + r, j);
+                if !MASKED {
+                    store_16(c, *acc, accumulate);
+                    continue;
+                }
+                for (v, &x) in acc.iter().enumerate() {
+                    let x = match accumulate {
+                        true => _mm256_add_ps(x, load(c, v)),
+                        false => x,
+                    };
+                    _mm256_maskstore_ps(c.wrapping_add(8 * v), masks[v], x);
+                }
             }
         }
 
