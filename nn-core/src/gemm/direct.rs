@@ -31,9 +31,11 @@ pub(super) enum Form {
     Dot,
 }
 
-/// Rows of a broadcast tile.
+/// Rows of a broadcast tile with AVX2 or without SIMD, and the multiple of rows a direct
+/// product is cut at among threads.
 pub(super) const MR: usize = 6;
-/// Columns of a broadcast tile: two vectors of eight lanes.
+/// Columns of such a tile (two vectors of eight lanes), and the multiple of columns a
+/// direct product is cut at.
 pub(super) const NR: usize = 16;
 /// Depth of a block: `KC` rows of the `B` panel are reused by every row tile.
 const KC: usize = 256;
@@ -170,7 +172,7 @@ impl Product {
         self.broadcast_blocks::<MR, NR>(|tile| self.tile_scalar(tile));
     }
 
-    /// Any tile, one element at a time: the portable path and the ragged edges.
+    /// Any tile, one element at a time: the portable path.
     #[inline(always)]
     unsafe fn tile_scalar(self, tile: Tile) {
         let Tile {
@@ -393,51 +395,52 @@ pub(super) mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 pub(super) mod avx512 {
-    //! The broadcast tiles with AVX-512: sixteen `f32` lanes per register, and masks for
-    //! the columns past C's edge, so that every tile multiplies with fused
-    //! multiply-adds and none falls back to scalars.
+    //! The broadcast tiles with AVX-512: sixteen `f32` lanes per register, masked at C's
+    //! right edge as the AVX2 tiles are, so that both give every element the same bits.
 
     use std::arch::x86_64::*;
 
+    use super::super::lanes_inside;
     use super::{Product, Tile};
 
     /// Rows and columns of a tile: 16 accumulators of sixteen lanes, two loads of `B`
     /// and eight broadcasts of `A` per depth for 16 fused multiply-adds.
-    const MR: usize = 8;
-    const NR: usize = 32;
-
-    /// The lanes of vector `v` (sixteen lanes from column `16 v`) of a tile's row that lie
-    /// within its first `cols` columns: those inside C.
-    #[inline(always)]
-    pub(in crate::gemm) fn lanes_inside(cols: usize, v: usize) -> __mmask16 {
-        let n = cols.saturating_sub(16 * v).min(16);
-        (((1u32 << n) - 1) & 0xffff) as u16
-    }
+    const AVX512_MR: usize = 8;
+    const AVX512_NR: usize = 32;
 
     impl Product {
         #[target_feature(enable = "avx512f")]
         pub(in crate::gemm) unsafe fn broadcast_avx512(self) {
-            self.broadcast_blocks::<MR, NR>(|tile| match tile.rows {
-                8 => self.tile_avx512::<8>(tile),
-                7 => self.tile_avx512::<7>(tile),
-                6 => self.tile_avx512::<6>(tile),
-                5 => self.tile_avx512::<5>(tile),
-                4 => self.tile_avx512::<4>(tile),
-                3 => self.tile_avx512::<3>(tile),
-                2 => self.tile_avx512::<2>(tile),
-                1 => self.tile_avx512::<1>(tile),
-                _ => unreachable!("broadcast tiles have at most {MR} rows"),
+            // A tile of at most 16 columns (at C's edge, or of a narrow C) multiplies one
+            // vector: the second would multiply zeros.
+            self.broadcast_blocks::<AVX512_MR, AVX512_NR>(|tile| {
+                match (tile.rows, tile.cols > 16) {
+                    (8, true) => self.tile_avx512::<8, 2>(tile),
+                    (7, true) => self.tile_avx512::<7, 2>(tile),
+                    (6, true) => self.tile_avx512::<6, 2>(tile),
+                    (5, true) => self.tile_avx512::<5, 2>(tile),
+                    (4, true) => self.tile_avx512::<4, 2>(tile),
+                    (3, true) => self.tile_avx512::<3, 2>(tile),
+                    (2, true) => self.tile_avx512::<2, 2>(tile),
+                    (1, true) => self.tile_avx512::<1, 2>(tile),
+                    (8, false) => self.tile_avx512::<8, 1>(tile),
+                    (7, false) => self.tile_avx512::<7, 1>(tile),
+                    (6, false) => self.tile_avx512::<6, 1>(tile),
+                    (5, false) => self.tile_avx512::<5, 1>(tile),
+                    (4, false) => self.tile_avx512::<4, 1>(tile),
+                    (3, false) => self.tile_avx512::<3, 1>(tile),
+                    (2, false) => self.tile_avx512::<2, 1>(tile),
+                    (1, false) => self.tile_avx512::<1, 1>(tile),
+                    _ => unreachable!("broadcast tiles have at most {AVX512_MR} rows"),
+                }
             });
         }
 
-        /// A `ROWS × cols` tile of `C` (`cols ≤ 32`) over its depths: for each depth, two
-        /// vectors of a row of `B` and `ROWS` broadcast elements of `A`.
+        /// A `ROWS × cols` tile of `C` (`cols ≤ 16 V`) over its depths: for each depth,
+        /// `V` vectors of a row of `B` and `ROWS` broadcast elements of `A`.
         #[target_feature(enable = "avx512f")]
         #[inline]
-        unsafe fn tile_avx512<const ROWS: usize>(self, tile: Tile) {
-            // Contiguous columns of B and C, unless there is one (of a product with n = 1).
-            debug_assert!(ROWS == tile.rows && tile.cols <= NR);
-            debug_assert!(self.b.col_stride == 1 || tile.cols == 1);
+        unsafe fn tile_avx512<const ROWS: usize, const V: usize>(self, tile: Tile) {
             let Tile {
                 i,
                 j,
@@ -445,18 +448,23 @@ pub(super) mod avx512 {
                 accumulate,
                 ..
             } = tile;
+            debug_assert!(ROWS == tile.rows && cols <= 16 * V && V <= 2);
+            // Contiguous columns of B and C, unless there is one (of a product with n = 1).
+            debug_assert!(self.b.col_stride == 1 || cols == 1);
             // Loads and stores touch only the lanes inside C. Past the edge only addresses
             // are formed (`wrapping_add`), under an empty mask.
-            let masks = [lanes_inside(cols, 0), lanes_inside(cols, 1)];
-            let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
+            let masks: [__mmask16; V] = std::array::from_fn(|v| lanes_inside(cols, v));
+            let mut acc = [[_mm512_setzero_ps(); V]; ROWS];
             for p in tile.depths {
                 let b = self.b.at(p, j);
-                let b0 = _mm512_maskz_loadu_ps(masks[0], b);
-                let b1 = _mm512_maskz_loadu_ps(masks[1], b.wrapping_add(16));
+                let bv: [__m512; V] = std::array::from_fn(|v| {
+                    _mm512_maskz_loadu_ps(masks[v], b.wrapping_add(16 * v))
+                });
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let a = _mm512_set1_ps(*self.a.at(i + r, p));
-                    acc[0] = _mm512_fmadd_ps(a, b0, acc[0]);
-                    acc[1] = _mm512_fmadd_ps(a, b1, acc[1]);
+                    for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                        *acc = _mm512_fmadd_ps(a, bv, *acc);
+                    }
                 }
             }
             for (r, acc) in acc.iter().enumerate() {

@@ -271,9 +271,10 @@ fn finish_into<T: Scalar>(
 /// The product in two halves side by side while the work is worth sharing among threads
 /// and `plan` allows more pieces.
 ///
-/// Cuts fall on multiples of the tiles, and each half keeps at least one whole tile of
-/// rows or columns, so no piece is empty or one column wide (a width of one would change
-/// a direct product's form).
+/// Cuts fall on multiples of the tiles (of the AVX2 tiles, for a direct product), and each
+/// half keeps at least one whole tile of rows or columns, so no piece is empty or one
+/// column wide (a width of one would change a direct product's form). Where a cut falls
+/// changes no bit: every element is summed in the same order in any piece.
 fn split<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
@@ -357,6 +358,16 @@ fn split<T: Scalar>(
         }
     }
     general_mat_mul(T::one(), &a, &b, beta, &mut c);
+}
+
+/// The lanes of vector `v` (sixteen lanes from column `16 v`) of a tile's row that lie
+/// within its first `cols` columns, those inside C: the mask of every AVX-512 tile's
+/// loads and stores at C's edge, packed or direct.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lanes_inside(cols: usize, v: usize) -> std::arch::x86_64::__mmask16 {
+    let n = cols.saturating_sub(16 * v).min(16);
+    (((1u32 << n) - 1) & 0xffff) as u16
 }
 
 /// A matrix operand: where element (0, 0) is and how far apart rows and columns are.
@@ -589,10 +600,12 @@ mod tests {
         }
     }
 
-    /// Both SIMD builds of the broadcast form, whichever `matmul` picks on this CPU,
-    /// overwriting and accumulating, with ragged edges of either's tiles, and one column of
-    /// `B` apart from the next (for n = 1): each matches the reference, and they agree bit
-    /// for bit, so the form gives the same results on either instruction set.
+    /// Both SIMD builds of the broadcast form, called directly (whatever `matmul` would
+    /// pick on this CPU), overwriting and accumulating into a window of a wider array,
+    /// with ragged edges of either's tiles (a second vector partly inside C included),
+    /// and one column of `B` apart from the next (for n = 1): each matches the reference,
+    /// writes nothing outside the window, and they agree bit for bit, so the form gives
+    /// the same results on either instruction set. (Skipped on a CPU without AVX-512.)
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn broadcast_builds_agree() {
@@ -609,6 +622,8 @@ mod tests {
             (17, 40, 300),
             (9, 300, 7),
             (7, 10, 9),
+            (9, 20, 5),
+            (11, 50, 33),
         ] {
             let (a, b) = (matrix(m, k, 0.4), matrix(k, n, 0.8));
             let (a_t, b_t) = (a.t().to_owned(), b.t().to_owned());
@@ -617,7 +632,10 @@ mod tests {
             let expected = reference(a.view(), b.view());
             for accumulate in [false, true] {
                 let run = |kernel: unsafe fn(Product)| {
-                    let mut c = Array2::from_elem((m, n), if accumulate { 1.0 } else { f32::NAN });
+                    // C is columns 3..3 + n of an array 40 columns wider, holding 7.0.
+                    let mut wide = Array2::from_elem((m, n + 40), 7.0f32);
+                    let mut c = wide.slice_mut(s![.., 3..3 + n]);
+                    c.fill(if accumulate { 1.0 } else { f32::NAN });
                     let product = Product {
                         m,
                         n,
@@ -625,13 +643,22 @@ mod tests {
                         a: Operand::of(&a_t.t()),
                         b: Operand::of(&b_view),
                         c: c.as_mut_ptr(),
-                        c_row_stride: n as isize,
+                        c_row_stride: c.strides()[0],
                         accumulate,
                     };
-                    // SAFETY: the operands and `c` are arrays of the recorded shapes, B
-                    // with contiguous rows or one column, and the CPU was checked above.
+                    // SAFETY: the operands and `c` are views of the recorded shapes, B with
+                    // contiguous rows or one column, C with contiguous rows, and the CPU was
+                    // checked above.
                     unsafe { kernel(product) };
-                    c
+                    let outside = wide
+                        .slice(s![.., ..3])
+                        .into_iter()
+                        .chain(wide.slice(s![.., 3 + n..]));
+                    assert!(
+                        outside.into_iter().all(|&x| x == 7.0),
+                        "{m} × {n} × {k}: a write outside C"
+                    );
+                    wide.slice(s![.., 3..3 + n]).to_owned()
                 };
                 let (avx2, avx512) = (run(Product::broadcast_avx2), run(Product::broadcast_avx512));
                 let expected = &expected + if accumulate { 1.0 } else { 0.0 };
@@ -639,7 +666,7 @@ mod tests {
                 assert_close(&avx512, &expected, k, "broadcast, AVX-512");
                 assert!(
                     avx2.iter()
-                        .zip(avx512)
+                        .zip(&avx512)
                         .all(|(x, y)| x.to_bits() == y.to_bits()),
                     "{m} × {n} × {k}: AVX2 and AVX-512 differ"
                 );

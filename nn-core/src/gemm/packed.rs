@@ -106,6 +106,20 @@ thread_local! {
     static PACKS: RefCell<Packs> = RefCell::new(Packs::default());
 }
 
+/// A thread's buffers, lent out of [`PACKS`] for one product, and given back when dropped.
+struct Lent(Packs);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let packs = std::mem::take(&mut self.0);
+        let _ = PACKS.try_with(|slot| {
+            if let Ok(mut slot) = slot.try_borrow_mut() {
+                *slot = packs;
+            }
+        });
+    }
+}
+
 /// The floats the calling thread's packing buffers hold.
 pub(crate) fn thread_floats() -> usize {
     PACKS
@@ -138,25 +152,22 @@ impl Product {
         start: Option<Operand>,
         finish: Option<Finish>,
     ) {
-        // The thread's buffers are taken out for the product and put back after it, so
-        // that the product runs here, compiled with `K`'s instructions by the caller,
-        // rather than in a closure given to the thread-local, which is compiled without
-        // them: packing there copied 16 bytes at a time. A thread being torn down, or a
-        // product started inside another on the same thread (none is: kernels do not
-        // call back into user code), gets empty buffers.
-        let mut packs = PACKS
-            .try_with(|packs| {
-                packs
-                    .try_borrow_mut()
-                    .map(|mut packs| std::mem::take(&mut *packs))
-            })
-            .map_or_else(|_| Packs::default(), Result::unwrap_or_default);
-        self.packed_with::<K>(&mut packs, start, finish);
-        let _ = PACKS.try_with(|slot| {
-            if let Ok(mut slot) = slot.try_borrow_mut() {
-                *slot = packs;
-            }
-        });
+        // The thread's buffers are lent out for the product and given back after it (even
+        // if it panics), so that the product runs here, compiled with `K`'s instructions
+        // by the caller, rather than in a closure given to the thread-local, which is
+        // compiled without them: packing there copied 16 bytes at a time. A thread being
+        // torn down, or a product started inside another on the same thread (none is:
+        // kernels do not call back into user code), gets empty buffers.
+        let mut lent = Lent(
+            PACKS
+                .try_with(|packs| {
+                    packs
+                        .try_borrow_mut()
+                        .map(|mut packs| std::mem::take(&mut *packs))
+                })
+                .map_or_else(|_| Packs::default(), Result::unwrap_or_default),
+        );
+        self.packed_with::<K>(&mut lent.0, start, finish);
     }
 
     #[inline(always)]
@@ -254,7 +265,9 @@ const DEPTHS_PER_LINE: usize = 8;
 pub(super) struct Lookahead {
     /// The next block of `A` at this depth.
     next: Region,
-    /// Then the next depth block's `B` and first block of `A`.
+    /// Then the next depth block's `B` and first block of `A` (none after a column
+    /// block's last depth block: the next column block, of a product wider than `NC`,
+    /// starts cold).
     later: [Region; 2],
 }
 
@@ -291,14 +304,18 @@ impl Lookahead {
     }
 }
 
-/// Runs of memory read by a coming [`pack`]: `runs` runs of `run` bytes, `stride` bytes
-/// apart, the first from `start`, walked a line at a time (`line`, in the first run).
+/// Runs of memory read by a coming [`pack`], walked a line at a time.
 #[derive(Clone, Copy)]
 struct Region {
+    /// The next line to fetch, in the current run.
     line: *const u8,
+    /// Where the current run starts.
     start: *const u8,
+    /// Bytes in a run.
     run: usize,
+    /// Bytes from the start of one run to the start of the next.
     stride: isize,
+    /// Runs left, the current one included.
     runs: usize,
 }
 
@@ -503,7 +520,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::super::direct::avx2::store_16;
-    use super::super::direct::avx512::lanes_inside;
+    use super::super::lanes_inside;
     use super::{Lookahead, MicroKernel, TileJob};
 
     /// [`transpose_rows`] for 8 rows, 8 × 8 blocks at a time with AVX.
@@ -903,6 +920,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A product that panics (here on a debug assertion: a start given with accumulate)
+    /// gives the thread's packing buffers back all the same, so a later product need not
+    /// allocate them again.
+    #[cfg(debug_assertions)]
+    #[test]
+    fn a_panicking_product_gives_the_buffers_back() {
+        if !std::is_x86_feature_detected!("avx2") || !std::is_x86_feature_detected!("fma") {
+            return;
+        }
+        let (a, b) = (matrix(40, 50, 0.1), matrix(50, 60, 0.2));
+        let mut c = Array2::zeros((40, 60));
+        packed(
+            Product::packed_avx2,
+            a.view(),
+            b.view(),
+            &mut c,
+            false,
+            None,
+            None,
+        );
+        let warm = super::thread_floats();
+        assert!(warm > 0);
+        let start = Array2::zeros((40, 60));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            packed(
+                Product::packed_avx2,
+                a.view(),
+                b.view(),
+                &mut c,
+                true,
+                Some(start.view()),
+                None,
+            );
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(super::thread_floats(), warm);
     }
 
     /// A [`Region`] walks, run after run, exactly the lines holding what [`pack`] reads:
