@@ -51,6 +51,18 @@ const DOT_NR: usize = 4;
 /// passes by.
 const DOT_NB: usize = 64;
 
+/// `$product.$tile::<rows, $extra>($tile_arg)` for the tile's number of rows, one of those
+/// listed: each is compiled on its own, so that a tile's accumulators stay in registers.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_rows {
+    ($product:ident.$tile:ident::<_, $extra:tt>($t:ident); $($rows:literal),*) => {
+        match $t.rows {
+            $($rows => $product.$tile::<$rows, $extra>($t),)*
+            rows => unreachable!("a broadcast tile of {rows} rows"),
+        }
+    };
+}
+
 impl Product {
     /// The form that suits the layout, if one does.
     pub(super) fn form(&self) -> Option<Form> {
@@ -241,20 +253,12 @@ pub(super) mod avx2 {
 
         #[target_feature(enable = "avx2,fma")]
         pub(in crate::gemm) unsafe fn broadcast_avx2(self) {
-            self.broadcast_blocks::<MR, NR>(|tile| match (tile.rows, tile.cols == NR) {
-                (6, true) => self.tile_avx2::<6, false>(tile),
-                (5, true) => self.tile_avx2::<5, false>(tile),
-                (4, true) => self.tile_avx2::<4, false>(tile),
-                (3, true) => self.tile_avx2::<3, false>(tile),
-                (2, true) => self.tile_avx2::<2, false>(tile),
-                (1, true) => self.tile_avx2::<1, false>(tile),
-                (6, false) => self.tile_avx2::<6, true>(tile),
-                (5, false) => self.tile_avx2::<5, true>(tile),
-                (4, false) => self.tile_avx2::<4, true>(tile),
-                (3, false) => self.tile_avx2::<3, true>(tile),
-                (2, false) => self.tile_avx2::<2, true>(tile),
-                (1, false) => self.tile_avx2::<1, true>(tile),
-                _ => unreachable!("broadcast tiles have at most {MR} rows"),
+            self.broadcast_blocks::<MR, NR>(|tile| {
+                if tile.cols == NR {
+                    by_rows!(self.tile_avx2::<_, false>(tile); 6, 5, 4, 3, 2, 1)
+                } else {
+                    by_rows!(self.tile_avx2::<_, true>(tile); 6, 5, 4, 3, 2, 1)
+                }
             });
         }
 
@@ -414,24 +418,10 @@ pub(super) mod avx512 {
             // A tile of at most 16 columns (at C's edge, or of a narrow C) multiplies one
             // vector: the second would multiply zeros.
             self.broadcast_blocks::<AVX512_MR, AVX512_NR>(|tile| {
-                match (tile.rows, tile.cols > 16) {
-                    (8, true) => self.tile_avx512::<8, 2>(tile),
-                    (7, true) => self.tile_avx512::<7, 2>(tile),
-                    (6, true) => self.tile_avx512::<6, 2>(tile),
-                    (5, true) => self.tile_avx512::<5, 2>(tile),
-                    (4, true) => self.tile_avx512::<4, 2>(tile),
-                    (3, true) => self.tile_avx512::<3, 2>(tile),
-                    (2, true) => self.tile_avx512::<2, 2>(tile),
-                    (1, true) => self.tile_avx512::<1, 2>(tile),
-                    (8, false) => self.tile_avx512::<8, 1>(tile),
-                    (7, false) => self.tile_avx512::<7, 1>(tile),
-                    (6, false) => self.tile_avx512::<6, 1>(tile),
-                    (5, false) => self.tile_avx512::<5, 1>(tile),
-                    (4, false) => self.tile_avx512::<4, 1>(tile),
-                    (3, false) => self.tile_avx512::<3, 1>(tile),
-                    (2, false) => self.tile_avx512::<2, 1>(tile),
-                    (1, false) => self.tile_avx512::<1, 1>(tile),
-                    _ => unreachable!("broadcast tiles have at most {AVX512_MR} rows"),
+                if tile.cols > 16 {
+                    by_rows!(self.tile_avx512::<_, 2>(tile); 8, 7, 6, 5, 4, 3, 2, 1)
+                } else {
+                    by_rows!(self.tile_avx512::<_, 1>(tile); 8, 7, 6, 5, 4, 3, 2, 1)
                 }
             });
         }

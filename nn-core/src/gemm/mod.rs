@@ -636,16 +636,7 @@ mod tests {
                     let mut wide = Array2::from_elem((m, n + 40), 7.0f32);
                     let mut c = wide.slice_mut(s![.., 3..3 + n]);
                     c.fill(if accumulate { 1.0 } else { f32::NAN });
-                    let product = Product {
-                        m,
-                        n,
-                        k,
-                        a: Operand::of(&a_t.t()),
-                        b: Operand::of(&b_view),
-                        c: c.as_mut_ptr(),
-                        c_row_stride: c.strides()[0],
-                        accumulate,
-                    };
+                    let product = Product::of(&a_t.t(), &b_view, accumulate, &mut c);
                     // SAFETY: the operands and `c` are views of the recorded shapes, B with
                     // contiguous rows or one column, C with contiguous rows, and the CPU was
                     // checked above.
