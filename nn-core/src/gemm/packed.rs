@@ -261,7 +261,7 @@ const DEPTHS_PER_LINE: usize = 8;
 /// at 40% of the speed it reaches from L2. Fetched in a burst before a tile, the lines
 /// stall the tile instead; one at a time among its multiply-adds they arrive unnoticed.
 /// What a product packs first is not fetched ahead: there is nothing to hide it behind.
-#[derive(Clone, Copy, Default)]
+#[derive(Default)]
 pub(super) struct Lookahead {
     /// The next block of `A` at this depth.
     next: Region,
@@ -304,8 +304,8 @@ impl Lookahead {
     }
 }
 
-/// Runs of memory read by a coming [`pack`], walked a line at a time.
-#[derive(Clone, Copy)]
+/// Runs of memory read by a coming [`pack`], walked a line at a time: a cursor, so neither
+/// it nor [`Lookahead`] is `Copy`, lest a copy walk lines the original then walks again.
 struct Region {
     /// The next line to fetch, in the current run.
     line: *const u8,
@@ -630,7 +630,7 @@ mod x86 {
             // A tile at C's right edge with no more than one vector's columns multiplies
             // only that vector: half the work of a whole tile, which the second vector
             // of zeros would waste (the last 16 of W1's 784 inputs, in its weight
-            // gradient, or the piece of it that two threads share unevenly).
+            // gradient: W1's batch-1024 step was 0.75% faster).
             if job.cols <= 16 {
                 tile_avx512::<AVX512_MR, 1>(job, ahead);
             } else {
