@@ -58,7 +58,7 @@ use std::path::PathBuf;
 
 use frechet::ndarray::{Array, Array2, ArrayD, Dimension, IxDyn};
 use frechet::prelude::*;
-use frechet::{Layer, Network};
+use frechet::{Network, Parameters};
 use safetensors::{Dtype, SafeTensors};
 
 /// The relative tolerance.

@@ -18,12 +18,11 @@
 //! Both divide by `k²` after summing, as PyTorch does, rather than multiplying by `1/k²`.
 
 use ndarray::{ArrayView4, ArrayViewMut4};
-use typenum::Unsigned;
 
 use crate::parallel::{for_each_sample, VISIT};
-use crate::pool::{planes, planes_mut, Avg, Pool2d, Windows};
+use crate::pool::{planes, planes_mut, Avg, Pool2d, PoolKind, Windows};
 use crate::scalar::Scalar;
-use crate::shape::{ImageShape, Window};
+use crate::shape::Window;
 
 /// Average pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW), where
 /// `OH = window.output(H)` and `OW = window.output(W)`.
@@ -87,35 +86,28 @@ fn area<T: Scalar>(window: Window) -> T {
 /// ([`crate::shape::LayerShape`]).
 pub type AvgPool2d<I, K, S = K> = Pool2d<Avg, I, K, S>;
 
-impl<I: ImageShape, K: Unsigned, S: Unsigned> AvgPool2d<I, K, S> {
-    /// Average pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW).
-    ///
-    /// # Panics
-    ///
-    /// If `a_prev` is not a batch of `I` or `a` is not shaped like the output.
-    #[track_caller]
-    pub fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
-        Self::check_batch(a_prev.shape());
-        forward(Self::WINDOW, a_prev, a);
+impl PoolKind for Avg {
+    const NAME: &'static str = "AvgPool2d";
+
+    fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
+        forward(window, a_prev, a);
     }
 
-    /// `δ_prev = P* δ`: each window's error signal shared equally among its elements,
-    /// the error signal passed to the previous layer (before that layer's σ' is applied).
-    ///
-    /// # Panics
-    ///
-    /// If `delta_prev` is not a batch of `I` or `delta` is not shaped like the output.
-    #[track_caller]
-    pub fn adjoint_input(&self, delta: ArrayView4<'_, f32>, delta_prev: ArrayViewMut4<'_, f32>) {
-        Self::check_batch(delta_prev.shape());
-        adjoint_input(Self::WINDOW, delta, delta_prev);
+    fn adjoint_input(
+        window: Window,
+        _a_prev: ArrayView4<'_, f32>,
+        delta: ArrayView4<'_, f32>,
+        delta_prev: ArrayViewMut4<'_, f32>,
+    ) {
+        adjoint_input(window, delta, delta_prev);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::Layer;
+    use crate::layer::Layer;
+    use crate::network::Parameters;
     use crate::pool::test_support::{as_batch, first_plane, irregular, window};
     use crate::shape::{Image, LayerShape};
     use ndarray::{array, s, Array2, Array4};
@@ -284,7 +276,8 @@ mod tests {
         let mut expected = Array4::zeros((2, 3, 7, 9));
         adjoint_input(Odd::WINDOW, delta.view(), expected.view_mut());
         let mut got = Array4::<f32>::zeros((2, 3, 7, 9));
-        Odd::new().adjoint_input(delta.mapv(|v| v as f32).view(), got.view_mut());
+        let a = a.mapv(|v| v as f32);
+        Odd::new().adjoint_input(a.view(), delta.mapv(|v| v as f32).view(), got.view_mut());
         assert!(got
             .iter()
             .zip(&expected)

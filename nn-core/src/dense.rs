@@ -20,10 +20,12 @@ use ndarray::{
 use typenum::Unsigned;
 
 use crate::aligned;
-use crate::gemm::{matmul, matmul_onto};
+use crate::gemm::{matmul, matmul_onto, product_scratch};
 use crate::init::{Init, InitRng};
+use crate::layer::Layer;
 use crate::optim::{update_layer, Optimizer};
 use crate::scalar::{add_into, Scalar};
+use crate::scratch::ThreadScratch;
 use crate::shape::{LayerShape, Vector};
 
 /// `z = a Wᵀ + 1 bᵀ`: the forward map of a batch `a` (batch × in) into `z` (batch × out).
@@ -137,42 +139,58 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
     pub fn bias_mut(&mut self) -> ArrayViewMut1<'_, f32> {
         self.bias.view_mut()
     }
+}
+
+impl<I: Unsigned, O: Unsigned> Layer for Dense<I, O> {
+    const KIND: &'static str = "Dense";
+    type InputDim = Ix2;
+    type OutputDim = Ix2;
+    const INPUT_SHAPE: &'static [usize] = &[I::USIZE];
+    const OUTPUT_SHAPE: &'static [usize] = &[O::USIZE];
+    const NUM_PARAMS: usize = Self::NUM_PARAMS;
+    /// `a Wᵀ` forward, `Δᵀ a` for the gradient.
+    const SCRATCH: ThreadScratch = product_scratch(None, Some(O::USIZE), Some(I::USIZE))
+        .max(product_scratch(Some(O::USIZE), Some(I::USIZE), None));
+    /// `Δ W`.
+    const SCRATCH_INPUT_ADJOINT: ThreadScratch =
+        product_scratch(None, Some(I::USIZE), Some(O::USIZE));
+
+    fn new(rng: &mut InitRng, init: Init) -> Self {
+        Dense::new(rng, init)
+    }
+
+    fn zeros() -> Self {
+        Dense::zeros()
+    }
 
     /// `z = a Wᵀ + 1 bᵀ` for a batch `a_prev` (batch × `I`) into `z` (batch × `O`).
-    pub fn forward(&self, a_prev: ArrayView2<'_, f32>, z: ArrayViewMut2<'_, f32>) {
+    fn forward(&self, a_prev: ArrayView2<'_, f32>, z: ArrayViewMut2<'_, f32>) {
         forward(self.weight.view(), self.bias.view(), a_prev, z);
     }
 
-    /// `Δ_prev = Δ W`, the error signal passed to the previous layer (before that
-    /// layer's σ' is applied).
-    pub fn adjoint_input(&self, delta: ArrayView2<'_, f32>, delta_prev: ArrayViewMut2<'_, f32>) {
+    /// `Δ_prev = Δ W`.
+    fn adjoint_input(
+        &self,
+        _a_prev: ArrayView2<'_, f32>,
+        delta: ArrayView2<'_, f32>,
+        delta_prev: ArrayViewMut2<'_, f32>,
+    ) {
         adjoint_input(self.weight.view(), delta, delta_prev);
     }
 
-    /// Makes `self`, a gradient (Remark 3: a point of the parameter space), equal to
-    /// `∇W = Δᵀ A`, `∇b = Σ_rows Δ`: the adjoints `B(·, a)*` and `C*` applied to `delta`.
-    pub fn assign_adjoint_weight(
-        &mut self,
-        delta: ArrayView2<'_, f32>,
-        a_prev: ArrayView2<'_, f32>,
-    ) {
+    /// `∇W = Δᵀ A`, `∇b = Σ_rows Δ`.
+    fn assign_adjoint_weight(&mut self, delta: ArrayView2<'_, f32>, a_prev: ArrayView2<'_, f32>) {
         adjoint_weight(delta, a_prev, self.weight.view_mut(), self.bias.view_mut());
     }
-}
 
-impl<I: Unsigned, O: Unsigned> Dense<I, O> {
-    /// The layer's part of a fused training step, after `delta_prev` has been computed
-    /// with the old weights: its gradient from `delta` and `a_prev`, then the update of
-    /// `optimizer` (the layer is the `index`-th of its network).
-    ///
     /// The gradient is formed in `grad` and handed to the optimizer — except for plain
     /// SGD ([`Optimizer::plain_rate`]), where `W ← W − rate · Δᵀ A` is one product
-    /// accumulated into `W` and only `∇b` is written, not `∇W`: for a large layer and a small
-    /// batch that halves the memory traffic of the step. `delta` is scaled in place
-    /// then; it is not needed afterwards.
-    pub fn step(
+    /// accumulated into `W` and only `∇b` is written, not `∇W`: for a large layer and a
+    /// small batch that halves the memory traffic of the step. `delta` is scaled in place
+    /// then.
+    fn step<Opt: Optimizer>(
         &mut self,
-        optimizer: &mut impl Optimizer,
+        optimizer: &mut Opt,
         index: usize,
         mut delta: ArrayViewMut2<'_, f32>,
         a_prev: ArrayView2<'_, f32>,
@@ -221,7 +239,7 @@ crate::network::weight_and_bias_layer!("Dense", impl<I: Unsigned, O: Unsigned> f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::Layer;
+    use crate::network::Parameters;
     use ndarray::{array, Array};
     use typenum::{U2, U3};
 

@@ -17,10 +17,13 @@ use std::marker::PhantomData;
 use std::ops::Mul;
 
 use ndarray::{
-    ArrayView, ArrayView2, ArrayView4, ArrayViewMut, ArrayViewMut2, ArrayViewMut4, Dimension,
+    ArrayView, ArrayView2, ArrayView4, ArrayViewMut, ArrayViewMut2, ArrayViewMut4, Dimension, Ix2,
+    Ix4,
 };
 use typenum::Prod;
 
+use crate::init::{Init, InitRng};
+use crate::layer::Layer;
 use crate::network::batch_size;
 use crate::shape::{Image, ImageShape, LayerShape, Vector};
 
@@ -93,6 +96,23 @@ impl<I: ImageShape> Flatten<I> {
     pub fn new() -> Self {
         Flatten(PhantomData)
     }
+}
+
+impl<I: ImageShape> Layer for Flatten<I> {
+    const KIND: &'static str = "Flatten";
+    type InputDim = Ix4;
+    type OutputDim = Ix2;
+    const INPUT_SHAPE: &'static [usize] = &[I::CHANNELS, I::HEIGHT, I::WIDTH];
+    const OUTPUT_SHAPE: &'static [usize] = &[Self::OUTPUTS];
+    const NUM_PARAMS: usize = 0;
+
+    fn new(_rng: &mut InitRng, _init: Init) -> Self {
+        Flatten::new()
+    }
+
+    fn zeros() -> Self {
+        Flatten::new()
+    }
 
     /// Flattens a batch `a_prev` (N × C × H × W) into `a` (N × C·H·W).
     ///
@@ -100,29 +120,25 @@ impl<I: ImageShape> Flatten<I> {
     ///
     /// If `a_prev` is not a batch of `I` or `a` is not N × C·H·W.
     #[track_caller]
-    pub fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut2<'_, f32>) {
-        batch_size(
-            "Flatten",
-            a_prev.shape(),
-            &[I::CHANNELS, I::HEIGHT, I::WIDTH],
-        );
+    fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut2<'_, f32>) {
+        batch_size(Self::KIND, a_prev.shape(), Self::INPUT_SHAPE);
         forward(a_prev, a);
     }
 
     /// `δ_prev = P* δ`: the error signal `delta` (N × C·H·W) reshaped back into
-    /// `delta_prev` (N × C × H × W), the error signal passed to the previous layer
-    /// (before that layer's σ' is applied).
+    /// `delta_prev` (N × C × H × W).
     ///
     /// # Panics
     ///
     /// If `delta_prev` is not a batch of `I` or `delta` is not N × C·H·W.
     #[track_caller]
-    pub fn adjoint_input(&self, delta: ArrayView2<'_, f32>, delta_prev: ArrayViewMut4<'_, f32>) {
-        batch_size(
-            "Flatten",
-            delta_prev.shape(),
-            &[I::CHANNELS, I::HEIGHT, I::WIDTH],
-        );
+    fn adjoint_input(
+        &self,
+        _a_prev: ArrayView4<'_, f32>,
+        delta: ArrayView2<'_, f32>,
+        delta_prev: ArrayViewMut4<'_, f32>,
+    ) {
+        batch_size(Self::KIND, delta_prev.shape(), Self::INPUT_SHAPE);
         adjoint_input(delta, delta_prev);
     }
 }
@@ -168,7 +184,7 @@ crate::network::parameterless_layer!("Flatten", impl<I> for Flatten<I>);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::Layer;
+    use crate::network::Parameters;
     use ndarray::{s, Array, Array2, Array4};
     use typenum::{U10, U12, U3, U4, U5, U6, U60, U864};
 
@@ -273,7 +289,7 @@ mod tests {
         let mut flat = Array2::zeros((2, 60));
         Flatten::<Image<U3, U4, U5>>::new().forward(a.view(), flat.view_mut());
         let mut back = Array4::zeros((2, 3, 4, 5));
-        Flatten::<Image<U3, U4, U5>>::new().adjoint_input(flat.view(), back.view_mut());
+        Flatten::<Image<U3, U4, U5>>::new().adjoint_input(a.view(), flat.view(), back.view_mut());
         assert_eq!(back, a);
     }
 

@@ -8,7 +8,8 @@
 //! optimizers, seeded initialisation, safetensors I/O and the MNIST reader.
 //!
 //! The crate knows nothing of the macro: generated code reaches it only through the
-//! [`Network`] and [`Layer`] traits and the functions re-exported here.
+//! [`Layer`] contract, the [`Network`] and [`Parameters`] traits and the functions
+//! re-exported here.
 
 #![deny(missing_docs)]
 
@@ -22,6 +23,7 @@ mod error;
 pub mod flatten;
 mod gemm;
 pub mod init;
+pub mod layer;
 pub mod loss;
 pub mod max_pool;
 pub mod metrics;
@@ -33,6 +35,7 @@ pub mod safetensors;
 mod scalar;
 mod scratch;
 pub mod shape;
+pub mod summary;
 pub mod train;
 
 pub use activation::{Activation, Identity, LeakyReLU, ReLU, Sigmoid, Tanh};
@@ -42,14 +45,16 @@ pub use dense::Dense;
 pub use error::Error;
 pub use flatten::Flatten;
 pub use init::{Init, InitRng};
+pub use layer::Layer;
 pub use loss::{Loss, MeanSquaredError, SoftmaxCrossEntropy};
 pub use max_pool::MaxPool2d;
 pub use metrics::ConfusionMatrix;
-pub use network::{batch_size, Layer, Network, Scratch};
+pub use network::{batch_size, Network, Parameters, Scratch};
 pub use optim::{Adam, CaptureGradient, Optimizer, Sgd, Slot};
 pub use scalar::Scalar;
 #[doc(hidden)]
 pub use scratch::thread_floats as __thread_scratch_floats;
+pub use scratch::ThreadScratch;
 
 pub use ndarray;
 pub use typenum;

@@ -30,12 +30,11 @@
 //! The window geometry and the plane access are shared with [`crate::avg_pool`].
 
 use ndarray::{ArrayView4, ArrayViewMut4};
-use typenum::Unsigned;
 
 use crate::parallel::{for_each_sample, VISIT};
-use crate::pool::{planes, planes_mut, Max, Plane, Pool2d, Square, Windows};
+use crate::pool::{planes, planes_mut, Max, Plane, Pool2d, PoolKind, Square, Windows};
 use crate::scalar::Scalar;
-use crate::shape::{ImageShape, Window};
+use crate::shape::Window;
 
 /// Max pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW), where
 /// `OH = window.output(H)` and `OW = window.output(W)`.
@@ -377,42 +376,28 @@ mod simd {
 /// images of shape `I`, with the output shape in its type ([`crate::shape::LayerShape`]).
 pub type MaxPool2d<I, K, S = K> = Pool2d<Max, I, K, S>;
 
-impl<I: ImageShape, K: Unsigned, S: Unsigned> MaxPool2d<I, K, S> {
-    /// Max pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW).
-    ///
-    /// # Panics
-    ///
-    /// If `a_prev` is not a batch of `I` or `a` is not shaped like the output.
-    #[track_caller]
-    pub fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
-        Self::check_batch(a_prev.shape());
-        forward(Self::WINDOW, a_prev, a);
+impl PoolKind for Max {
+    const NAME: &'static str = "MaxPool2d";
+
+    fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
+        forward(window, a_prev, a);
     }
 
-    /// `δ_prev = P_a* δ`: each window's error signal sent to the element of `a_prev` it
-    /// selected, the error signal passed to the previous layer (before that layer's σ' is
-    /// applied). `a_prev` is the input [`Self::forward`] pooled.
-    ///
-    /// # Panics
-    ///
-    /// If `a_prev` is not a batch of `I`, or `delta` and `delta_prev` are not shaped
-    /// like the output and the input.
-    #[track_caller]
-    pub fn adjoint_input(
-        &self,
+    fn adjoint_input(
+        window: Window,
         a_prev: ArrayView4<'_, f32>,
         delta: ArrayView4<'_, f32>,
         delta_prev: ArrayViewMut4<'_, f32>,
     ) {
-        Self::check_batch(a_prev.shape());
-        adjoint_input(Self::WINDOW, a_prev, delta, delta_prev);
+        adjoint_input(window, a_prev, delta, delta_prev);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::Layer;
+    use crate::layer::Layer;
+    use crate::network::Parameters;
     use crate::pool::test_support::{as_batch, first_plane, irregular, window};
     use crate::shape::{Image, LayerShape};
     use ndarray::{array, s, Array, Array2, Array4};

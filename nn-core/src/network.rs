@@ -1,7 +1,7 @@
 //! The small interface between the code `network!` generates and the rest of the core.
 //!
 //! A generated network implements [`Network`], which lists its layers by name; each
-//! layer implements [`Layer`], which lists its parameter tensors by name and shape.
+//! layer implements [`Parameters`], which lists its parameter tensors by name and shape.
 //! Everything that treats a network as a whole — safetensors I/O, optimizers, counting
 //! parameters — is ordinary core code over these two traits, so the macro writes only
 //! what is specific to one network: its struct, its forward pass and its backward pass.
@@ -12,11 +12,11 @@
 /// `[out, in]`), so a state dict moves between frechet and PyTorch unchanged. By
 /// Remark 3 of the paper a gradient is a point of the same space, so the gradient of a
 /// layer is a value of the layer's own type.
-pub trait Layer {
+pub trait Parameters {
     /// The names of the parameter tensors, in order (empty for layers without parameters).
     fn param_names(&self) -> &'static [&'static str];
 
-    /// The shape of parameter `index` (an index into [`Layer::param_names`]).
+    /// The shape of parameter `index` (an index into [`Parameters::param_names`]).
     ///
     /// # Panics
     ///
@@ -37,10 +37,10 @@ pub trait Layer {
 /// optimizers need to see a network whole.
 pub trait Network {
     /// Every layer with its name (the field name in the `network!` declaration).
-    fn layers(&self) -> Vec<(&'static str, &dyn Layer)>;
+    fn layers(&self) -> Vec<(&'static str, &dyn Parameters)>;
 
     /// Every layer with its name, mutably.
-    fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Layer)>;
+    fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Parameters)>;
 
     /// The total number of scalar parameters.
     fn num_params(&self) -> usize {
@@ -129,11 +129,11 @@ pub fn batch_size(network: &str, shape: &[usize], expected: &[usize]) -> usize {
     shape[0]
 }
 
-/// The [`Layer`] methods of a layer without parameters (pools, flatten): it lists no
+/// The [`Parameters`] methods of a layer without parameters (pools, flatten): it lists no
 /// tensors, so asking for one is an index out of range.
 macro_rules! parameterless_layer {
     ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty) => {
-        impl<$($generic $(: $bound)?),*> $crate::network::Layer for $ty {
+        impl<$($generic $(: $bound)?),*> $crate::network::Parameters for $ty {
             fn param_names(&self) -> &'static [&'static str] {
                 &[]
             }
@@ -154,11 +154,11 @@ macro_rules! parameterless_layer {
 }
 pub(crate) use parameterless_layer;
 
-/// The [`Layer`] methods of a layer with a `weight` and a `bias` array (dense,
+/// The [`Parameters`] methods of a layer with a `weight` and a `bias` array (dense,
 /// convolution): PyTorch's names, in that order.
 macro_rules! weight_and_bias_layer {
     ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty) => {
-        impl<$($generic $(: $bound)?),*> $crate::network::Layer for $ty {
+        impl<$($generic $(: $bound)?),*> $crate::network::Parameters for $ty {
             fn param_names(&self) -> &'static [&'static str] {
                 &["weight", "bias"]
             }

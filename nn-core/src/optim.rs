@@ -6,7 +6,7 @@
 //! pass over the whole network. An optimizer keeps its per-tensor state (momentum, moments) keyed by a
 //! [`Slot`]; the state is allocated on the first step and reused afterwards.
 
-use crate::network::Layer;
+use crate::network::Parameters;
 
 /// Where a parameter tensor sits in a network: the layer's position in declaration order
 /// and the tensor's index within the layer (0 = weight, 1 = bias).
@@ -14,7 +14,7 @@ use crate::network::Layer;
 pub struct Slot {
     /// The layer's position, counting from 0.
     pub layer: usize,
-    /// The tensor's index in [`Layer::param_names`].
+    /// The tensor's index in [`Parameters::param_names`].
     pub tensor: usize,
 }
 
@@ -46,7 +46,7 @@ pub trait Optimizer {
 /// Hands every tensor of `layer` (the `layer_index`-th of its network) with the matching
 /// tensor of `grad` to `optimizer`. Generated training steps call this once per layer
 /// (through [`crate::Dense::step`] for dense layers).
-pub fn update_layer<L: Layer + ?Sized>(
+pub fn update_layer<L: Parameters + ?Sized>(
     optimizer: &mut impl Optimizer,
     layer_index: usize,
     layer: &mut L,

@@ -11,16 +11,32 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 
-use ndarray::{ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut3, ArrayViewMut4};
+use ndarray::{
+    ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut3, ArrayViewMut4, Ix4,
+};
 use typenum::{Unsigned, U0};
 
-use crate::network::{batch_size, Layer};
+use crate::init::{Init, InitRng};
+use crate::layer::Layer;
+use crate::network::{batch_size, Parameters};
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
 
-/// Which pool a [`Pool2d`] is.
+/// Which pool a [`Pool2d`] is: its name and its two maps, in its own file.
 pub trait PoolKind {
     /// The layer kind's name, as in `network!`.
     const NAME: &'static str;
+
+    /// The pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW).
+    fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>);
+
+    /// The adjoint of the pool's derivative at `a_prev`, applied to `delta`, into
+    /// `delta_prev`.
+    fn adjoint_input(
+        window: Window,
+        a_prev: ArrayView4<'_, f32>,
+        delta: ArrayView4<'_, f32>,
+        delta_prev: ArrayViewMut4<'_, f32>,
+    );
 }
 
 /// Max pooling: each window gives its largest element.
@@ -28,14 +44,6 @@ pub enum Max {}
 
 /// Average pooling: each window gives its mean.
 pub enum Avg {}
-
-impl PoolKind for Max {
-    const NAME: &'static str = "MaxPool2d";
-}
-
-impl PoolKind for Avg {
-    const NAME: &'static str = "AvgPool2d";
-}
 
 /// Pooling of kind `P` over `K × K` windows at stride `S` of images of shape `I`, with
 /// the output shape in its type ([`LayerShape`]). Use it as [`crate::MaxPool2d`] or
@@ -67,8 +75,49 @@ impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Pool2d<P, I, K, S> {
 
     /// Checks that `shape` is a batch of `I`.
     #[track_caller]
-    pub(crate) fn check_batch(shape: &[usize]) {
+    fn check_batch(shape: &[usize]) {
         batch_size(P::NAME, shape, &[I::CHANNELS, I::HEIGHT, I::WIDTH]);
+    }
+}
+
+impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Layer for Pool2d<P, I, K, S> {
+    const KIND: &'static str = P::NAME;
+    type InputDim = Ix4;
+    type OutputDim = Ix4;
+    const INPUT_SHAPE: &'static [usize] = &[I::CHANNELS, I::HEIGHT, I::WIDTH];
+    const OUTPUT_SHAPE: &'static [usize] = &[I::CHANNELS, Self::OUT_HEIGHT, Self::OUT_WIDTH];
+    const NUM_PARAMS: usize = 0;
+
+    fn new(_rng: &mut InitRng, _init: Init) -> Self {
+        Pool2d::new()
+    }
+
+    fn zeros() -> Self {
+        Pool2d::new()
+    }
+
+    /// # Panics
+    ///
+    /// If `a_prev` is not a batch of `I` or `a` is not shaped like the output.
+    #[track_caller]
+    fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
+        Self::check_batch(a_prev.shape());
+        P::forward(Self::WINDOW, a_prev, a);
+    }
+
+    /// # Panics
+    ///
+    /// If `a_prev` is not a batch of `I`, or `delta` and `delta_prev` are not shaped
+    /// like the output and the input.
+    #[track_caller]
+    fn adjoint_input(
+        &self,
+        a_prev: ArrayView4<'_, f32>,
+        delta: ArrayView4<'_, f32>,
+        delta_prev: ArrayViewMut4<'_, f32>,
+    ) {
+        Self::check_batch(delta_prev.shape());
+        P::adjoint_input(Self::WINDOW, a_prev, delta, delta_prev);
     }
 }
 
@@ -109,7 +158,7 @@ where
         Image<C, <H as WindowOutput<K, S, U0>>::Output, <W as WindowOutput<K, S, U0>>::Output>;
 }
 
-impl<P: PoolKind, I, K, S> Layer for Pool2d<P, I, K, S> {
+impl<P: PoolKind, I, K, S> Parameters for Pool2d<P, I, K, S> {
     fn param_names(&self) -> &'static [&'static str] {
         &[]
     }

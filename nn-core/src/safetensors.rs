@@ -4,8 +4,8 @@
 //!
 //! Every parameter tensor of every layer is stored as one `F32` tensor named
 //! `"<layer>.<tensor>"`: the layer's name in the network (its field name in the
-//! `network!` declaration) and the tensor's name from [`Layer::param_names`], such as
-//! `fc1.weight` and `fc1.bias`. Shapes are those of [`Layer::param_shape`], data is
+//! `network!` declaration) and the tensor's name from [`Parameters::param_names`], such as
+//! `fc1.weight` and `fc1.bias`. Shapes are those of [`Parameters::param_shape`], data is
 //! row-major (C order) and little-endian, as the format requires. These are PyTorch's
 //! names and layouts — a Dense weight is `[out, in]` like `nn.Linear`'s — so a file
 //! written here is a state dict that `safetensors.torch.load_file` followed by
@@ -40,8 +40,8 @@
 //! `[0,0,0,…]` would otherwise make a file cost 30 times its length in memory.
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
-//! [`Layer::param_names`]: crate::Layer::param_names
-//! [`Layer::param_shape`]: crate::Layer::param_shape
+//! [`Parameters::param_names`]: crate::Parameters::param_names
+//! [`Parameters::param_shape`]: crate::Parameters::param_shape
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -75,7 +75,7 @@ const HEADER_BYTES_PER_VALUE: usize = 16;
 /// Writes every parameter of `network` to `path` as `F32` safetensors.
 ///
 /// Tensors are named `"<layer>.<tensor>"` (for example `fc1.weight`) and shaped as
-/// [`Layer::param_shape`](crate::Layer::param_shape) gives them — a Dense weight is
+/// [`Parameters::param_shape`](crate::Parameters::param_shape) gives them — a Dense weight is
 /// `[out, in]`, PyTorch's layout. An existing file at `path` is replaced. The output is
 /// deterministic. See the [module documentation](self) for the format.
 ///
@@ -113,7 +113,7 @@ pub fn save<N: Network + ?Sized>(network: &N, path: &Path) -> Result<(), Error> 
 /// # Panics
 ///
 /// Never because of the file's bytes; only if a layer's parameter has a different
-/// number of elements from its own [`Layer::param_shape`](crate::Layer::param_shape),
+/// number of elements from its own [`Parameters::param_shape`](crate::Parameters::param_shape),
 /// a bug in that layer.
 pub fn load_into<N: Network + ?Sized>(network: &mut N, path: &Path) -> Result<(), Error> {
     // A valid file is its header plus the network's parameters; reading one byte more
@@ -427,7 +427,7 @@ fn describe(error: &SafeTensorError, bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Dense, Init, InitRng, Layer};
+    use crate::{Dense, Init, InitRng, Parameters};
     use std::path::PathBuf;
     use typenum::{U2, U3, U4};
 
@@ -474,11 +474,11 @@ mod tests {
     }
 
     impl Network for TwoLayers {
-        fn layers(&self) -> Vec<(&'static str, &dyn Layer)> {
+        fn layers(&self) -> Vec<(&'static str, &dyn Parameters)> {
             vec![("fc1", &self.fc1), ("fc2", &self.fc2)]
         }
 
-        fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Layer)> {
+        fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Parameters)> {
             vec![("fc1", &mut self.fc1), ("fc2", &mut self.fc2)]
         }
     }

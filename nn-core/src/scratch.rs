@@ -43,6 +43,67 @@ pub(crate) enum Space {
     Partial = 2,
 }
 
+/// The floats a layer's kernels keep in a thread's scratch space, at most, buffer by
+/// buffer, whatever the batch and the CPU; what a network's `SCRATCH_FLOATS_PER_THREAD`
+/// adds up.
+///
+/// Each buffer grows to the largest length asked of it, so a network needs, per buffer,
+/// the most any of its layers asks ([`ThreadScratch::max`]), and in all the sum of those
+/// ([`ThreadScratch::total`]). A layer whose kernels keep no scratch of the core's (every
+/// layer written outside the core) needs [`ThreadScratch::NONE`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadScratch {
+    /// [`Space::Unrolled`].
+    pub(crate) unrolled: usize,
+    /// [`Space::Sums`].
+    pub(crate) sums: usize,
+    /// [`Space::Partial`].
+    pub(crate) partial: usize,
+    /// The matrix products' packed panels of `A`.
+    pub(crate) packed_a: usize,
+    /// The matrix products' packed panels of `B`.
+    pub(crate) packed_b: usize,
+}
+
+impl ThreadScratch {
+    /// No scratch at all.
+    pub const NONE: ThreadScratch = ThreadScratch {
+        unrolled: 0,
+        sums: 0,
+        partial: 0,
+        packed_a: 0,
+        packed_b: 0,
+    };
+
+    /// Buffer by buffer, the larger of the two needs.
+    pub const fn max(self, other: ThreadScratch) -> ThreadScratch {
+        const fn larger(a: usize, b: usize) -> usize {
+            if a > b {
+                a
+            } else {
+                b
+            }
+        }
+        ThreadScratch {
+            unrolled: larger(self.unrolled, other.unrolled),
+            sums: larger(self.sums, other.sums),
+            partial: larger(self.partial, other.partial),
+            packed_a: larger(self.packed_a, other.packed_a),
+            packed_b: larger(self.packed_b, other.packed_b),
+        }
+    }
+
+    /// The floats of all buffers together.
+    pub const fn total(self) -> usize {
+        self.unrolled + self.sums + self.partial + self.packed_a + self.packed_b
+    }
+
+    /// The floats of the matrix products' buffers alone (packed panels, partial sums).
+    pub const fn products(self) -> usize {
+        self.partial + self.packed_a + self.packed_b
+    }
+}
+
 thread_local! {
     static SCRATCH: [RefCell<Buffer>; 3] = Default::default();
 }

@@ -1,100 +1,18 @@
-//! Stage 2a: what a layer kind or an activation with its arguments means. Each is looked
-//! up by name (with a suggestion when the name is unknown), and its arguments are
-//! checked one by one: positional ones in order, keyword ones by name, each a literal of
-//! the right kind and range; whatever is left over is reported.
+//! Stage 2a: the arguments of a layer kind or an activation, handed out one by one:
+//! positional ones in order, keyword ones by name, each a literal of the right kind and
+//! range; whatever is left over is reported. Every message names the layer.
 
 use quote::ToTokens;
-use syn::{Expr, Lit};
+use syn::{Expr, Ident, Lit};
 
 use crate::ctxt::Ctxt;
 use crate::parse::{Arg, Call};
-use crate::shape::{Activation, Kind, PoolOp, Window, ACTIVATIONS, LAYER_KINDS};
 use crate::suggest::{closest, with_suggestion};
 
-/// The layer kind `call` names, with its checked arguments.
-pub fn layer_kind(call: &Call, cx: &mut Ctxt) -> Option<Kind> {
-    match call.name.to_string().as_str() {
-        "Dense" => {
-            let mut args = Args::new(call, cx);
-            let outputs = args.positional("the number of outputs", "Dense(128)");
-            args.finish();
-            Some(Kind::Dense { outputs: outputs? })
-        }
-        "Conv2d" => {
-            let mut args = Args::new(call, cx);
-            let outputs = args.positional("the number of output channels", "Conv2d(6, kernel = 5)");
-            let size = args.required_keyword("kernel", "Conv2d(6, kernel = 5)");
-            let stride = args.keyword("stride", 1, 1);
-            let padding = args.keyword("padding", 0, 0);
-            args.finish();
-            Some(Kind::Conv2d {
-                outputs: outputs?,
-                window: Window {
-                    size: size?,
-                    stride: stride?,
-                    padding: padding?,
-                },
-            })
-        }
-        kind @ ("MaxPool2d" | "AvgPool2d") => {
-            let op = if kind == "MaxPool2d" {
-                PoolOp::Max
-            } else {
-                PoolOp::Avg
-            };
-            let mut args = Args::new(call, cx);
-            let size = args.positional("the window size", &format!("{kind}(2)"));
-            let stride = size.and_then(|size| args.keyword("stride", size, 1));
-            args.finish();
-            Some(Kind::Pool {
-                op,
-                window: Window {
-                    size: size?,
-                    stride: stride?,
-                    padding: 0,
-                },
-            })
-        }
-        "Flatten" => {
-            Args::new(call, cx).finish();
-            Some(Kind::Flatten)
-        }
-        other => {
-            let message = format!("unknown layer kind `{other}`");
-            cx.error_spanned_by(&call.name, with_suggestion(message, other, LAYER_KINDS));
-            None
-        }
-    }
-}
-
-/// The activation `call` names, with its checked arguments.
-pub fn activation(call: &Call, cx: &mut Ctxt) -> Option<Activation> {
-    let name = call.name.to_string();
-    let mut simple = |activation| {
-        Args::new(call, cx).finish();
-        Some(activation)
-    };
-    match name.as_str() {
-        "Identity" => simple(Activation::Identity),
-        "ReLU" => simple(Activation::ReLU),
-        "Sigmoid" => simple(Activation::Sigmoid),
-        "Tanh" => simple(Activation::Tanh),
-        "LeakyReLU" => {
-            let mut args = Args::new(call, cx);
-            let slope = args.slope();
-            args.finish();
-            Some(Activation::LeakyReLU(slope?))
-        }
-        other => {
-            let message = format!("unknown activation `{other}`");
-            cx.error_spanned_by(&call.name, with_suggestion(message, other, ACTIVATIONS));
-            None
-        }
-    }
-}
-
 /// Hands out a call's arguments one by one and reports what is left over.
-struct Args<'a> {
+pub struct Args<'a> {
+    /// The layer the arguments belong to.
+    layer: &'a Ident,
     call: &'a Call,
     cx: &'a mut Ctxt,
     /// The positional arguments handed out so far.
@@ -104,8 +22,9 @@ struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
-    fn new(call: &'a Call, cx: &'a mut Ctxt) -> Self {
+    pub fn new(layer: &'a Ident, call: &'a Call, cx: &'a mut Ctxt) -> Self {
         Args {
+            layer,
             call,
             cx,
             next: 0,
@@ -136,8 +55,10 @@ impl<'a> Args<'a> {
             if let Arg::Keyword { key: k, value } = arg {
                 if k == key {
                     if found.is_some() {
-                        self.cx
-                            .error_spanned_by(k, format!("`{key}` is given more than once"));
+                        self.cx.error_spanned_by(
+                            k,
+                            format!("`{}`: `{key}` is given more than once", self.layer),
+                        );
                     } else {
                         found = Some(value);
                     }
@@ -148,25 +69,30 @@ impl<'a> Args<'a> {
     }
 
     /// Keyword argument `key`: a whole number ≥ `min`, `default` when absent.
-    fn keyword(&mut self, key: &'static str, default: usize, min: usize) -> Option<usize> {
-        let kind = &self.call.name;
+    pub fn keyword(&mut self, key: &'static str, default: usize, min: usize) -> Option<usize> {
+        let what = format!("`{}`: the {key} of `{}`", self.layer, self.call.name);
         match self.find(key) {
-            Some(expr) => whole_number(expr, &format!("the {key} of `{kind}`"), min, self.cx),
+            Some(expr) => whole_number(expr, &what, min, self.cx),
             None => Some(default),
         }
     }
 
     /// Keyword argument `key`: a whole number ≥ 1 that must be given.
-    fn required_keyword(&mut self, key: &'static str, example: &str) -> Option<usize> {
-        let kind = &self.call.name;
+    pub fn required_keyword(&mut self, key: &'static str, example: &str) -> Option<usize> {
+        let (layer, kind) = (self.layer, &self.call.name);
         match self.find(key) {
-            Some(expr) => whole_number(expr, &format!("the {key} of `{kind}`"), 1, self.cx),
+            Some(expr) => whole_number(
+                expr,
+                &format!("`{layer}`: the {key} of `{kind}`"),
+                1,
+                self.cx,
+            ),
             // A misspelt `key` is one mistake, reported by `finish` with a suggestion.
             None if self.misspelt(key) => None,
             None => {
                 self.cx.error_spanned_by(
                     kind,
-                    format!("`{kind}` needs its {key} size, as in `{example}`"),
+                    format!("`{layer}`: `{kind}` needs its {key} size, as in `{example}`"),
                 );
                 None
             }
@@ -181,25 +107,27 @@ impl<'a> Args<'a> {
     }
 
     /// The next positional argument as a whole number ≥ 1.
-    fn positional(&mut self, what: &str, example: &str) -> Option<usize> {
-        let kind = &self.call.name;
+    pub fn positional(&mut self, what: &str, example: &str) -> Option<usize> {
+        let (layer, kind) = (self.layer, &self.call.name);
         match self.next_positional() {
-            Some(expr) => whole_number(expr, &format!("{what} of `{kind}`"), 1, self.cx),
+            Some(expr) => whole_number(expr, &format!("`{layer}`: {what} of `{kind}`"), 1, self.cx),
             None => {
-                self.cx
-                    .error_spanned_by(kind, format!("`{kind}` needs {what}, as in `{example}`"));
+                self.cx.error_spanned_by(
+                    kind,
+                    format!("`{layer}`: `{kind}` needs {what}, as in `{example}`"),
+                );
                 None
             }
         }
     }
 
     /// The slope of LeakyReLU: a number in [0, 1).
-    fn slope(&mut self) -> Option<f32> {
-        let kind = &self.call.name;
+    pub fn slope(&mut self) -> Option<f32> {
+        let (layer, kind) = (self.layer, &self.call.name);
         let Some(expr) = self.next_positional() else {
             self.cx.error_spanned_by(
                 kind,
-                "`LeakyReLU` needs its negative slope, as in `LeakyReLU(0.01)`",
+                format!("`{layer}`: `LeakyReLU` needs its negative slope, as in `LeakyReLU(0.01)`"),
             );
             return None;
         };
@@ -217,23 +145,26 @@ impl<'a> Args<'a> {
             Some(_) => {
                 self.cx.error_spanned_by(
                     expr,
-                    "the slope of `LeakyReLU` must be at least 0 and less than 1",
+                    format!("`{layer}`: the slope of `LeakyReLU` must be at least 0 and less than 1, not `{}`", as_written(expr)),
                 );
                 None
             }
             None => {
                 self.cx.error_spanned_by(
                     expr,
-                    "the slope of `LeakyReLU` must be a number literal, such as `0.01`",
+                    format!("`{layer}`: the slope of `LeakyReLU` must be a number literal, such as `0.01`"),
                 );
                 None
             }
         }
     }
 
+    /// Gives the arguments up unread: the kind they belong to is unknown.
+    pub fn forget(self) {}
+
     /// Reports every argument that was not handed out.
-    fn finish(self) {
-        let kind = &self.call.name;
+    pub fn finish(self) {
+        let (layer, kind) = (self.layer, &self.call.name);
         let positional = self
             .call
             .args
@@ -241,12 +172,12 @@ impl<'a> Args<'a> {
             .filter(|arg| matches!(arg, Arg::Positional(_)));
         for arg in positional.skip(self.next) {
             self.cx
-                .error_spanned_by(arg, format!("unexpected argument to `{kind}`"));
+                .error_spanned_by(arg, format!("`{layer}`: unexpected argument to `{kind}`"));
         }
         for arg in &self.call.args {
             if let Arg::Keyword { key, .. } = arg {
                 if !self.taken.iter().any(|taken| key == taken) {
-                    let message = format!("`{kind}` has no argument named `{key}`");
+                    let message = format!("`{layer}`: `{kind}` has no argument named `{key}`");
                     let message = if self.taken.is_empty() {
                         format!("{message}\nhelp: `{kind}` takes no keyword arguments")
                     } else {
@@ -273,8 +204,8 @@ fn whole_number(expr: &Expr, what: &str, min: usize, cx: &mut Ctxt) -> Option<us
     match expr {
         Expr::Lit(lit) => match &lit.lit {
             Lit::Int(int) => match int.base10_parse::<usize>() {
-                Ok(n) if n < min => error(cx, int, "at least 1"),
-                Ok(n) if n > MAX_SIZE => error(cx, int, "at most 4294967295"),
+                Ok(n) if n < min => error(cx, int, &format!("at least 1, not {n}")),
+                Ok(n) if n > MAX_SIZE => error(cx, int, &format!("at most 4294967295, not {n}")),
                 Ok(n) => Some(n),
                 Err(e) => {
                     cx.syn_error(e);
@@ -289,8 +220,19 @@ fn whole_number(expr: &Expr, what: &str, min: usize, cx: &mut Ctxt) -> Option<us
             } else {
                 "a positive whole number"
             };
-            error(cx, expr, detail)
+            let detail = format!("{detail}, not `{}`", as_written(expr));
+            error(cx, expr, &detail)
         }
         other => error(cx, other, "an integer literal, such as `128`"),
+    }
+}
+
+/// A literal argument as the user wrote it: `-1`, where tokens would print `- 1`.
+fn as_written(expr: &Expr) -> String {
+    match expr {
+        Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => {
+            format!("-{}", as_written(&unary.expr))
+        }
+        other => other.to_token_stream().to_string(),
     }
 }

@@ -1,15 +1,19 @@
 //! Stage 3: the checked model → Rust.
 //!
 //! The expansion holds only what is specific to one network: the struct, its buffers,
-//! the forward pass (one group of statements per layer) and the fused backward pass
-//! (Algorithm 1 of the paper: the same layers in reverse, with no input adjoint for the
-//! first layer). Everything generic is core code reached through `::frechet`.
+//! the forward pass and the fused backward pass (Algorithm 2 of the paper: the layers in
+//! reverse, with no input adjoint for the first layer). Every layer is reached through
+//! the core's `Layer` contract, so each pass is the same statement for every layer,
+//! whatever its kind; only its type comes from the table of kinds. Everything generic is
+//! core code reached through `::frechet`.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::shape::{Activation, Kind, Layer, Model, PoolOp, Shape};
-use crate::summary::{step_floats, summary};
+use crate::activations::Activation;
+use crate::sample::Shape;
+use crate::shape::Model;
+use crate::summary::table;
 
 pub fn expand(model: &Model) -> TokenStream {
     let Model {
@@ -26,7 +30,7 @@ pub fn expand(model: &Model) -> TokenStream {
     let name_strings: Vec<_> = names.iter().map(|n| n.to_string()).collect();
     let layer_attrs: Vec<_> = layers.iter().map(|l| &l.attrs).collect();
     let layer_docs: Vec<_> = layers.iter().map(layer_doc).collect();
-    let layer_types: Vec<_> = layers.iter().map(layer_type).collect();
+    let types: Vec<_> = layers.iter().map(|l| l.kind.ty(l.input)).collect();
     let output = layers.last().expect("a checked model has layers").output;
     let last = names[names.len() - 1];
 
@@ -34,51 +38,20 @@ pub fn expand(model: &Model) -> TokenStream {
     let output_dims = dims(output);
     let input_rank = Literal::usize_unsuffixed(input.dims().len());
     let output_rank = Literal::usize_unsuffixed(output.dims().len());
-    let num_params = Literal::usize_unsuffixed(model.num_params);
-    let summary = summary(model);
-    let floats = step_floats(model);
-    let (per_sample, fixed, per_thread) = (
-        Literal::usize_unsuffixed(floats.per_sample),
-        Literal::usize_unsuffixed(floats.fixed),
-        Literal::usize_unsuffixed(floats.per_thread),
-    );
+    let table = table(model);
     let name_string = name.to_string();
-
-    let inits = layers.iter().map(|layer| {
-        let ty = layer_type(layer);
-        if layer.kind.has_params() {
-            let activation = activation_value(layer.activation);
-            quote!(<#ty>::new(&mut rng, ::frechet::Activation::init(&#activation)))
-        } else {
-            quote!(<#ty>::new())
-        }
+    let inits = layers.iter().map(|layer| layer.activation.init_value());
+    // The scratch of every pass that runs: the input adjoints only where a step computes
+    // them.
+    let scratch = types.iter().enumerate().map(|(i, ty)| {
+        let input_adjoint = needs_input_adjoint(model, i)
+            .then(|| quote!(.max(<#ty as ::frechet::Layer>::SCRATCH_INPUT_ADJOINT)));
+        quote!(.max(<#ty as ::frechet::Layer>::SCRATCH) #input_adjoint)
     });
-    let zeros = layers.iter().map(|layer| {
-        let ty = layer_type(layer);
-        if layer.kind.has_params() {
-            quote!(<#ty>::zeros())
-        } else {
-            quote!(<#ty>::new())
-        }
-    });
-    let buffer_shapes = layers.iter().map(|layer| {
-        let dims = layer
-            .output
-            .dims()
-            .into_iter()
-            .map(Literal::usize_unsuffixed);
-        quote!(::frechet::ndarray::Array::zeros((batch, #(#dims),*)))
-    });
-    let buffer_types = layers.iter().map(|layer| batch_array(layer.output));
-    let forward = layers
-        .iter()
-        .enumerate()
-        .map(|(i, layer)| forward_statements(model, i, layer));
-    let backward = layers
-        .iter()
-        .enumerate()
+    let forward = (0..layers.len()).map(|i| forward_statements(model, i));
+    let backward = (0..layers.len())
         .rev()
-        .map(|(i, layer)| backward_statements(model, i, layer));
+        .map(|i| backward_statements(model, i));
     let last_activation = activation_backprop(
         layers[layers.len() - 1].activation,
         quote!(s.a.#last),
@@ -97,7 +70,7 @@ pub fn expand(model: &Model) -> TokenStream {
             #(
                 #layer_docs
                 #(#layer_attrs)*
-                pub #names: #layer_types,
+                pub #names: #types,
             )*
             #[doc(hidden)]
             pub __scratch: ::frechet::Scratch<#step>,
@@ -106,7 +79,7 @@ pub fn expand(model: &Model) -> TokenStream {
         /// One buffer per layer, for a batch: the activations `a_l` or the error signals `δ_l`.
         #[doc(hidden)]
         #vis struct #buffers {
-            #(#names: #buffer_types,)*
+            #(#names: ::frechet::ndarray::Array<f32, <#types as ::frechet::Layer>::OutputDim>,)*
         }
 
         /// What a training step of the network keeps between steps of the same batch size.
@@ -119,7 +92,7 @@ pub fn expand(model: &Model) -> TokenStream {
 
         impl #buffers {
             fn zeros(batch: usize) -> Self {
-                #buffers { #(#names: #buffer_shapes,)* }
+                #buffers { #(#names: ::frechet::layer::output_batch::<#types>(batch),)* }
             }
         }
 
@@ -129,22 +102,35 @@ pub fn expand(model: &Model) -> TokenStream {
             /// The shape of one output sample.
             pub const OUTPUT_SHAPE: [usize; #output_rank] = [#(#output_dims),*];
             /// The number of scalar parameters.
-            pub const NUM_PARAMS: usize = #num_params;
+            pub const NUM_PARAMS: usize = 0 #(+ <#types as ::frechet::Layer>::NUM_PARAMS)*;
             /// A table of the layers, their output shapes and their parameter counts, with
             /// the totals and the memory a training step keeps.
-            pub const SUMMARY: &'static str = #summary;
+            pub const SUMMARY: &'static str = {
+                const MEMORY: ::frechet::summary::Memory = ::frechet::summary::Memory {
+                    params: #name::NUM_PARAMS,
+                    step_per_sample: #name::STEP_FLOATS_PER_SAMPLE,
+                    scratch: #name::__SCRATCH,
+                };
+                const LEN: usize = ::frechet::summary::render::<0>(#table, MEMORY).len();
+                const TEXT: ::frechet::summary::Text<LEN> = ::frechet::summary::render(#table, MEMORY);
+                TEXT.as_str()
+            };
             /// The floats a training step keeps per sample of its batch: every layer's
             /// activation and error signal.
-            pub const STEP_FLOATS_PER_SAMPLE: usize = #per_sample;
+            pub const STEP_FLOATS_PER_SAMPLE: usize =
+                0 #(+ 2 * ::frechet::layer::sample_len(<#types as ::frechet::Layer>::OUTPUT_SHAPE))*;
             /// The floats a training step keeps whatever the batch size: the gradient.
             /// (Besides these, the parameters, the optimizer's state, and the scratch space
             /// each thread keeps for the kernels, [`Self::SCRATCH_FLOATS_PER_THREAD`].)
-            pub const STEP_FLOATS_FIXED: usize = #fixed;
+            pub const STEP_FLOATS_FIXED: usize = Self::NUM_PARAMS;
             /// The floats each thread keeps for the kernels, at most, whatever the batch
             /// size and the CPU: a convolution's unrolled input and partial gradient, and
             /// the matrix products' packed panels and partial sums. Made on a thread's
             /// first step and kept.
-            pub const SCRATCH_FLOATS_PER_THREAD: usize = #per_thread;
+            pub const SCRATCH_FLOATS_PER_THREAD: usize = Self::__SCRATCH.total();
+            /// The scratch of every layer's passes, buffer by buffer.
+            #[doc(hidden)]
+            pub const __SCRATCH: ::frechet::ThreadScratch = ::frechet::ThreadScratch::NONE #(#scratch)*;
 
             /// A network initialised from `seed`: He-uniform weights for layers followed by
             /// ReLU or LeakyReLU, Xavier-uniform otherwise, zero biases. The same seed gives
@@ -152,7 +138,7 @@ pub fn expand(model: &Model) -> TokenStream {
             pub fn new(seed: u64) -> Self {
                 let mut rng = ::frechet::InitRng::new(seed);
                 #name {
-                    #(#names: #inits,)*
+                    #(#names: ::frechet::Layer::new(&mut rng, ::frechet::Activation::init(&#inits)),)*
                     __scratch: ::std::default::Default::default(),
                 }
             }
@@ -161,7 +147,7 @@ pub fn expand(model: &Model) -> TokenStream {
             /// for summing gradients).
             pub fn zeros() -> Self {
                 #name {
-                    #(#names: #zeros,)*
+                    #(#names: ::frechet::Layer::zeros(),)*
                     __scratch: ::std::default::Default::default(),
                 }
             }
@@ -220,7 +206,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 loss: &L,
                 optimizer: &mut O,
             ) -> f32 {
-                use ::frechet::Activation as _;
+                use ::frechet::{Activation as _, Layer as _};
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut s = self.__scratch.take_or(
                     |s| s.a.#last.nrows() == batch,
@@ -256,7 +242,7 @@ pub fn expand(model: &Model) -> TokenStream {
 
             /// `a_l = σ_l(B_l(W_l, a_{l−1}) + C_l b_l)` for every layer, keeping each `a_l`.
             fn forward_into(&self, x: #input_array, a: &mut #buffers) {
-                use ::frechet::Activation as _;
+                use ::frechet::{Activation as _, Layer as _};
                 #(#forward)*
             }
 
@@ -299,20 +285,20 @@ pub fn expand(model: &Model) -> TokenStream {
         }
 
         impl ::frechet::Network for #name {
-            fn layers(&self) -> ::std::vec::Vec<(&'static str, &dyn ::frechet::Layer)> {
-                ::std::vec![#((#name_strings, &self.#names as &dyn ::frechet::Layer)),*]
+            fn layers(&self) -> ::std::vec::Vec<(&'static str, &dyn ::frechet::Parameters)> {
+                ::std::vec![#((#name_strings, &self.#names as &dyn ::frechet::Parameters)),*]
             }
 
-            fn layers_mut(&mut self) -> ::std::vec::Vec<(&'static str, &mut dyn ::frechet::Layer)> {
-                ::std::vec![#((#name_strings, &mut self.#names as &mut dyn ::frechet::Layer)),*]
+            fn layers_mut(&mut self) -> ::std::vec::Vec<(&'static str, &mut dyn ::frechet::Parameters)> {
+                ::std::vec![#((#name_strings, &mut self.#names as &mut dyn ::frechet::Parameters)),*]
             }
         }
     }
 }
 
-/// The statements of layer `i` in the forward pass.
-fn forward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
-    let name = &layer.name;
+/// The statements of layer `i` in the forward pass: its map, then its activation.
+fn forward_statements(model: &Model, i: usize) -> TokenStream {
+    let name = &model.layers[i].name;
     let a_prev = match i {
         0 => quote!(x),
         _ => {
@@ -320,54 +306,26 @@ fn forward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
             quote!(a.#prev.view())
         }
     };
-    let activation = match layer.activation {
-        Activation::Identity => quote!(),
-        other => {
-            let value = activation_value(other);
-            quote!(#value.apply(a.#name.view_mut());)
-        }
-    };
+    let activation = model.layers[i]
+        .activation
+        .value()
+        .map(|value| quote!(#value.apply(a.#name.view_mut());));
     quote! {
         self.#name.forward(#a_prev, a.#name.view_mut());
         #activation
     }
 }
 
-/// The statements of layer `i` in the backward pass: δ_{l−1} with the old weights and
-/// the layer's gradient (in either order), then its update. `δ_l` is already final when
-/// they run.
-fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
-    let name = &layer.name;
-    // δ_{l−1} is only needed if a layer before this one has weights: the first layer's
-    // input adjoint, in particular, would be the gradient in the data.
-    let input_adjoint = if model.layers[..i].iter().any(|l| l.kind.has_params()) {
-        let prev = &model.layers[i - 1];
-        let prev_name = &prev.name;
-        let adjoint = match layer.kind {
-            Kind::Dense { .. }
-            | Kind::Conv2d { .. }
-            | Kind::Flatten
-            | Kind::Pool {
-                op: PoolOp::Avg, ..
-            } => quote! {
-                self.#name.adjoint_input(s.delta.#name.view(), s.delta.#prev_name.view_mut());
-            },
-            // Max pooling selects, and what it selected depends on its input.
-            Kind::Pool {
-                op: PoolOp::Max, ..
-            } => quote! {
-                self.#name.adjoint_input(s.a.#prev_name.view(), s.delta.#name.view(), s.delta.#prev_name.view_mut());
-            },
-        };
-        let sigma_prime = activation_backprop(
-            prev.activation,
-            quote!(s.a.#prev_name),
-            quote!(s.delta.#prev_name),
-        );
-        quote!(#adjoint #sigma_prime)
-    } else {
-        quote!()
-    };
+/// Whether a step computes layer `i`'s input adjoint: only if a layer before it has
+/// weights (the first layer's, in particular, would be the gradient in the data).
+fn needs_input_adjoint(model: &Model, i: usize) -> bool {
+    model.layers[..i].iter().any(|l| l.kind.has_params())
+}
+
+/// The statements of layer `i` in the backward pass, where `δ_l` is final: `δ_{l−1}`
+/// with the old weights, then the layer's gradient and update.
+fn backward_statements(model: &Model, i: usize) -> TokenStream {
+    let name = &model.layers[i].name;
     let index = Literal::usize_unsuffixed(i);
     let a_prev = match i {
         0 => quote!(x),
@@ -376,88 +334,35 @@ fn backward_statements(model: &Model, i: usize, layer: &Layer) -> TokenStream {
             quote!(s.a.#prev.view())
         }
     };
-    let weight_adjoint = match layer.kind {
-        // ∇W = Δᵀ A, ∇b = Σ Δ and the update, in one call (plain SGD never forms ∇W).
-        Kind::Dense { .. } => {
-            return quote! {
-                #input_adjoint
-                self.#name.step(optimizer, #index, s.delta.#name.view_mut(), #a_prev, &mut s.grad.#name);
-            };
+    let input_adjoint = needs_input_adjoint(model, i).then(|| {
+        let prev = &model.layers[i - 1];
+        let prev_name = &prev.name;
+        let sigma_prime = activation_backprop(
+            prev.activation,
+            quote!(s.a.#prev_name),
+            quote!(s.delta.#prev_name),
+        );
+        quote! {
+            self.#name.adjoint_input(#a_prev, s.delta.#name.view(), s.delta.#prev_name.view_mut());
+            #sigma_prime
         }
-        // ∇W = B(·, a)* Δ, ∇b = C* Δ into the gradient, then the optimizer's update.
-        Kind::Conv2d { .. } => quote! {
-            s.grad.#name.assign_adjoint_weight(s.delta.#name.view(), #a_prev);
-        },
-        Kind::Pool { .. } | Kind::Flatten => return input_adjoint,
-    };
+    });
     quote! {
         #input_adjoint
-        #weight_adjoint
-        ::frechet::optim::update_layer(optimizer, #index, &mut self.#name, &s.grad.#name);
+        self.#name.step(optimizer, #index, s.delta.#name.view_mut(), #a_prev, &mut s.grad.#name);
     }
 }
 
 /// `δ ← σ'(a) ⊙ δ`, or nothing for the identity.
 fn activation_backprop(activation: Activation, a: TokenStream, delta: TokenStream) -> TokenStream {
-    match activation {
-        Activation::Identity => quote!(),
-        other => {
-            let value = activation_value(other);
-            quote!(#value.backprop(#a.view(), #delta.view_mut());)
-        }
-    }
-}
-
-fn activation_value(activation: Activation) -> TokenStream {
-    match activation {
-        Activation::Identity => quote!(::frechet::Identity),
-        Activation::ReLU => quote!(::frechet::ReLU),
-        Activation::LeakyReLU(slope) => {
-            let slope = Literal::f32_suffixed(slope);
-            quote!(::frechet::LeakyReLU(#slope))
-        }
-        Activation::Sigmoid => quote!(::frechet::Sigmoid),
-        Activation::Tanh => quote!(::frechet::Tanh),
-    }
-}
-
-/// The core type of a layer, with its shapes as typenum numbers.
-fn layer_type(layer: &Layer) -> TokenStream {
-    let image = match layer.input {
-        Shape::Vector(_) => quote!(),
-        Shape::Image {
-            channels,
-            height,
-            width,
-        } => {
-            let [c, h, w] = [channels, height, width].map(type_number);
-            quote!(::frechet::shape::Image<#c, #h, #w>)
-        }
-    };
-    match layer.kind {
-        Kind::Dense { outputs } => {
-            let inputs = type_number(layer.input.len().expect("checked in shape"));
-            let outputs = type_number(outputs);
-            quote!(::frechet::Dense<#inputs, #outputs>)
-        }
-        Kind::Conv2d { outputs, window } => {
-            let outputs = type_number(outputs);
-            let [k, s, p] = [window.size, window.stride, window.padding].map(type_number);
-            quote!(::frechet::Conv2d<#image, #outputs, #k, #s, #p>)
-        }
-        Kind::Pool { op, window } => {
-            let [k, s] = [window.size, window.stride].map(type_number);
-            match op {
-                PoolOp::Max => quote!(::frechet::MaxPool2d<#image, #k, #s>),
-                PoolOp::Avg => quote!(::frechet::AvgPool2d<#image, #k, #s>),
-            }
-        }
-        Kind::Flatten => quote!(::frechet::Flatten<#image>),
+    match activation.value() {
+        Some(value) => quote!(#value.backprop(#a.view(), #delta.view_mut());),
+        None => quote!(),
     }
 }
 
 /// A doc line for a layer field, unless the user wrote their own.
-fn layer_doc(layer: &Layer) -> TokenStream {
+fn layer_doc(layer: &crate::shape::Layer) -> TokenStream {
     if layer.attrs.iter().any(|attr| attr.path().is_ident("doc")) {
         return quote!();
     }
@@ -470,24 +375,6 @@ fn layer_doc(layer: &Layer) -> TokenStream {
         layer.activation.name()
     );
     quote!(#[doc = #doc])
-}
-
-/// A typenum type for `n`: its named alias where typenum has one, its bits otherwise.
-fn type_number(n: usize) -> TokenStream {
-    if n <= 1024 {
-        let alias = format_ident!("U{n}");
-        return quote!(::frechet::typenum::#alias);
-    }
-    let mut ty = quote!(::frechet::typenum::UTerm);
-    for bit in (0..usize::BITS - n.leading_zeros()).rev() {
-        let b = if n >> bit & 1 == 1 {
-            quote!(::frechet::typenum::B1)
-        } else {
-            quote!(::frechet::typenum::B0)
-        };
-        ty = quote!(::frechet::typenum::UInt<#ty, #b>);
-    }
-    ty
 }
 
 fn dims(shape: Shape) -> Vec<Literal> {

@@ -2,17 +2,23 @@
 //!
 //! Without it, every use of the network in the rest of the crate would add an error of
 //! its own (`cannot find type `Net``, `no function named `new``) under the one that
-//! matters. The stand-in is the struct, empty, with every generated method and constant
-//! under the same name and a signature loose enough to accept what a correct network
-//! would; it is never run, since the `compile_error!` beside it stops the build.
+//! matters. The stand-in is the expansion of a network with the declared name, attributes
+//! and input rank and one layer of the core's `Rejected` kind, so it has every generated
+//! item under the same name and signature by construction; it is never run, since the
+//! `compile_error!` beside it stops the build.
 
-use proc_macro2::{Group, Literal, TokenStream};
-use quote::quote;
+use proc_macro2::{Group, TokenStream};
+use quote::format_ident;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{bracketed, Attribute, Ident, LitInt, Token, Visibility};
 
+use crate::activations::Activation;
+use crate::expand::expand;
+use crate::kinds::Kind;
 use crate::parse::NetworkDecl;
+use crate::sample::Shape;
+use crate::shape::{Layer, Model};
 
 /// What a stand-in needs to know of a declaration.
 pub struct Header {
@@ -68,83 +74,28 @@ fn input_rank(body: ParseStream) -> syn::Result<usize> {
 
 /// The stand-in for the network `header` declares.
 pub fn fallback(header: &Header) -> TokenStream {
-    let Header {
-        attrs,
-        vis,
-        name,
-        input_rank,
-    } = header;
-    let rank = Literal::usize_unsuffixed(input_rank.unwrap_or(1));
-    let never = quote!(::std::unreachable!("`network!` rejected this declaration"));
-    quote! {
-        #(#attrs)*
-        #vis struct #name {}
-
-        impl #name {
-            #[doc(hidden)]
-            pub const INPUT_SHAPE: [usize; #rank] = [0; #rank];
-            #[doc(hidden)]
-            pub const OUTPUT_SHAPE: [usize; 1] = [0];
-            #[doc(hidden)]
-            pub const NUM_PARAMS: usize = 0;
-            #[doc(hidden)]
-            pub const SUMMARY: &'static str = "";
-
-            #[doc(hidden)]
-            pub fn new(_seed: u64) -> Self {
-                #never
-            }
-
-            #[doc(hidden)]
-            pub fn zeros() -> Self {
-                #never
-            }
-
-            #[doc(hidden)]
-            pub fn forward<X>(&self, _x: X) -> ::frechet::ndarray::Array2<f32> {
-                #never
-            }
-
-            #[doc(hidden)]
-            pub fn loss_and_grads<X, L: ::frechet::Loss>(
-                &self,
-                _x: X,
-                _targets: L::Targets<'_>,
-                _loss: &L,
-            ) -> (f32, Self) {
-                #never
-            }
-
-            #[doc(hidden)]
-            pub fn train_step<X, L: ::frechet::Loss, O: ::frechet::Optimizer>(
-                &mut self,
-                _x: X,
-                _targets: L::Targets<'_>,
-                _loss: &L,
-                _optimizer: &mut O,
-            ) -> f32 {
-                #never
-            }
-
-            #[doc(hidden)]
-            pub fn save_safetensors(&self, _path: impl ::std::convert::AsRef<::std::path::Path>) -> ::std::result::Result<(), ::frechet::Error> {
-                #never
-            }
-
-            #[doc(hidden)]
-            pub fn load_safetensors(_path: impl ::std::convert::AsRef<::std::path::Path>) -> ::std::result::Result<Self, ::frechet::Error> {
-                #never
-            }
-        }
-
-        impl ::frechet::Network for #name {
-            fn layers(&self) -> ::std::vec::Vec<(&'static str, &dyn ::frechet::Layer)> {
-                ::std::vec::Vec::new()
-            }
-
-            fn layers_mut(&mut self) -> ::std::vec::Vec<(&'static str, &mut dyn ::frechet::Layer)> {
-                ::std::vec::Vec::new()
-            }
-        }
-    }
+    let input = match header.input_rank {
+        Some(3) => Shape::Image {
+            channels: 0,
+            height: 0,
+            width: 0,
+        },
+        _ => Shape::Vector(0),
+    };
+    let rejected = Layer {
+        attrs: Vec::new(),
+        name: format_ident!("__rejected"),
+        kind: Kind::Rejected,
+        activation: Activation::Identity,
+        input,
+        output: Shape::Vector(0),
+        num_params: 0,
+    };
+    expand(&Model {
+        attrs: header.attrs.clone(),
+        vis: header.vis.clone(),
+        name: header.name.clone(),
+        input,
+        layers: vec![rejected],
+    })
 }

@@ -4,10 +4,13 @@
 //!
 //! 1. `parse.rs`: tokens → the declaration as written (`NetworkDecl`), syntax only;
 //! 2. `shape.rs`: the declaration → a checked model with every layer's input and output
-//!    shape inferred (`Model`), or errors spanned on the offending tokens (`args.rs`
-//!    checks what each layer kind and activation is given);
-//! 3. `expand.rs`: the model → the struct, its forward pass and its backward pass
-//!    (with `summary.rs` rendering the layer table it embeds).
+//!    shape inferred (`Model`), or errors spanned on the offending tokens; the tables of
+//!    built-in layer kinds (`kinds.rs`) and activations (`activations.rs`) say what
+//!    each name means, `args.rs` checks what each is given, and `sample.rs` holds the
+//!    shapes they speak of;
+//! 3. `expand.rs`: the model → the struct, its forward pass and its backward pass, the
+//!    same statement for every layer through the core's `Layer` contract (with
+//!    `summary.rs` rendering the layer table it embeds).
 //!
 //! Errors from every stage are gathered in a `Ctxt` (`ctxt.rs`) so that every
 //! independent mistake is reported at once, beside a stand-in for the network
@@ -15,11 +18,14 @@
 
 #![deny(missing_docs)]
 
+mod activations;
 mod args;
 mod ctxt;
 mod expand;
 mod fallback;
+mod kinds;
 mod parse;
+mod sample;
 mod shape;
 mod suggest;
 mod summary;

@@ -42,7 +42,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    use crate::shape::{ACTIVATIONS, LAYER_KINDS};
+    use crate::activations::ACTIVATIONS;
+    use crate::kinds::LAYER_KINDS;
 
     #[test]
     fn suggestions_pick_the_closest_name() {

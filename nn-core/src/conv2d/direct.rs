@@ -26,6 +26,25 @@ use super::Geometry;
 /// Floats in a vector: output positions computed together, all in one output row.
 const LANES: usize = 8;
 
+/// Output channels in the lanes of an AVX-512 vector, for the weight kernel that
+/// transposes δ ([`avx2`]'s `by_channels`).
+const CHANNELS: usize = 16;
+
+/// The floats of scratch the weight kernel keeps for convolution `g` with `outputs`
+/// channels, at most, on any CPU: where it runs and AVX-512 would put the output channels
+/// along the lanes (filling at least three quarters of them), the error signals of
+/// [`super::DIRECT_BLOCK`] samples transposed, sixteen channels at a time.
+pub(super) const fn transposed_deltas(g: Geometry, outputs: usize) -> usize {
+    let direct =
+        g.window.stride == 1 && g.window.padding == 0 && g.out_width().is_multiple_of(LANES);
+    let by_channels = 4 * outputs >= 3 * CHANNELS * outputs.div_ceil(CHANNELS);
+    if direct && by_channels {
+        super::DIRECT_BLOCK * g.positions() * CHANNELS
+    } else {
+        0
+    }
+}
+
 /// Whether the direct kernels compute convolution `g` here: stride 1, no padding, output
 /// rows a whole number of vectors wide, and a CPU with AVX2 and FMA.
 pub(super) fn applies(g: Geometry) -> bool {
@@ -227,7 +246,7 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
-    use super::{tap_offset, vector_base, Geometry, Registers, LANES};
+    use super::{tap_offset, vector_base, Geometry, Registers, CHANNELS, LANES};
     use crate::scratch::{with_scratch, Space};
 
     /// Calls `$call::<R, C>` for the tile shape `($rows, $cols)`, one of those listed.
@@ -535,9 +554,6 @@ mod avx2 {
             }
         }
     }
-
-    /// Output channels in a vector of [`WeightJob::by_channels`].
-    const CHANNELS: usize = 16;
 
     /// `TAPS` columns of the gradient from `t` for the channels `first..first + lanes`,
     /// summed over every sample and position in order.

@@ -33,11 +33,12 @@ use ndarray::{
 use typenum::{Unsigned, U0, U1};
 
 use crate::aligned;
-use crate::gemm::{matmul, matmul_planned, Plan};
+use crate::gemm::{matmul, matmul_planned, product_scratch, Plan};
 use crate::init::{Init, InitRng};
+use crate::layer::Layer;
 use crate::parallel::{for_each_sample, join, join_if, worth_splitting};
 use crate::scalar::{add_into, same_type, same_type_mut, same_type_view_mut, Scalar};
-use crate::scratch::{with_scratch, Space};
+use crate::scratch::{with_scratch, Space, ThreadScratch};
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
 
 mod direct;
@@ -765,13 +766,64 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
     pub fn bias_mut(&mut self) -> ArrayViewMut1<'_, f32> {
         self.bias.view_mut()
     }
+}
+
+impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Layer
+    for Conv2d<I, O, K, S, P>
+{
+    const KIND: &'static str = "Conv2d";
+    type InputDim = Ix4;
+    type OutputDim = Ix4;
+    const INPUT_SHAPE: &'static [usize] = &[I::CHANNELS, I::HEIGHT, I::WIDTH];
+    const OUTPUT_SHAPE: &'static [usize] = &[O::USIZE, Self::OUT_HEIGHT, Self::OUT_WIDTH];
+    const NUM_PARAMS: usize = Self::NUM_PARAMS;
+    /// A sample's unrolled input (or δ transposed, for the direct weight kernel), the
+    /// weight gradient's sum over half the batch, and the products `W cols`, `Δ colsᵀ`.
+    const SCRATCH: ThreadScratch = {
+        let g = Self::GEOMETRY;
+        let (out, patch, positions) = (O::USIZE, g.patch_len(), g.positions());
+        let unrolled = patch * positions;
+        let transposed = direct::transposed_deltas(g, O::USIZE);
+        let own = ThreadScratch {
+            unrolled: if unrolled > transposed {
+                unrolled
+            } else {
+                transposed
+            },
+            sums: Self::NUM_PARAMS,
+            ..ThreadScratch::NONE
+        };
+        own.max(product_scratch(Some(out), Some(positions), Some(patch)))
+            .max(product_scratch(Some(out), Some(patch), Some(positions)))
+    };
+    /// `Wᵀ Δ`, into a sample's columns.
+    const SCRATCH_INPUT_ADJOINT: ThreadScratch = {
+        let g = Self::GEOMETRY;
+        ThreadScratch {
+            unrolled: g.patch_len() * g.positions(),
+            ..ThreadScratch::NONE
+        }
+        .max(product_scratch(
+            Some(g.patch_len()),
+            Some(g.positions()),
+            Some(O::USIZE),
+        ))
+    };
+
+    fn new(rng: &mut InitRng, init: Init) -> Self {
+        Conv2d::new(rng, init)
+    }
+
+    fn zeros() -> Self {
+        Conv2d::zeros()
+    }
 
     /// `z = W ⋆ a + b` for a batch `a_prev` (N × C × H × W) into `z` (N × O × OH × OW).
     ///
     /// # Panics
     ///
     /// If the shapes do not match the layer's.
-    pub fn forward(&self, a_prev: ArrayView4<'_, f32>, z: ArrayViewMut4<'_, f32>) {
+    fn forward(&self, a_prev: ArrayView4<'_, f32>, z: ArrayViewMut4<'_, f32>) {
         forward(
             Self::GEOMETRY,
             self.weight.view(),
@@ -781,20 +833,19 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
         );
     }
 
-    /// `Δ_prev = B(W, ·)* Δ`, the transposed convolution: the error signal passed to the
-    /// previous layer (before that layer's σ' is applied).
-    pub fn adjoint_input(&self, delta: ArrayView4<'_, f32>, delta_prev: ArrayViewMut4<'_, f32>) {
+    /// `Δ_prev = B(W, ·)* Δ`, the transposed convolution.
+    fn adjoint_input(
+        &self,
+        _a_prev: ArrayView4<'_, f32>,
+        delta: ArrayView4<'_, f32>,
+        delta_prev: ArrayViewMut4<'_, f32>,
+    ) {
         adjoint_input(Self::GEOMETRY, self.weight.view(), delta, delta_prev);
     }
 
-    /// Makes `self`, a gradient (Remark 3: a point of the parameter space), equal to
     /// `∇W = B(·, a)* Δ` (the input `a_prev` correlated with δ) and `∇b = C* Δ` (δ summed
     /// over positions).
-    pub fn assign_adjoint_weight(
-        &mut self,
-        delta: ArrayView4<'_, f32>,
-        a_prev: ArrayView4<'_, f32>,
-    ) {
+    fn assign_adjoint_weight(&mut self, delta: ArrayView4<'_, f32>, a_prev: ArrayView4<'_, f32>) {
         adjoint_weight(
             Self::GEOMETRY,
             delta,
@@ -855,7 +906,7 @@ crate::network::weight_and_bias_layer!("Conv2d", impl<I, O, K, S, P> for Conv2d<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::Layer;
+    use crate::network::Parameters;
     use ndarray::{Array, Array2, Array3};
     use typenum::{U12, U2, U24, U28, U3, U5, U6, U7};
 
@@ -1087,7 +1138,7 @@ mod tests {
         let mut grad = Conv::zeros();
         grad.assign_adjoint_weight(delta.view(), a.view());
         let mut delta_prev = Array4::zeros(a.dim());
-        layer.adjoint_input(delta.view(), delta_prev.view_mut());
+        layer.adjoint_input(a.view(), delta.view(), delta_prev.view_mut());
         let zb = (&z - &layer.bias().insert_axis(Axis(1)).insert_axis(Axis(2))) * &delta;
         let inner = zb.sum();
         assert!((inner - (&layer.weight() * &grad.weight()).sum()).abs() < 1e-3);

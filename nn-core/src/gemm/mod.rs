@@ -28,7 +28,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::parallel::{join, worth_splitting};
 use crate::scalar::{add_into, Scalar};
-use crate::scratch::{with_scratch, Space};
+use crate::scratch::{with_scratch, Space, ThreadScratch};
 
 mod direct;
 mod packed;
@@ -189,6 +189,62 @@ fn wants_packing(m: usize, n: usize, k: usize) -> bool {
 
 /// The smallest dimension the packed form is used for.
 const PACKED_MIN: usize = 32;
+
+/// The scratch a thread keeps for an `m × k` by `k × n` product, at most, on any CPU;
+/// `None` stands for the batch, which may be as large as the caller likes. Packed
+/// products fill a panel of `A` (at most `MC` rows) and one of `B` (at most `NC`
+/// columns), `KC` depths at a time and rounded up to the micro-kernel's tile; those deep
+/// enough and small enough to be summed in two halves also keep the second half's sum.
+pub(crate) const fn product_scratch(
+    m: Option<usize>,
+    n: Option<usize>,
+    k: Option<usize>,
+) -> ThreadScratch {
+    const fn at_least(d: Option<usize>, min: usize) -> bool {
+        match d {
+            Some(d) => d >= min,
+            None => true,
+        }
+    }
+    let mut need = ThreadScratch::NONE;
+    if !(at_least(m, PACKED_MIN) && at_least(n, PACKED_MIN) && at_least(k, PACKED_MIN)) {
+        return need;
+    }
+    if at_least(k, DEPTH_HALVES_MIN) {
+        let results = match (m, n) {
+            (Some(m), Some(n)) => m * n,
+            // As many samples as fit.
+            _ => PARTIAL_MAX,
+        };
+        if results <= PARTIAL_MAX {
+            need.partial = results;
+        }
+    }
+    let depth = match k {
+        Some(k) if k < packed::KC => k,
+        _ => packed::KC,
+    };
+    let mut i = 0;
+    while i < packed::BLOCKINGS.len() {
+        let (mr, nr, mc, nc) = packed::BLOCKINGS[i];
+        let rows = match m {
+            Some(m) if m.next_multiple_of(mr) < mc => m.next_multiple_of(mr),
+            _ => mc,
+        };
+        let cols = match n {
+            Some(n) if n.next_multiple_of(nr) < nc => n.next_multiple_of(nr),
+            _ => nc,
+        };
+        let other = ThreadScratch {
+            packed_a: depth * rows,
+            packed_b: depth * cols,
+            ..ThreadScratch::NONE
+        };
+        need = need.max(other);
+        i += 1;
+    }
+    need
+}
 
 /// The least depth of a packed product summed in two halves, and the most elements of
 /// its result (the scratch its second half is summed into: 512 KiB). 2¹⁷ rather than 2¹⁶

@@ -26,7 +26,19 @@ use super::{Operand, Product};
 use crate::scratch::Buffer;
 
 /// Depth of a block: the rows of `B` (columns of `A`) packed at a time.
-const KC: usize = 256;
+pub(super) const KC: usize = 256;
+
+/// `(MR, NR, MC, NC)` of every micro-kernel this CPU family may run, for sizing scratch.
+#[cfg(target_arch = "x86_64")]
+pub(super) const BLOCKINGS: &[(usize, usize, usize, usize)] =
+    &[blocking::<x86::Avx512>(), blocking::<x86::Avx2>()];
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) const BLOCKINGS: &[(usize, usize, usize, usize)] = &[];
+
+#[cfg(target_arch = "x86_64")]
+const fn blocking<K: MicroKernel>() -> (usize, usize, usize, usize) {
+    (K::MR, K::NR, K::MC, K::NC)
+}
 
 /// Rows and columns at which a product is cut between threads: multiples of every
 /// micro-kernel's tile, so that no piece has a ragged edge the whole would not have.

@@ -1,0 +1,238 @@
+//! The layer contract: what Section 4 of the paper needs of a layer, and all that
+//! `network!` knows of one.
+//!
+//! A layer is `a_l = σ(B(W, a_{l−1}) + C b)` with `B` bilinear in the weights `W` and the
+//! input `a`, and `C` linear. Theorem 10 with Equation (3) gives the whole backward pass
+//! from three maps of the layer:
+//!
+//! ```text
+//! forward                 z       = B(W, a_prev) + C b
+//! adjoint_input           δ_prev  = B(W, ·)* δ                  the error signal passed back
+//! assign_adjoint_weight   ∇W      = B(·, a_prev)* δ,  ∇b = C* δ   the gradient
+//! ```
+//!
+//! A layer without parameters that is linear for a fixed input (pooling, flatten) or not
+//! linear at all (normalisation) has no weight adjoint; its `adjoint_input` is the adjoint
+//! of its derivative at the input the forward pass kept, which is why it is given
+//! `a_prev` (max pooling sends δ back to the element it selected). The activation σ is
+//! not part of the layer: `network!` applies it, and its derivative, around the maps.
+//!
+//! `network!` writes one statement per layer in each pass, the same for every layer,
+//! built-in or written by a user:
+//!
+//! ```text
+//! forward, in order:    self.fc1.forward(x, a.fc1.view_mut()); σ(a.fc1)
+//! backward, in reverse: self.fc2.adjoint_input(a.fc1, δ.fc2, δ.fc1); σ'(a.fc1) ⊙ δ.fc1
+//!                       self.fc2.step(optimizer, 1, δ.fc2, a.fc1, &mut grad.fc2)
+//! ```
+//!
+//! with no input adjoint for the first layer (nothing needs it). [`Layer::step`] forms the
+//! gradient and hands it to the optimizer; a layer may fuse the two (Remark 8 (iii): plain
+//! SGD need never form `∇W`), as [`crate::Dense`] does.
+//!
+//! Batches have the samples along their first axis: a layer of vectors takes
+//! [`Ix2`](ndarray::Ix2) arrays (batch × features), a layer of images
+//! [`Ix4`](ndarray::Ix4) arrays (batch × channels × height × width), like PyTorch.
+
+use ndarray::{ArrayView, ArrayViewMut, Dimension};
+
+use crate::init::{Init, InitRng};
+use crate::network::Parameters;
+use crate::optim::{update_layer, Optimizer};
+use crate::scratch::ThreadScratch;
+
+/// A layer kind with its sizes: its forward map, its two adjoints, its parameters and its
+/// shapes. Every built-in layer implements it, and so can a type written outside the
+/// library; `network!` then declares it like a built-in.
+///
+/// By Remark 3 of the paper a gradient is a point of the parameter space, so the gradient
+/// of a layer is a value of the layer's own type: [`Layer::assign_adjoint_weight`] makes
+/// `self` a gradient, and [`Parameters`] lists the tensors of either.
+///
+/// `frechet::check` (in the facade crate) verifies an implementation: the inner-product
+/// identities of the adjoints, and central differences.
+pub trait Layer: Parameters + Clone {
+    /// The name of the kind, as in a `network!` declaration and its `SUMMARY`.
+    const KIND: &'static str;
+
+    /// The dimension of a batch of inputs: `Ix2` for vectors, `Ix4` for images.
+    type InputDim: Dimension;
+
+    /// The dimension of a batch of outputs.
+    type OutputDim: Dimension;
+
+    /// The shape of one input sample: `[features]` or `[channels, height, width]`.
+    const INPUT_SHAPE: &'static [usize];
+
+    /// The shape of one output sample.
+    const OUTPUT_SHAPE: &'static [usize];
+
+    /// The number of scalar parameters, `W` and `b` together.
+    const NUM_PARAMS: usize;
+
+    /// The scratch each thread keeps for [`Layer::forward`] and [`Layer::step`] (the
+    /// core's kernels lend it; a layer that keeps none of its own leaves this at none).
+    const SCRATCH: ThreadScratch = ThreadScratch::NONE;
+
+    /// The scratch each thread keeps for [`Layer::adjoint_input`].
+    const SCRATCH_INPUT_ADJOINT: ThreadScratch = ThreadScratch::NONE;
+
+    /// A layer with weights drawn from `rng` as `init` says (the initialisation suited to
+    /// the activation that follows) and a zero bias.
+    fn new(rng: &mut InitRng, init: Init) -> Self;
+
+    /// A layer whose parameters are all zero: the start of a gradient, or of loading.
+    fn zeros() -> Self;
+
+    /// `z = B(W, a_prev) + C b` for a batch `a_prev`, written into `z`.
+    fn forward(
+        &self,
+        a_prev: ArrayView<'_, f32, Self::InputDim>,
+        z: ArrayViewMut<'_, f32, Self::OutputDim>,
+    );
+
+    /// `δ_prev = B(W, ·)* δ`: the error signal passed to the previous layer, before that
+    /// layer's σ' is applied. `a_prev` is the input [`Layer::forward`] was given, for the
+    /// layers whose derivative depends on it.
+    fn adjoint_input(
+        &self,
+        a_prev: ArrayView<'_, f32, Self::InputDim>,
+        delta: ArrayView<'_, f32, Self::OutputDim>,
+        delta_prev: ArrayViewMut<'_, f32, Self::InputDim>,
+    );
+
+    /// Makes `self`, a gradient, equal to `∇W = B(·, a_prev)* δ` and `∇b = C* δ`, summed
+    /// over the batch. A layer without parameters does nothing.
+    fn assign_adjoint_weight(
+        &mut self,
+        delta: ArrayView<'_, f32, Self::OutputDim>,
+        a_prev: ArrayView<'_, f32, Self::InputDim>,
+    ) {
+        let _ = (delta, a_prev);
+    }
+
+    /// The layer's part of a fused training step, once `δ_prev` has been computed with
+    /// the old weights: its gradient from `delta` and `a_prev`, formed in `grad`, then
+    /// the update of `optimizer` (the layer is the `index`-th of its network). A layer may
+    /// fold the update into its weight adjoint, and may overwrite `delta`, which is not
+    /// needed afterwards.
+    fn step<O: Optimizer>(
+        &mut self,
+        optimizer: &mut O,
+        index: usize,
+        delta: ArrayViewMut<'_, f32, Self::OutputDim>,
+        a_prev: ArrayView<'_, f32, Self::InputDim>,
+        grad: &mut Self,
+    ) {
+        if Self::NUM_PARAMS == 0 {
+            return;
+        }
+        grad.assign_adjoint_weight(delta.view(), a_prev);
+        update_layer(optimizer, index, self, grad);
+    }
+}
+
+/// A batch of `batch` outputs of layer `L`, all zero: a buffer of a training step.
+pub fn output_batch<L: Layer>(batch: usize) -> ndarray::Array<f32, L::OutputDim> {
+    ndarray::Array::zeros(batch_dim::<L::OutputDim>(batch, L::OUTPUT_SHAPE))
+}
+
+/// The dimension of a batch of `batch` samples of shape `sample`.
+///
+/// # Panics
+///
+/// If `D` does not have one axis more than `sample`: a layer whose `*Dim` and `*_SHAPE`
+/// disagree.
+pub fn batch_dim<D: Dimension>(batch: usize, sample: &[usize]) -> D {
+    if let Some(axes) = D::NDIM {
+        assert_eq!(
+            axes,
+            sample.len() + 1,
+            "a batch of samples of shape {sample:?} has {} axes, not {axes}",
+            sample.len() + 1
+        );
+    }
+    let mut dim = D::zeros(sample.len() + 1);
+    let axes = dim.slice_mut();
+    axes[0] = batch;
+    axes[1..].copy_from_slice(sample);
+    dim
+}
+
+/// The number of scalars in one sample of `shape`.
+pub const fn sample_len(shape: &[usize]) -> usize {
+    let mut len = 1;
+    let mut i = 0;
+    while i < shape.len() {
+        len *= shape[i];
+        i += 1;
+    }
+    len
+}
+
+/// The one layer of the stand-in `network!` emits beside the errors of a declaration it
+/// rejects, taking batches of dimension `D`: it has every item of the contract, so that
+/// each use of the rejected network type-checks and its mistake is its only error. It is
+/// never run, since the build stops at the errors.
+#[doc(hidden)]
+pub struct Rejected<D>(std::marker::PhantomData<fn() -> D>);
+
+impl<D> Clone for Rejected<D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D> Copy for Rejected<D> {}
+
+impl<D> Default for Rejected<D> {
+    fn default() -> Self {
+        Rejected(std::marker::PhantomData)
+    }
+}
+
+impl<D> PartialEq for Rejected<D> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<D> std::fmt::Debug for Rejected<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rejected")
+    }
+}
+
+crate::network::parameterless_layer!("Rejected", impl<D> for Rejected<D>);
+
+const REJECTED: &str = "`network!` rejected this declaration";
+
+impl<D: Dimension> Layer for Rejected<D> {
+    const KIND: &'static str = "Rejected";
+    type InputDim = D;
+    type OutputDim = ndarray::Ix2;
+    const INPUT_SHAPE: &'static [usize] = &[];
+    const OUTPUT_SHAPE: &'static [usize] = &[0];
+    const NUM_PARAMS: usize = 0;
+
+    fn new(_rng: &mut InitRng, _init: Init) -> Self {
+        unreachable!("{REJECTED}")
+    }
+
+    fn zeros() -> Self {
+        unreachable!("{REJECTED}")
+    }
+
+    fn forward(&self, _a_prev: ArrayView<'_, f32, D>, _z: ArrayViewMut<'_, f32, ndarray::Ix2>) {
+        unreachable!("{REJECTED}")
+    }
+
+    fn adjoint_input(
+        &self,
+        _a_prev: ArrayView<'_, f32, D>,
+        _delta: ArrayView<'_, f32, ndarray::Ix2>,
+        _delta_prev: ArrayViewMut<'_, f32, D>,
+    ) {
+        unreachable!("{REJECTED}")
+    }
+}

@@ -1,0 +1,264 @@
+//! The table of built-in layer kinds: for each, its arguments, its shape rule with the
+//! messages that explain a shape it cannot take, its parameter count and its core type.
+//! Everything else about a layer — its maps, its scratch, its parameter names — the
+//! expansion asks of the core type through the `Layer` contract, the same for every
+//! kind; adding a kind is a core type and an entry here.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::args::Args;
+use crate::ctxt::Ctxt;
+use crate::parse::LayerDecl;
+use crate::sample::{Shape, Window};
+use crate::suggest::with_suggestion;
+
+/// The names `network!` knows, for suggestions.
+pub const LAYER_KINDS: &[&str] = &["Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten"];
+
+/// A layer kind with its checked arguments.
+pub enum Kind {
+    Dense {
+        outputs: usize,
+    },
+    Conv2d {
+        outputs: usize,
+        window: Window,
+    },
+    /// `MaxPool2d` or `AvgPool2d`: a window without padding.
+    Pool {
+        op: PoolOp,
+        window: Window,
+    },
+    Flatten,
+    /// The one layer of the stand-in `network!` emits after a mistake (`fallback.rs`),
+    /// taking input of the declared rank.
+    Rejected,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PoolOp {
+    Max,
+    Avg,
+}
+
+impl Kind {
+    /// The layer kind `call` names for the layer `layer`, with its checked arguments.
+    pub fn parse(layer: &LayerDecl, cx: &mut Ctxt) -> Option<Kind> {
+        let call = &layer.kind;
+        let mut args = Args::new(&layer.name, call, cx);
+        match call.name.to_string().as_str() {
+            "Dense" => {
+                let outputs = args.positional("the number of outputs", "Dense(128)");
+                args.finish();
+                Some(Kind::Dense { outputs: outputs? })
+            }
+            "Conv2d" => {
+                let example = "Conv2d(6, kernel = 5)";
+                let outputs = args.positional("the number of output channels", example);
+                let size = args.required_keyword("kernel", example);
+                let stride = args.keyword("stride", 1, 1);
+                let padding = args.keyword("padding", 0, 0);
+                args.finish();
+                Some(Kind::Conv2d {
+                    outputs: outputs?,
+                    window: Window {
+                        size: size?,
+                        stride: stride?,
+                        padding: padding?,
+                    },
+                })
+            }
+            kind @ ("MaxPool2d" | "AvgPool2d") => {
+                let op = if kind == "MaxPool2d" {
+                    PoolOp::Max
+                } else {
+                    PoolOp::Avg
+                };
+                let size = args.positional("the window size", &format!("{kind}(2)"));
+                let stride = size.and_then(|size| args.keyword("stride", size, 1));
+                args.finish();
+                Some(Kind::Pool {
+                    op,
+                    window: Window {
+                        size: size?,
+                        stride: stride?,
+                        padding: 0,
+                    },
+                })
+            }
+            "Flatten" => {
+                args.finish();
+                Some(Kind::Flatten)
+            }
+            other => {
+                args.forget();
+                let message = format!("unknown layer kind `{other}`");
+                cx.error_spanned_by(&call.name, with_suggestion(message, other, LAYER_KINDS));
+                None
+            }
+        }
+    }
+
+    /// The name used in the summary table and in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Dense { .. } => "Dense",
+            Kind::Conv2d { .. } => "Conv2d",
+            Kind::Pool {
+                op: PoolOp::Max, ..
+            } => "MaxPool2d",
+            Kind::Pool {
+                op: PoolOp::Avg, ..
+            } => "AvgPool2d",
+            Kind::Flatten => "Flatten",
+            Kind::Rejected => "Rejected",
+        }
+    }
+
+    /// Whether the layer has weights and a bias (and so takes an activation, and a
+    /// layer after it must pass its error signal back).
+    pub fn has_params(&self) -> bool {
+        matches!(self, Kind::Dense { .. } | Kind::Conv2d { .. })
+    }
+
+    /// The number of scalar parameters for the given input shape, if it fits in a
+    /// `usize`.
+    pub fn num_params(&self, input: Shape) -> Option<usize> {
+        match self {
+            Kind::Dense { outputs } => input.len()?.checked_add(1)?.checked_mul(*outputs),
+            Kind::Conv2d { outputs, window } => {
+                let Shape::Image { channels, .. } = input else {
+                    return Some(0);
+                };
+                let patch = channels
+                    .checked_mul(window.size)?
+                    .checked_mul(window.size)?;
+                patch.checked_add(1)?.checked_mul(*outputs)
+            }
+            Kind::Pool { .. } | Kind::Flatten | Kind::Rejected => Some(0),
+        }
+    }
+
+    /// The shape `layer` gives for `input`, or `None` after reporting why it cannot take
+    /// it, naming the layer and the shape it received.
+    pub fn output(&self, layer: &LayerDecl, input: Shape, cx: &mut Ctxt) -> Option<Shape> {
+        let name = &layer.name;
+        let kind_name = self.name();
+        let mut refuse = |message: String| {
+            cx.error_spanned_by(&layer.kind.name, message);
+            None
+        };
+        match (self, input) {
+            (Kind::Rejected, _) => Some(Shape::Vector(0)),
+            (Kind::Dense { outputs }, Shape::Vector(_)) => Some(Shape::Vector(*outputs)),
+            (Kind::Dense { .. }, Shape::Image { .. }) => refuse(format!(
+                "`{name}` receives {input}, but `Dense` takes a vector of features\nhelp: insert `Flatten` before `{name}`, as in `flat: Flatten,`"
+            )),
+            (Kind::Flatten, Shape::Image { .. }) => match input.len() {
+                Some(n) => Some(Shape::Vector(n)),
+                None => refuse(format!(
+                    "`{name}` would give more features than fit in memory ({input})"
+                )),
+            },
+            (Kind::Conv2d { .. } | Kind::Pool { .. } | Kind::Flatten, Shape::Vector(n)) => refuse(
+                format!("`{name}` receives a vector of {n} features, but `{kind_name}` takes an image\nhelp: images are declared as `input: [channels, height, width]`, and only layers before any `Flatten` or `Dense` see them"),
+            ),
+            (
+                Kind::Conv2d { window, .. } | Kind::Pool { window, .. },
+                Shape::Image {
+                    channels,
+                    height,
+                    width,
+                },
+            ) => {
+                // Every size is below 2³², so this cannot overflow.
+                let (padded_h, padded_w) =
+                    (height + 2 * window.padding, width + 2 * window.padding);
+                if window.size > padded_h || window.size > padded_w {
+                    let what = match self {
+                        Kind::Conv2d { .. } => "kernel",
+                        _ => "window",
+                    };
+                    let padded = if window.padding > 0 {
+                        format!(" (padded to {padded_h}×{padded_w})")
+                    } else {
+                        String::new()
+                    };
+                    let k = window.size;
+                    return refuse(format!(
+                        "`{name}` receives {input}{padded}, but its {k}×{k} {what} needs at least {k}×{k}"
+                    ));
+                }
+                let channels = match self {
+                    Kind::Conv2d { outputs, .. } => *outputs,
+                    _ => channels,
+                };
+                Some(Shape::Image {
+                    channels,
+                    height: (padded_h - window.size) / window.stride + 1,
+                    width: (padded_w - window.size) / window.stride + 1,
+                })
+            }
+        }
+    }
+
+    /// The core type of the layer for `input`, with its shapes as typenum numbers.
+    pub fn ty(&self, input: Shape) -> TokenStream {
+        let image = match input {
+            Shape::Vector(_) => quote!(),
+            Shape::Image {
+                channels,
+                height,
+                width,
+            } => {
+                let [c, h, w] = [channels, height, width].map(type_number);
+                quote!(::frechet::shape::Image<#c, #h, #w>)
+            }
+        };
+        match self {
+            Kind::Dense { outputs } => {
+                let inputs = type_number(input.len().expect("checked in shape"));
+                let outputs = type_number(*outputs);
+                quote!(::frechet::Dense<#inputs, #outputs>)
+            }
+            Kind::Conv2d { outputs, window } => {
+                let outputs = type_number(*outputs);
+                let [k, s, p] = [window.size, window.stride, window.padding].map(type_number);
+                quote!(::frechet::Conv2d<#image, #outputs, #k, #s, #p>)
+            }
+            Kind::Pool { op, window } => {
+                let [k, s] = [window.size, window.stride].map(type_number);
+                match op {
+                    PoolOp::Max => quote!(::frechet::MaxPool2d<#image, #k, #s>),
+                    PoolOp::Avg => quote!(::frechet::AvgPool2d<#image, #k, #s>),
+                }
+            }
+            Kind::Flatten => quote!(::frechet::Flatten<#image>),
+            Kind::Rejected => match input {
+                Shape::Vector(_) => quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix2>),
+                Shape::Image { .. } => {
+                    quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix4>)
+                }
+            },
+        }
+    }
+}
+
+/// A typenum type for `n`: its named alias where typenum has one, its bits otherwise.
+fn type_number(n: usize) -> TokenStream {
+    if n <= 1024 {
+        let alias = format_ident!("U{n}");
+        return quote!(::frechet::typenum::#alias);
+    }
+    let mut ty = quote!(::frechet::typenum::UTerm);
+    for bit in (0..usize::BITS - n.leading_zeros()).rev() {
+        let b = if n >> bit & 1 == 1 {
+            quote!(::frechet::typenum::B1)
+        } else {
+            quote!(::frechet::typenum::B0)
+        };
+        ty = quote!(::frechet::typenum::UInt<#ty, #b>);
+    }
+    ty
+}
