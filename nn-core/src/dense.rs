@@ -19,6 +19,8 @@ use ndarray::{
 };
 use typenum::Unsigned;
 
+use crate::shape::Features;
+
 use crate::aligned;
 use crate::gemm::{matmul, matmul_onto, product_scratch};
 use crate::init::{Init, InitRng};
@@ -92,18 +94,18 @@ pub struct Dense<I, O> {
     shape: PhantomData<fn() -> (I, O)>,
 }
 
-impl<I: Unsigned, O: Unsigned> Dense<I, O> {
+impl<I: Features, O: Unsigned> Dense<I, O> {
     /// The number of input features.
-    pub const INPUTS: usize = I::USIZE;
+    pub const INPUTS: usize = I::FEATURES;
     /// The number of output features.
     pub const OUTPUTS: usize = O::USIZE;
     /// The number of scalar parameters: `O · I + O`.
-    pub const NUM_PARAMS: usize = I::USIZE * O::USIZE + O::USIZE;
+    pub const NUM_PARAMS: usize = I::FEATURES * O::USIZE + O::USIZE;
 
     /// A layer whose weights and bias are all zero.
     pub fn zeros() -> Self {
         Dense {
-            weight: aligned::zeros(Ix2(O::USIZE, I::USIZE)),
+            weight: aligned::zeros(Ix2(O::USIZE, I::FEATURES)),
             bias: aligned::zeros(Ix1(O::USIZE)),
             shape: PhantomData,
         }
@@ -116,7 +118,7 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
             .weight
             .as_slice_mut()
             .expect("freshly allocated, contiguous");
-        rng.fill(weights, init, I::USIZE, O::USIZE);
+        rng.fill(weights, init, I::FEATURES, O::USIZE);
         layer
     }
 
@@ -141,19 +143,22 @@ impl<I: Unsigned, O: Unsigned> Dense<I, O> {
     }
 }
 
-impl<I: Unsigned, O: Unsigned> Layer for Dense<I, O> {
+impl<I: Features, O: Unsigned> Layer for Dense<I, O> {
     const KIND: &'static str = "Dense";
     type InputDim = Ix2;
     type OutputDim = Ix2;
-    const INPUT_SHAPE: &'static [usize] = &[I::USIZE];
-    const OUTPUT_SHAPE: &'static [usize] = &[O::USIZE];
+    const INPUT_SHAPE: &'static [usize] = I::SHAPE;
+    const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = match I::SHAPE.len() {
+        1 => Ok(&[O::USIZE]),
+        _ => Err("`Dense` takes a vector of features\nhelp: insert `Flatten` before it, as in `flat: Flatten,`"),
+    };
     const NUM_PARAMS: usize = Self::NUM_PARAMS;
     /// `a Wᵀ` forward, `Δᵀ a` for the gradient.
-    const SCRATCH: ThreadScratch = product_scratch(None, Some(O::USIZE), Some(I::USIZE))
-        .max(product_scratch(Some(O::USIZE), Some(I::USIZE), None));
+    const SCRATCH: ThreadScratch = product_scratch(None, Some(O::USIZE), Some(I::FEATURES))
+        .max(product_scratch(Some(O::USIZE), Some(I::FEATURES), None));
     /// `Δ W`.
     const SCRATCH_INPUT_ADJOINT: ThreadScratch =
-        product_scratch(None, Some(I::USIZE), Some(O::USIZE));
+        product_scratch(None, Some(I::FEATURES), Some(O::USIZE));
 
     fn new(rng: &mut InitRng, init: Init) -> Self {
         Dense::new(rng, init)
@@ -223,7 +228,7 @@ impl<I, O> Clone for Dense<I, O> {
     }
 }
 
-impl<I: Unsigned, O: Unsigned> Default for Dense<I, O> {
+impl<I: Features, O: Unsigned> Default for Dense<I, O> {
     fn default() -> Self {
         Self::zeros()
     }
@@ -234,7 +239,7 @@ impl<I, O> LayerShape for Dense<I, O> {
     type Output = Vector<O>;
 }
 
-crate::network::weight_and_bias_layer!("Dense", impl<I: Unsigned, O: Unsigned> for Dense<I, O>);
+crate::network::weight_and_bias_layer!("Dense", impl<I: Features, O: Unsigned> for Dense<I, O>);
 
 #[cfg(test)]
 mod tests {

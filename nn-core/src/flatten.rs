@@ -102,8 +102,11 @@ impl<I: ImageShape> Layer for Flatten<I> {
     const KIND: &'static str = "Flatten";
     type InputDim = Ix4;
     type OutputDim = Ix2;
-    const INPUT_SHAPE: &'static [usize] = &[I::CHANNELS, I::HEIGHT, I::WIDTH];
-    const OUTPUT_SHAPE: &'static [usize] = &[Self::OUTPUTS];
+    const INPUT_SHAPE: &'static [usize] = I::SHAPE;
+    const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = match I::SHAPE.len() {
+        3 => Ok(&[Self::OUTPUTS]),
+        _ => Err("`Flatten` takes an image"),
+    };
     const NUM_PARAMS: usize = 0;
 
     fn new(_rng: &mut InitRng, _init: Init) -> Self {
@@ -121,7 +124,7 @@ impl<I: ImageShape> Layer for Flatten<I> {
     /// If `a_prev` is not a batch of `I` or `a` is not N × C·H·W.
     #[track_caller]
     fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut2<'_, f32>) {
-        batch_size(Self::KIND, a_prev.shape(), Self::INPUT_SHAPE);
+        batch_size(Self::KIND, a_prev.shape(), I::SHAPE);
         forward(a_prev, a);
     }
 
@@ -138,7 +141,7 @@ impl<I: ImageShape> Layer for Flatten<I> {
         delta: ArrayView2<'_, f32>,
         delta_prev: ArrayViewMut4<'_, f32>,
     ) {
-        batch_size(Self::KIND, delta_prev.shape(), Self::INPUT_SHAPE);
+        batch_size(Self::KIND, delta_prev.shape(), I::SHAPE);
         adjoint_input(delta, delta_prev);
     }
 }

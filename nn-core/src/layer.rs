@@ -40,6 +40,7 @@ use crate::init::{Init, InitRng};
 use crate::network::Parameters;
 use crate::optim::{update_layer, Optimizer};
 use crate::scratch::ThreadScratch;
+use crate::text::Text;
 
 /// A layer kind with its sizes: its forward map, its two adjoints, its parameters and its
 /// shapes. Every built-in layer implements it, and so can a type written outside the
@@ -64,8 +65,11 @@ pub trait Layer: Parameters + Clone {
     /// The shape of one input sample: `[features]` or `[channels, height, width]`.
     const INPUT_SHAPE: &'static [usize];
 
-    /// The shape of one output sample.
-    const OUTPUT_SHAPE: &'static [usize];
+    /// The shape of one output sample, or why the layer cannot take
+    /// [`Layer::INPUT_SHAPE`]: the layer's shape rule. `network!` reports a refusal as a
+    /// compile error on the layer's line, `` `dw` receives 6×12×12, but <reason> ``; the
+    /// reason says what the layer takes, as in "`DepthwiseConv2d` takes an image".
+    const OUTPUT_SHAPE: Result<&'static [usize], &'static str>;
 
     /// The number of scalar parameters, `W` and `b` together.
     const NUM_PARAMS: usize;
@@ -132,9 +136,90 @@ pub trait Layer: Parameters + Clone {
     }
 }
 
+/// The shape of one output sample of `L`, or no shape (`[]`) if `L` refuses its input.
+pub const fn output_shape<L: Layer>() -> &'static [usize] {
+    match L::OUTPUT_SHAPE {
+        Ok(shape) => shape,
+        Err(_) => &[],
+    }
+}
+
+/// Why layer `name` of type `L` cannot take its input, as `network!` reports it: `` `dw`
+/// receives 6×12×12, but <reason> ``; empty if it can, or if its input is no shape
+/// because an earlier layer refused its own (that mistake is reported already).
+pub const fn refusal<const N: usize, L: Layer>(name: &str) -> Text<N> {
+    match L::OUTPUT_SHAPE {
+        Err(reason) if !L::INPUT_SHAPE.is_empty() => Text::new()
+            .push("`")
+            .push(name)
+            .push("` receives ")
+            .push_dims(L::INPUT_SHAPE)
+            .push(", but ")
+            .push(reason),
+        _ => Text::new(),
+    }
+}
+
+/// Why a network cannot end with layer `name` of type `L`, as `network!` reports it:
+/// the losses take a vector. Empty if it gives one, or no shape at all (refused already).
+pub const fn ends_with_a_vector<const N: usize, L: Layer>(name: &str) -> Text<N> {
+    let output = output_shape::<L>();
+    if output.len() <= 1 {
+        return Text::new();
+    }
+    Text::new()
+        .push("the network ends with `")
+        .push(name)
+        .push("`, which gives ")
+        .push_dims(output)
+        .push(" per sample, but the losses take a vector\nhelp: add `flat: Flatten` at the end, or a `Dense` layer after one")
+}
+
+/// Dimension `axis` of a per-sample `shape`, or 0 if it has fewer: the const numbers of a
+/// [`crate::shape::Dims`].
+pub const fn dim(shape: &[usize], axis: usize) -> usize {
+    if axis < shape.len() {
+        shape[axis]
+    } else {
+        0
+    }
+}
+
 /// A batch of `batch` outputs of layer `L`, all zero: a buffer of a training step.
 pub fn output_batch<L: Layer>(batch: usize) -> ndarray::Array<f32, L::OutputDim> {
-    ndarray::Array::zeros(batch_dim::<L::OutputDim>(batch, L::OUTPUT_SHAPE))
+    ndarray::Array::zeros(batch_dim::<L::OutputDim>(batch, output_shape::<L>()))
+}
+
+/// `view` as a batch of dimension `D`: where `network!` joins layers whose dimensions it
+/// could not see (a layer written outside the library, and those after it), so that a
+/// mismatch is the one compile error that refuses the shape, not a type error besides.
+///
+/// # Panics
+///
+/// If the dimensions differ, which the shape checks make a compile error first.
+#[track_caller]
+pub fn view_as<D: Dimension, E: Dimension>(view: ArrayView<'_, f32, E>) -> ArrayView<'_, f32, D> {
+    view.into_dimensionality()
+        .expect("the shapes were checked when the network compiled")
+}
+
+/// [`view_as`] for a view to write to.
+#[track_caller]
+pub fn view_mut_as<D: Dimension, E: Dimension>(
+    view: ArrayViewMut<'_, f32, E>,
+) -> ArrayViewMut<'_, f32, D> {
+    view.into_dimensionality()
+        .expect("the shapes were checked when the network compiled")
+}
+
+/// [`view_as`] for an owned batch.
+#[track_caller]
+pub fn array_as<D: Dimension, E: Dimension>(
+    array: ndarray::Array<f32, E>,
+) -> ndarray::Array<f32, D> {
+    array
+        .into_dimensionality()
+        .expect("the shapes were checked when the network compiled")
 }
 
 /// The dimension of a batch of `batch` samples of shape `sample`.
@@ -212,7 +297,7 @@ impl<D: Dimension> Layer for Rejected<D> {
     type InputDim = D;
     type OutputDim = ndarray::Ix2;
     const INPUT_SHAPE: &'static [usize] = &[];
-    const OUTPUT_SHAPE: &'static [usize] = &[0];
+    const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = Ok(&[0]);
     const NUM_PARAMS: usize = 0;
 
     fn new(_rng: &mut InitRng, _init: Init) -> Self {

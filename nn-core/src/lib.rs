@@ -36,6 +36,7 @@ mod scalar;
 mod scratch;
 pub mod shape;
 pub mod summary;
+pub mod text;
 pub mod train;
 
 pub use activation::{Activation, Identity, LeakyReLU, ReLU, Sigmoid, Tanh};

@@ -26,6 +26,9 @@ pub trait PoolKind {
     /// The layer kind's name, as in `network!`.
     const NAME: &'static str;
 
+    /// What the pool refuses a vector with.
+    const TAKES_AN_IMAGE: &'static str;
+
     /// The pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW).
     fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>);
 
@@ -63,10 +66,11 @@ impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Pool2d<P, I, K, S> {
         stride: S::USIZE,
         padding: 0,
     };
-    /// The output height, `(H − K)/S + 1`.
-    pub const OUT_HEIGHT: usize = Self::WINDOW.output(I::HEIGHT);
+    /// The output height, `(H − K)/S + 1` (0 if the window does not fit, which the layer
+    /// refuses).
+    pub const OUT_HEIGHT: usize = Self::WINDOW.output_or_zero(I::HEIGHT);
     /// The output width, `(W − K)/S + 1`.
-    pub const OUT_WIDTH: usize = Self::WINDOW.output(I::WIDTH);
+    pub const OUT_WIDTH: usize = Self::WINDOW.output_or_zero(I::WIDTH);
 
     /// The layer (it has no parameters to initialise).
     pub fn new() -> Self {
@@ -84,8 +88,16 @@ impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Layer for Pool2d<P, I
     const KIND: &'static str = P::NAME;
     type InputDim = Ix4;
     type OutputDim = Ix4;
-    const INPUT_SHAPE: &'static [usize] = &[I::CHANNELS, I::HEIGHT, I::WIDTH];
-    const OUTPUT_SHAPE: &'static [usize] = &[I::CHANNELS, Self::OUT_HEIGHT, Self::OUT_WIDTH];
+    const INPUT_SHAPE: &'static [usize] = I::SHAPE;
+    const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = if I::SHAPE.len() != 3 {
+        Err(P::TAKES_AN_IMAGE)
+    } else if Self::WINDOW.checked_output(I::HEIGHT).is_none()
+        || Self::WINDOW.checked_output(I::WIDTH).is_none()
+    {
+        Err("its window is larger than the image")
+    } else {
+        Ok(&[I::CHANNELS, Self::OUT_HEIGHT, Self::OUT_WIDTH])
+    };
     const NUM_PARAMS: usize = 0;
 
     fn new(_rng: &mut InitRng, _init: Init) -> Self {

@@ -35,8 +35,44 @@ pub struct Vector<N>(PhantomData<N>);
 /// The per-sample shape of an image: `C` channels of `H` × `W` pixels.
 pub struct Image<C, H, W>(PhantomData<(C, H, W)>);
 
-/// The sizes of an [`Image`] as numbers, for the kernels.
-pub trait ImageShape {
+/// A per-sample shape given as a type, read as numbers: [`Vector`] and [`Image`] of
+/// typenum numbers, or [`Dims`] of const numbers.
+pub trait SampleShape {
+    /// The dimensions: `[features]` or `[channels, height, width]`; empty for a shape an
+    /// earlier layer could not give (see [`Dims`]).
+    const SHAPE: &'static [usize];
+}
+
+impl<N: Unsigned> SampleShape for Vector<N> {
+    const SHAPE: &'static [usize] = &[N::USIZE];
+}
+
+impl<C: Unsigned, H: Unsigned, W: Unsigned> SampleShape for Image<C, H, W> {
+    const SHAPE: &'static [usize] = &[C::USIZE, H::USIZE, W::USIZE];
+}
+
+/// A per-sample shape of rank `R` whose dimensions are const numbers: `[A]` for `R = 1`,
+/// `[A, B, C]` for `R = 3`, and no shape at all for `R = 0`.
+///
+/// `network!` gives a layer this input type where its shape is known only by const
+/// evaluation: a layer written outside the library (whose shape rule the macro cannot
+/// run), and every layer after one. `R = 0` stands for the output of a layer that refused
+/// its input, so that one mistake is reported once, not again by every layer after it.
+pub struct Dims<const R: usize, const A: usize, const B: usize, const C: usize>;
+
+impl<const R: usize, const A: usize, const B: usize, const C: usize> SampleShape
+    for Dims<R, A, B, C>
+{
+    const SHAPE: &'static [usize] = match R {
+        1 => &[A],
+        3 => &[A, B, C],
+        _ => &[],
+    };
+}
+
+/// The sizes of an image shape as numbers, for the kernels. A [`Dims`] of another rank
+/// gives sizes too, which the layers taking it refuse (`Layer::OUTPUT_SHAPE`).
+pub trait ImageShape: SampleShape {
     /// The number of channels.
     const CHANNELS: usize;
     /// The height in pixels.
@@ -49,6 +85,33 @@ impl<C: Unsigned, H: Unsigned, W: Unsigned> ImageShape for Image<C, H, W> {
     const CHANNELS: usize = C::USIZE;
     const HEIGHT: usize = H::USIZE;
     const WIDTH: usize = W::USIZE;
+}
+
+impl<const R: usize, const A: usize, const B: usize, const C: usize> ImageShape
+    for Dims<R, A, B, C>
+{
+    const CHANNELS: usize = A;
+    const HEIGHT: usize = B;
+    const WIDTH: usize = C;
+}
+
+/// The input width of a dense layer: a typenum number, or the shape of [`Dims`] (which
+/// the layer refuses unless it is a vector).
+pub trait Features {
+    /// The input's per-sample shape.
+    const SHAPE: &'static [usize];
+    /// The number of features.
+    const FEATURES: usize;
+}
+
+impl<N: Unsigned> Features for N {
+    const SHAPE: &'static [usize] = &[N::USIZE];
+    const FEATURES: usize = N::USIZE;
+}
+
+impl<const R: usize, const A: usize, const B: usize, const C: usize> Features for Dims<R, A, B, C> {
+    const SHAPE: &'static [usize] = <Self as SampleShape>::SHAPE;
+    const FEATURES: usize = A;
 }
 
 /// The shape of one sample going into and out of a layer.
@@ -107,12 +170,27 @@ impl Window {
     /// If the window is larger than the padded side or the stride is 0 (in a constant,
     /// this is a compile error).
     pub const fn output(self, n: usize) -> usize {
-        assert!(
-            self.size <= n + 2 * self.padding,
-            "the window is larger than the padded input"
-        );
-        assert!(self.stride > 0, "the stride must be at least 1");
-        (n + 2 * self.padding - self.size) / self.stride + 1
+        match self.checked_output(n) {
+            Some(positions) => positions,
+            None => panic!("the window is larger than the padded input, or its stride is 0"),
+        }
+    }
+
+    /// [`Window::output`], or `None` where it would panic.
+    pub const fn checked_output(self, n: usize) -> Option<usize> {
+        if self.stride == 0 || self.size > n + 2 * self.padding {
+            return None;
+        }
+        Some((n + 2 * self.padding - self.size) / self.stride + 1)
+    }
+
+    /// [`Window::output`], or 0 where it would panic: for the sizes of a layer whose
+    /// shape was refused, which are only looked at if it was not.
+    pub const fn output_or_zero(self, n: usize) -> usize {
+        match self.checked_output(n) {
+            Some(positions) => positions,
+            None => 0,
+        }
     }
 }
 

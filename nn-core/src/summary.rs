@@ -1,25 +1,29 @@
-//! The memory lines of a network's `SUMMARY`, written at compile time.
+//! A network's `SUMMARY`, written at compile time: a table like Keras'
+//! `model.summary()` (layer, kind, output shape, parameters) and the memory a training
+//! step keeps.
 //!
-//! `network!` knows each layer's shape and parameter count while it expands, and writes
-//! the table of layers itself; the memory a step keeps depends on the layers' scratch,
-//! which only the core knows ([`crate::Layer::SCRATCH`]), so the generated `SUMMARY`
-//! constant appends these lines by const evaluation:
+//! `network!` cannot know the shape of a layer written outside the library, nor the
+//! scratch of the core's kernels, while it expands: both are constants of the layers'
+//! types ([`crate::Layer`]). So the generated `SUMMARY` lists the rows and lets const
+//! evaluation write the table, in two passes (the first measures, [`Text`]):
 //!
 //! ```
-//! use nn_core::summary::{render, Memory};
+//! use nn_core::summary::{render, Memory, Row};
+//! use nn_core::text::Text;
 //! use nn_core::ThreadScratch;
 //!
-//! const MEMORY: Memory = Memory {
-//!     params: 44_426,
-//!     step_per_sample: 12_140,
-//!     scratch: ThreadScratch::NONE,
-//! };
-//! const LEN: usize = render::<0>("LeNet\n", MEMORY).len();
-//! const TEXT: nn_core::summary::Text<LEN> = render("LeNet\n", MEMORY);
-//! assert!(TEXT.as_str().contains("12,140 floats (47.4 KiB)"));
+//! const ROWS: &[Row] = &[
+//!     Row { name: "fc1", kind: "Dense", activation: Some("ReLU"), output: &[128], params: 100_480 },
+//!     Row { name: "fc2", kind: "Dense", activation: None, output: &[10], params: 1_290 },
+//! ];
+//! const MEMORY: Memory = Memory { params: 101_770, step_per_sample: 276, scratch: ThreadScratch::NONE };
+//! const LEN: usize = render::<0>("Mlp", &[784], ROWS, MEMORY).len();
+//! const SUMMARY: Text<LEN> = render("Mlp", &[784], ROWS, MEMORY);
+//! assert!(SUMMARY.as_str().contains("fc1    Dense → ReLU  128           100,480"));
 //! ```
 
 use crate::scratch::ThreadScratch;
+use crate::text::{chars, dims_chars, thousands_chars, Text};
 
 /// What a network keeps, in floats.
 #[derive(Clone, Copy, Debug)]
@@ -32,126 +36,123 @@ pub struct Memory {
     pub scratch: ThreadScratch,
 }
 
-/// Text of at most `N` bytes built in a const context. Writing past `N` bytes only counts
-/// them, so that a first pass with `N = 0` gives the length a second pass needs.
+/// A layer's row of the table.
 #[derive(Clone, Copy, Debug)]
-pub struct Text<const N: usize> {
-    bytes: [u8; N],
-    len: usize,
+pub struct Row {
+    /// The layer's name.
+    pub name: &'static str,
+    /// Its kind ([`crate::Layer::KIND`]).
+    pub kind: &'static str,
+    /// The activation after it, unless the identity.
+    pub activation: Option<&'static str>,
+    /// The shape of one output sample.
+    pub output: &'static [usize],
+    /// The number of scalar parameters.
+    pub params: usize,
 }
 
-impl<const N: usize> Text<N> {
-    const fn new() -> Self {
-        Text {
-            bytes: [0; N],
-            len: 0,
-        }
-    }
-
-    /// The number of bytes written, including those beyond `N`.
-    pub const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether nothing was written.
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The text.
-    ///
-    /// # Panics
-    ///
-    /// If more than `N` bytes were written.
-    pub const fn as_str(&self) -> &str {
-        assert!(self.len <= N, "the text is longer than its buffer");
-        match core::str::from_utf8(self.bytes.split_at(self.len).0) {
-            Ok(text) => text,
-            Err(_) => panic!("only whole strings are written"),
-        }
-    }
-
-    const fn push(mut self, text: &str) -> Self {
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            if self.len < N {
-                self.bytes[self.len] = bytes[i];
-            }
-            self.len += 1;
-            i += 1;
-        }
-        self
-    }
-
-    const fn push_digit(self, digit: usize) -> Self {
-        const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-        self.push(DIGITS[digit])
-    }
-
-    /// `n` with its thousands separated: `44,426`.
-    const fn push_thousands(mut self, n: usize) -> Self {
-        let mut power = 1;
-        let mut digits = 1;
-        while n / power >= 10 {
-            power *= 10;
-            digits += 1;
-        }
-        while power > 0 {
-            self = self.push_digit(n / power % 10);
-            digits -= 1;
-            if digits > 0 && digits % 3 == 0 {
-                self = self.push(",");
-            }
-            power /= 10;
-        }
-        self
-    }
-
-    /// The size of `floats` `f32` values, to a tenth of a KiB or MiB.
-    const fn push_bytes(self, floats: usize) -> Self {
-        let bytes = floats * 4;
-        let (unit, name) = if bytes < 1024 * 1024 {
-            (1024, " KiB")
-        } else {
-            (1024 * 1024, " MiB")
-        };
-        let tenths = (bytes * 10 + unit / 2) / unit;
-        self.push_thousands(tenths / 10)
-            .push(".")
-            .push_digit(tenths % 10)
-            .push(name)
-    }
-
-    /// `44,426 floats (173.5 KiB)`.
-    const fn push_floats(self, floats: usize) -> Self {
-        self.push_thousands(floats)
-            .push(" floats (")
-            .push_bytes(floats)
-            .push(")")
+/// The width of the kind column for `row`: `Dense` or `Dense → ReLU`.
+const fn kind_chars(row: &Row) -> usize {
+    match row.activation {
+        Some(activation) => chars(row.kind) + chars(" → ") + chars(activation),
+        None => chars(row.kind),
     }
 }
 
-/// `table`, then the memory lines under a rule as wide as the table's first rule.
-pub const fn render<const N: usize>(table: &str, memory: Memory) -> Text<N> {
+const fn larger(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The table of `network`'s layers under its name, then the memory lines.
+pub const fn render<const N: usize>(
+    network: &str,
+    input: &[usize],
+    rows: &[Row],
+    memory: Memory,
+) -> Text<N> {
+    let mut widths = [
+        larger(chars("layer"), chars("input")),
+        larger(chars("kind"), chars("Input")),
+        larger(chars("output shape"), dims_chars(input)),
+        chars("params"),
+    ];
+    let mut i = 0;
+    while i < rows.len() {
+        let row = &rows[i];
+        widths[0] = larger(widths[0], chars(row.name));
+        widths[1] = larger(widths[1], kind_chars(row));
+        widths[2] = larger(widths[2], dims_chars(row.output));
+        widths[3] = larger(widths[3], thousands_chars(row.params));
+        i += 1;
+    }
+    let rule = widths[0] + widths[1] + widths[2] + widths[3] + 6;
+    let mut text = Text::new().push(network).push("\n");
+    text = push_rule(text, rule);
+    text = text
+        .push_padded("layer", widths[0] + 2)
+        .push_padded("kind", widths[1] + 2)
+        .push_padded("output shape", widths[2] + 2)
+        .push_spaces(widths[3] - chars("params"))
+        .push("params\n");
+    text = push_rule(text, rule);
+    text = text
+        .push_padded("input", widths[0] + 2)
+        .push_padded("Input", widths[1] + 2)
+        .push_dims(input)
+        .push_spaces(widths[2] + 2 - dims_chars(input))
+        .push_spaces(widths[3] - 1)
+        .push("0\n");
+    let mut i = 0;
+    while i < rows.len() {
+        let row = &rows[i];
+        text = text.push_padded(row.name, widths[0] + 2).push(row.kind);
+        if let Some(activation) = row.activation {
+            text = text.push(" → ").push(activation);
+        }
+        text = text
+            .push_spaces(widths[1] + 2 - kind_chars(row))
+            .push_dims(row.output)
+            .push_spaces(widths[2] + 2 - dims_chars(row.output))
+            .push_spaces(widths[3] - thousands_chars(row.params))
+            .push_thousands(row.params)
+            .push("\n");
+        i += 1;
+    }
+    text = push_rule(text, rule);
+    push_memory(text, memory)
+}
+
+const fn push_rule<const N: usize>(mut text: Text<N>, width: usize) -> Text<N> {
+    let mut i = 0;
+    while i < width {
+        text = text.push("─");
+        i += 1;
+    }
+    text.push("\n")
+}
+
+/// The memory lines.
+const fn push_memory<const N: usize>(text: Text<N>, memory: Memory) -> Text<N> {
     let Memory {
         params,
         step_per_sample,
         scratch,
     } = memory;
-    let mut text = Text::new().push(table);
-    text = text
-        .push("parameters        ")
-        .push_floats(params)
-        .push("\nstep, per sample  ")
-        .push_floats(step_per_sample)
-        .push(": activations, error signals\nstep, fixed       ")
-        .push_floats(params)
-        .push(": the gradient\noptimizer state   none (Sgd::new), ")
-        .push_bytes(params)
-        .push(" (momentum), ")
-        .push_bytes(2 * params)
-        .push(" (Adam)\n");
+    let text = push_floats(text.push("parameters        "), params);
+    let text = push_floats(text.push("\nstep, per sample  "), step_per_sample);
+    let text = push_floats(
+        text.push(": activations, error signals\nstep, fixed       "),
+        params,
+    );
+    let text = push_bytes(
+        text.push(": the gradient\noptimizer state   none (Sgd::new), "),
+        params,
+    );
+    let text = push_bytes(text.push(" (momentum), "), 2 * params).push(" (Adam)\n");
     let per_thread = scratch.total();
     if per_thread == 0 {
         return text;
@@ -162,63 +163,87 @@ pub const fn render<const N: usize>(table: &str, memory: Memory) -> Text<N> {
         (true, false) => "an unrolled conv input, a partial conv gradient",
         (false, _) => "packed matrix panels",
     };
-    text.push("scratch, thread   at most ")
-        .push_floats(per_thread)
+    push_floats(text.push("scratch, thread   at most "), per_thread)
         .push(": ")
         .push(what)
         .push("\n")
+}
+
+/// The size of `floats` `f32` values, to a tenth of a KiB or MiB.
+const fn push_bytes<const N: usize>(text: Text<N>, floats: usize) -> Text<N> {
+    let bytes = floats * 4;
+    let (unit, name) = if bytes < 1024 * 1024 {
+        (1024, " KiB")
+    } else {
+        (1024 * 1024, " MiB")
+    };
+    let tenths = (bytes * 10 + unit / 2) / unit;
+    text.push_thousands(tenths / 10)
+        .push(".")
+        .push_number(tenths % 10)
+        .push(name)
+}
+
+/// `44,426 floats (173.5 KiB)`.
+const fn push_floats<const N: usize>(text: Text<N>, floats: usize) -> Text<N> {
+    push_bytes(text.push_thousands(floats).push(" floats ("), floats).push(")")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const fn thousands<const N: usize>(n: usize) -> Text<N> {
-        Text::new().push_thousands(n)
-    }
-
-    #[test]
-    fn thousands_are_separated() {
-        const CASES: [(Text<16>, &str); 6] = [
-            (thousands(0), "0"),
-            (thousands(999), "999"),
-            (thousands(1000), "1,000"),
-            (thousands(44426), "44,426"),
-            (thousands(1234567), "1,234,567"),
-            (thousands(100000), "100,000"),
-        ];
-        for (text, expected) in CASES {
-            assert_eq!(text.as_str(), expected);
-        }
-    }
-
     #[test]
     fn sizes_are_in_kib_or_mib_to_a_tenth() {
-        let text: Text<64> = Text::new()
-            .push_floats(44_426)
-            .push(" ")
-            .push_bytes(1 << 20);
+        let text: Text<64> = push_floats(Text::new(), 44_426).push(" ");
+        let text = push_bytes(text, 1 << 20);
         assert_eq!(text.as_str(), "44,426 floats (173.5 KiB) 4.0 MiB");
     }
 
     #[test]
-    fn a_first_pass_measures_the_second() {
+    fn the_table_lines_up_and_a_first_pass_measures_the_second() {
+        const ROWS: &[Row] = &[
+            Row {
+                name: "conv1",
+                kind: "Conv2d",
+                activation: Some("ReLU"),
+                output: &[6, 24, 24],
+                params: 156,
+            },
+            Row {
+                name: "flat",
+                kind: "Flatten",
+                activation: None,
+                output: &[3456],
+                params: 0,
+            },
+        ];
         let memory = Memory {
-            params: 387,
-            step_per_sample: 38,
+            params: 156,
+            step_per_sample: 2 * (3456 + 3456),
             scratch: ThreadScratch {
                 packed_a: 10,
                 ..ThreadScratch::NONE
             },
         };
-        let len = render::<0>("table\n", memory).len();
-        let text = render::<512>("table\n", memory);
+        let len = render::<0>("Net", &[1, 28, 28], ROWS, memory).len();
+        let text = render::<1024>("Net", &[1, 28, 28], ROWS, memory);
         assert_eq!(text.len(), len);
-        assert!(text
-            .as_str()
-            .starts_with("table\nparameters        387 floats"));
-        assert!(text
-            .as_str()
-            .ends_with("at most 10 floats (0.0 KiB): packed matrix panels\n"));
+        let expected = "\
+Net
+──────────────────────────────────────────
+layer  kind           output shape  params
+──────────────────────────────────────────
+input  Input          1×28×28            0
+conv1  Conv2d → ReLU  6×24×24          156
+flat   Flatten        3456               0
+──────────────────────────────────────────
+parameters        156 floats (0.6 KiB)
+step, per sample  13,824 floats (54.0 KiB): activations, error signals
+step, fixed       156 floats (0.6 KiB): the gradient
+optimizer state   none (Sgd::new), 0.6 KiB (momentum), 1.2 KiB (Adam)
+scratch, thread   at most 10 floats (0.0 KiB): packed matrix panels
+";
+        assert_eq!(text.as_str(), expected);
     }
 }

@@ -3,30 +3,44 @@
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
+use syn::Expr;
 
 use crate::args::Args;
 use crate::ctxt::Ctxt;
-use crate::parse::{Call, LayerDecl};
-use crate::suggest::with_suggestion;
+use crate::parse::{Arg, Call, LayerDecl};
+use crate::suggest::{closest, with_suggestion};
 
 /// The names `network!` knows, for suggestions.
 pub const ACTIVATIONS: &[&str] = &["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity"];
 
 /// A pointwise activation with its checked arguments.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub enum Activation {
     Identity,
     ReLU,
     LeakyReLU(f32),
     Sigmoid,
     Tanh,
+    /// A value of the user's whose type implements the core's `Activation` trait: a unit
+    /// struct `Softplus`, or a tuple struct `Softplus(2.0)` with its fields.
+    User {
+        path: syn::Path,
+        args: Vec<Expr>,
+    },
 }
 
 impl Activation {
     /// The activation `call` names after the layer `layer`, with its checked arguments.
     pub fn parse(layer: &LayerDecl, call: &Call, cx: &mut Ctxt) -> Option<Activation> {
+        let Some(name) = call.single_name().filter(|name| {
+            ACTIVATIONS.contains(&name.as_str())
+                || name == "Softmax"
+                || closest(name, ACTIVATIONS).is_some()
+        }) else {
+            return user_activation(layer, call, cx);
+        };
         let mut args = Args::new(&layer.name, call, cx);
-        let activation = match call.name.to_string().as_str() {
+        let activation = match name.as_str() {
             "Identity" => Activation::Identity,
             "ReLU" => Activation::ReLU,
             "Sigmoid" => Activation::Sigmoid,
@@ -36,10 +50,22 @@ impl Activation {
                 args.finish();
                 return Some(Activation::LeakyReLU(slope?));
             }
+            "Softmax" => {
+                args.forget();
+                cx.error_spanned_by(
+                    &call.name,
+                    "`Softmax` is not an activation: it is not pointwise\nhelp: end with a layer of logits and train with the loss `SoftmaxCrossEntropy`, which applies it",
+                );
+                return None;
+            }
             other => {
                 args.forget();
                 let message = format!("unknown activation `{other}`");
-                cx.error_spanned_by(&call.name, with_suggestion(message, other, ACTIVATIONS));
+                let message = with_suggestion(message, other, ACTIVATIONS);
+                cx.error_spanned_by(
+                    &call.name,
+                    format!("{message}\nhelp: an activation of your own with a name this close to a built-in one is written as a path, such as `self::{other}`"),
+                );
                 return None;
             }
         };
@@ -47,33 +73,58 @@ impl Activation {
         Some(activation)
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
+    pub fn name(&self) -> String {
+        let name = match self {
             Activation::Identity => "Identity",
             Activation::ReLU => "ReLU",
             Activation::LeakyReLU(_) => "LeakyReLU",
             Activation::Sigmoid => "Sigmoid",
             Activation::Tanh => "Tanh",
-        }
+            Activation::User { path, .. } => return quote!(#path).to_string().replace(' ', ""),
+        };
+        name.to_string()
     }
 
     /// The core value that applies the activation, or `None` for the identity, which
     /// the passes skip.
-    pub fn value(self) -> Option<TokenStream> {
+    pub fn value(&self) -> Option<TokenStream> {
         Some(match self {
             Activation::Identity => return None,
             Activation::ReLU => quote!(::frechet::ReLU),
             Activation::LeakyReLU(slope) => {
-                let slope = Literal::f32_suffixed(slope);
+                let slope = Literal::f32_suffixed(*slope);
                 quote!(::frechet::LeakyReLU(#slope))
             }
             Activation::Sigmoid => quote!(::frechet::Sigmoid),
             Activation::Tanh => quote!(::frechet::Tanh),
+            Activation::User { path, args } if args.is_empty() => quote!(#path),
+            Activation::User { path, args } => quote!(#path(#(#args),*)),
         })
     }
 
     /// The value, the identity included, for choosing an initialisation.
-    pub fn init_value(self) -> TokenStream {
+    pub fn init_value(&self) -> TokenStream {
         self.value().unwrap_or_else(|| quote!(::frechet::Identity))
     }
+}
+
+/// A user's activation: `path` or `path(args)`, its value's constructor.
+fn user_activation(layer: &LayerDecl, call: &Call, cx: &mut Ctxt) -> Option<Activation> {
+    let mut args = Vec::new();
+    for arg in &call.args {
+        match arg {
+            Arg::Positional(expr) => args.push(expr.clone()),
+            Arg::Keyword { key, .. } => {
+                cx.error_spanned_by(
+                    arg,
+                    format!("`{}`: an activation of your own takes positional arguments, not `{key} = ...`\nhelp: they are the fields of its tuple struct, in order", layer.name),
+                );
+                return None;
+            }
+        }
+    }
+    Some(Activation::User {
+        path: call.path.clone(),
+        args,
+    })
 }

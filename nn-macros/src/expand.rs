@@ -7,13 +7,13 @@
 //! whatever its kind; only its type comes from the table of kinds. Everything generic is
 //! core code reached through `::frechet`.
 
-use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
 
 use crate::activations::Activation;
+use crate::kinds::Input;
 use crate::sample::Shape;
 use crate::shape::Model;
-use crate::summary::table;
 
 pub fn expand(model: &Model) -> TokenStream {
     let Model {
@@ -22,7 +22,6 @@ pub fn expand(model: &Model) -> TokenStream {
         name,
         input,
         layers,
-        ..
     } = model;
     let buffers = format_ident!("{name}Buffers");
     let step = format_ident!("{name}Step");
@@ -30,15 +29,20 @@ pub fn expand(model: &Model) -> TokenStream {
     let name_strings: Vec<_> = names.iter().map(|n| n.to_string()).collect();
     let layer_attrs: Vec<_> = layers.iter().map(|l| &l.attrs).collect();
     let layer_docs: Vec<_> = layers.iter().map(layer_doc).collect();
-    let types: Vec<_> = layers.iter().map(|l| l.kind.ty(l.input)).collect();
-    let output = layers.last().expect("a checked model has layers").output;
+    let types: Vec<_> = (0..layers.len()).map(|i| layer_type(model, i)).collect();
     let last = names[names.len() - 1];
+    let last_type = &types[types.len() - 1];
 
     let input_dims = dims(*input);
-    let output_dims = dims(output);
     let input_rank = Literal::usize_unsuffixed(input.dims().len());
-    let output_rank = Literal::usize_unsuffixed(output.dims().len());
-    let table = table(model);
+    // The network ends with a vector: the macro checked it, or `ends` below does.
+    let output_len = match layers[layers.len() - 1].output {
+        Some(output) => {
+            let len = Literal::usize_unsuffixed(output.len().expect("checked in shape"));
+            quote!(#len)
+        }
+        None => quote!(::frechet::layer::dim(::frechet::layer::output_shape::<#last_type>(), 0)),
+    };
     let name_string = name.to_string();
     let inits = layers.iter().map(|layer| layer.activation.init_value());
     // The scratch of every pass that runs: the input adjoints only where a step computes
@@ -48,23 +52,63 @@ pub fn expand(model: &Model) -> TokenStream {
             .then(|| quote!(.max(<#ty as ::frechet::Layer>::SCRATCH_INPUT_ADJOINT)));
         quote!(.max(<#ty as ::frechet::Layer>::SCRATCH) #input_adjoint)
     });
+    let rows = layers.iter().zip(&types).map(|(layer, ty)| {
+        let name = layer.name.to_string();
+        let activation = match layer.activation.value() {
+            Some(_) => {
+                let activation = layer.activation.name();
+                quote!(::std::option::Option::Some(#activation))
+            }
+            None => quote!(::std::option::Option::None),
+        };
+        quote! {
+            ::frechet::summary::Row {
+                name: #name,
+                kind: <#ty as ::frechet::Layer>::KIND,
+                activation: #activation,
+                output: ::frechet::layer::output_shape::<#ty>(),
+                params: <#ty as ::frechet::Layer>::NUM_PARAMS,
+            }
+        }
+    });
+    let shape_consts = shape_consts(model, &types);
+    let checks = checks(model, &types);
     let forward = (0..layers.len()).map(|i| forward_statements(model, i));
     let backward = (0..layers.len())
         .rev()
         .map(|i| backward_statements(model, i));
     let last_activation = activation_backprop(
-        layers[layers.len() - 1].activation,
+        &layers[layers.len() - 1].activation,
         quote!(s.a.#last),
         quote!(s.delta.#last),
     );
+    // Where the macro could not see the last layer's dimension, the loss and `forward`
+    // see its output through an adaptor (the check `ends` makes a mismatch a compile
+    // error).
+    let computed_end = layers[layers.len() - 1].output.is_none();
+    let (output_view, delta_view, output) = if computed_end {
+        (
+            quote!(::frechet::layer::view_as(s.a.#last.view())),
+            quote!(::frechet::layer::view_mut_as(s.delta.#last.view_mut())),
+            quote!(::frechet::layer::array_as(a.#last)),
+        )
+    } else {
+        (
+            quote!(s.a.#last.view()),
+            quote!(s.delta.#last.view_mut()),
+            quote!(a.#last),
+        )
+    };
     let input_array = batch_view(*input);
     let batch_dim = match input {
         Shape::Vector(_) => quote!(::frechet::ndarray::Ix2),
         Shape::Image { .. } => quote!(::frechet::ndarray::Ix4),
     };
-    let output_array = batch_array(output);
 
     quote! {
+        #shape_consts
+        #checks
+
         #(#attrs)*
         #vis struct #name {
             #(
@@ -99,8 +143,8 @@ pub fn expand(model: &Model) -> TokenStream {
         impl #name {
             /// The shape of one input sample.
             pub const INPUT_SHAPE: [usize; #input_rank] = [#(#input_dims),*];
-            /// The shape of one output sample.
-            pub const OUTPUT_SHAPE: [usize; #output_rank] = [#(#output_dims),*];
+            /// The shape of one output sample: a vector of this many outputs.
+            pub const OUTPUT_SHAPE: [usize; 1] = [#output_len];
             /// The number of scalar parameters.
             pub const NUM_PARAMS: usize = 0 #(+ <#types as ::frechet::Layer>::NUM_PARAMS)*;
             /// A table of the layers, their output shapes and their parameter counts, with
@@ -111,14 +155,17 @@ pub fn expand(model: &Model) -> TokenStream {
                     step_per_sample: #name::STEP_FLOATS_PER_SAMPLE,
                     scratch: #name::__SCRATCH,
                 };
-                const LEN: usize = ::frechet::summary::render::<0>(#table, MEMORY).len();
-                const TEXT: ::frechet::summary::Text<LEN> = ::frechet::summary::render(#table, MEMORY);
+                const ROWS: &[::frechet::summary::Row] = &[#(#rows),*];
+                const LEN: usize =
+                    ::frechet::summary::render::<0>(#name_string, &#name::INPUT_SHAPE, ROWS, MEMORY).len();
+                const TEXT: ::frechet::text::Text<LEN> =
+                    ::frechet::summary::render(#name_string, &#name::INPUT_SHAPE, ROWS, MEMORY);
                 TEXT.as_str()
             };
             /// The floats a training step keeps per sample of its batch: every layer's
             /// activation and error signal.
             pub const STEP_FLOATS_PER_SAMPLE: usize =
-                0 #(+ 2 * ::frechet::layer::sample_len(<#types as ::frechet::Layer>::OUTPUT_SHAPE))*;
+                0 #(+ 2 * ::frechet::layer::sample_len(::frechet::layer::output_shape::<#types>()))*;
             /// The floats a training step keeps whatever the batch size: the gradient.
             /// (Besides these, the parameters, the optimizer's state, and the scratch space
             /// each thread keeps for the kernels, [`Self::SCRATCH_FLOATS_PER_THREAD`].)
@@ -157,11 +204,11 @@ pub fn expand(model: &Model) -> TokenStream {
             /// # Panics
             ///
             /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`].
-            pub fn forward(&self, x: #input_array) -> #output_array {
+            pub fn forward(&self, x: #input_array) -> ::frechet::ndarray::Array2<f32> {
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut a = #buffers::zeros(batch);
                 self.forward_into(x, &mut a);
-                a.#last
+                #output
             }
 
             /// The mean loss over the batch and its gradient, a value of the network's own
@@ -209,7 +256,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 use ::frechet::{Activation as _, Layer as _};
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut s = self.__scratch.take_or(
-                    |s| s.a.#last.nrows() == batch,
+                    |s| s.a.#last.len_of(::frechet::ndarray::Axis(0)) == batch,
                     || #step {
                         a: #buffers::zeros(batch),
                         delta: #buffers::zeros(batch),
@@ -218,7 +265,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 );
                 self.forward_into(x, &mut s.a);
                 // δ_L = σ_L'(z_L) ⊙ ∇ℓ(a_L, y)
-                let value = loss.loss_and_delta(s.a.#last.view(), targets, s.delta.#last.view_mut());
+                let value = loss.loss_and_delta(#output_view, targets, #delta_view);
                 if !value.is_finite() {
                     // Every gradient would be meaningless: leave the weights as they are.
                     self.__scratch.put(s);
@@ -296,16 +343,121 @@ pub fn expand(model: &Model) -> TokenStream {
     }
 }
 
-/// The statements of layer `i` in the forward pass: its map, then its activation.
-fn forward_statements(model: &Model, i: usize) -> TokenStream {
-    let name = &model.layers[i].name;
-    let a_prev = match i {
+/// The type of layer `i`: from the table of kinds, given its input as the macro knows it
+/// or as const evaluation computes it from the layer before.
+fn layer_type(model: &Model, i: usize) -> TokenStream {
+    let layer = &model.layers[i];
+    let input = match layer.input {
+        Some(shape) => Input::Known(shape),
+        None => {
+            let shape = shape_const(model, i - 1);
+            Input::Computed(quote! {
+                ::frechet::shape::Dims<
+                    { #shape.len() },
+                    { ::frechet::layer::dim(#shape, 0) },
+                    { ::frechet::layer::dim(#shape, 1) },
+                    { ::frechet::layer::dim(#shape, 2) },
+                >
+            })
+        }
+    };
+    layer.kind.ty(&input)
+}
+
+/// The name of the constant that holds layer `i`'s output shape, for the layers whose
+/// output only const evaluation knows.
+fn shape_const(model: &Model, i: usize) -> syn::Ident {
+    format_ident!(
+        "__FRECHET_{}_{}_OUTPUT",
+        model.name.to_string().to_uppercase(),
+        model.layers[i].name.to_string().to_uppercase()
+    )
+}
+
+/// The output shapes that only const evaluation knows, each a constant the next layer's
+/// type reads.
+fn shape_consts(model: &Model, types: &[TokenStream]) -> TokenStream {
+    let consts = model
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.output.is_none());
+    let consts = consts.map(|(i, _)| {
+        let name = shape_const(model, i);
+        let ty = &types[i];
+        quote! {
+            #[doc(hidden)]
+            const #name: &[usize] = ::frechet::layer::output_shape::<#ty>();
+        }
+    });
+    quote!(#(#consts)*)
+}
+
+/// Where the macro could not check a shape, const evaluation does, with the same words:
+/// a compile error on the layer's line if it refuses its input (the layer's own rule,
+/// `Layer::OUTPUT_SHAPE`), and at the end if the network gives no vector.
+fn checks(model: &Model, types: &[TokenStream]) -> TokenStream {
+    let layers = model.layers.iter().zip(types);
+    let refusals = layers
+        .filter(|(l, _)| l.output.is_none())
+        .map(|(layer, ty)| {
+            let name = layer.name.to_string();
+            let message = quote!(::frechet::layer::refusal::<LEN, #ty>(#name));
+            let len = quote!(::frechet::layer::refusal::<0, #ty>(#name).len());
+            refuse(layer.kind_span, len, message)
+        });
+    let last = &model.layers[model.layers.len() - 1];
+    let ends = last.output.is_none().then(|| {
+        let (name, ty) = (last.name.to_string(), &types[types.len() - 1]);
+        let message = quote!(::frechet::layer::ends_with_a_vector::<LEN, #ty>(#name));
+        let len = quote!(::frechet::layer::ends_with_a_vector::<0, #ty>(#name).len());
+        refuse(last.name.span(), len, message)
+    });
+    quote!(#(#refusals)* #ends)
+}
+
+/// A constant that fails to compile, at `span`, with the message const evaluation writes
+/// (of length `len`, through `message`, generic in `LEN`), unless the message is empty.
+fn refuse(span: Span, len: TokenStream, message: TokenStream) -> TokenStream {
+    let panic = quote_spanned!(span=> ::core::panic!("{}", MESSAGE.as_str()));
+    quote! {
+        const _: () = {
+            const LEN: usize = #len;
+            const MESSAGE: ::frechet::text::Text<LEN> = #message;
+            if !MESSAGE.is_empty() {
+                #panic
+            }
+        };
+    }
+}
+
+/// Whether the macro could not see that layer `i` takes what the layer before gives, so
+/// that the pass joins the two through an adaptor, leaving a mismatch to the shape checks.
+fn joined_blindly(model: &Model, i: usize) -> bool {
+    let layer = &model.layers[i];
+    layer.input.is_none() || !layer.kind.is_built_in()
+}
+
+/// `a_{l−1}` as layer `i` takes it, from `x` or from the buffers `a` (`s.a`).
+fn a_prev(model: &Model, i: usize, buffers: TokenStream) -> TokenStream {
+    let view = match i {
         0 => quote!(x),
         _ => {
             let prev = &model.layers[i - 1].name;
-            quote!(a.#prev.view())
+            quote!(#buffers.#prev.view())
         }
     };
+    if joined_blindly(model, i) {
+        quote!(::frechet::layer::view_as(#view))
+    } else {
+        view
+    }
+}
+
+/// The statements of layer `i` in the forward pass: its map, then its activation.
+fn forward_statements(model: &Model, i: usize) -> TokenStream {
+    let name = &model.layers[i].name;
+    let a_prev = a_prev(model, i, quote!(a));
     let activation = model.layers[i]
         .activation
         .value()
@@ -316,7 +468,7 @@ fn forward_statements(model: &Model, i: usize) -> TokenStream {
     }
 }
 
-/// Whether a step computes layer `i`'s input adjoint: only if a layer before it has
+/// Whether a step computes layer `i`'s input adjoint: only if a layer before it may have
 /// weights (the first layer's, in particular, would be the gradient in the data).
 fn needs_input_adjoint(model: &Model, i: usize) -> bool {
     model.layers[..i].iter().any(|l| l.kind.has_params())
@@ -327,23 +479,22 @@ fn needs_input_adjoint(model: &Model, i: usize) -> bool {
 fn backward_statements(model: &Model, i: usize) -> TokenStream {
     let name = &model.layers[i].name;
     let index = Literal::usize_unsuffixed(i);
-    let a_prev = match i {
-        0 => quote!(x),
-        _ => {
-            let prev = &model.layers[i - 1].name;
-            quote!(s.a.#prev.view())
-        }
-    };
+    let a_prev = a_prev(model, i, quote!(s.a));
     let input_adjoint = needs_input_adjoint(model, i).then(|| {
         let prev = &model.layers[i - 1];
         let prev_name = &prev.name;
         let sigma_prime = activation_backprop(
-            prev.activation,
+            &prev.activation,
             quote!(s.a.#prev_name),
             quote!(s.delta.#prev_name),
         );
+        let delta_prev = if joined_blindly(model, i) {
+            quote!(::frechet::layer::view_mut_as(s.delta.#prev_name.view_mut()))
+        } else {
+            quote!(s.delta.#prev_name.view_mut())
+        };
         quote! {
-            self.#name.adjoint_input(#a_prev, s.delta.#name.view(), s.delta.#prev_name.view_mut());
+            self.#name.adjoint_input(#a_prev, s.delta.#name.view(), #delta_prev);
             #sigma_prime
         }
     });
@@ -354,7 +505,7 @@ fn backward_statements(model: &Model, i: usize) -> TokenStream {
 }
 
 /// `δ ← σ'(a) ⊙ δ`, or nothing for the identity.
-fn activation_backprop(activation: Activation, a: TokenStream, delta: TokenStream) -> TokenStream {
+fn activation_backprop(activation: &Activation, a: TokenStream, delta: TokenStream) -> TokenStream {
     match activation.value() {
         Some(value) => quote!(#value.backprop(#a.view(), #delta.view_mut());),
         None => quote!(),
@@ -366,12 +517,14 @@ fn layer_doc(layer: &crate::shape::Layer) -> TokenStream {
     if layer.attrs.iter().any(|attr| attr.path().is_ident("doc")) {
         return quote!();
     }
+    let shapes = match (layer.input, layer.output) {
+        (Some(input), Some(output)) => format!(" {input} → {output}"),
+        _ => String::new(),
+    };
     let doc = format!(
-        " `{}`: {} {} → {}, then {}.",
+        " `{}`: {}{shapes}, then {}.",
         layer.name,
         layer.kind.name(),
-        layer.input,
-        layer.output,
         layer.activation.name()
     );
     quote!(#[doc = #doc])
@@ -383,14 +536,6 @@ fn dims(shape: Shape) -> Vec<Literal> {
         .into_iter()
         .map(Literal::usize_unsuffixed)
         .collect()
-}
-
-/// The owned batch array for a per-sample shape (batch first).
-fn batch_array(shape: Shape) -> TokenStream {
-    match shape {
-        Shape::Vector(_) => quote!(::frechet::ndarray::Array2<f32>),
-        Shape::Image { .. } => quote!(::frechet::ndarray::Array4<f32>),
-    }
 }
 
 /// The borrowed batch array for a per-sample shape (batch first).

@@ -87,9 +87,10 @@ pub fn fallback(header: &Header) -> TokenStream {
         name: format_ident!("__rejected"),
         kind: Kind::Rejected,
         activation: Activation::Identity,
-        input,
-        output: Shape::Vector(0),
+        input: Some(input),
+        output: Some(Shape::Vector(0)),
         num_params: 0,
+        kind_span: proc_macro2::Span::call_site(),
     };
     expand(&Model {
         attrs: header.attrs.clone(),

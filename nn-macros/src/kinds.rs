@@ -4,14 +4,15 @@
 //! expansion asks of the core type through the `Layer` contract, the same for every
 //! kind; adding a kind is a core type and an entry here.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
+use syn::Expr;
 
 use crate::args::Args;
 use crate::ctxt::Ctxt;
-use crate::parse::LayerDecl;
+use crate::parse::{Arg, LayerDecl};
 use crate::sample::{Shape, Window};
-use crate::suggest::with_suggestion;
+use crate::suggest::{closest, with_suggestion};
 
 /// The names `network!` knows, for suggestions.
 pub const LAYER_KINDS: &[&str] = &["Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten"];
@@ -31,6 +32,13 @@ pub enum Kind {
         window: Window,
     },
     Flatten,
+    /// A type of the user's that implements the core's `Layer` contract, given its input
+    /// shape and then `args` as its generic parameters: `dw: DepthwiseConv2d(3)` is a
+    /// `DepthwiseConv2d<Dims<..>, 3>`.
+    User {
+        path: syn::Path,
+        args: Vec<Expr>,
+    },
     /// The one layer of the stand-in `network!` emits after a mistake (`fallback.rs`),
     /// taking input of the declared rank.
     Rejected,
@@ -46,8 +54,13 @@ impl Kind {
     /// The layer kind `call` names for the layer `layer`, with its checked arguments.
     pub fn parse(layer: &LayerDecl, cx: &mut Ctxt) -> Option<Kind> {
         let call = &layer.kind;
+        let Some(name) = call.single_name().filter(|name| {
+            LAYER_KINDS.contains(&name.as_str()) || closest(name, LAYER_KINDS).is_some()
+        }) else {
+            return user_layer(layer, cx);
+        };
         let mut args = Args::new(&layer.name, call, cx);
-        match call.name.to_string().as_str() {
+        match name.as_str() {
             "Dense" => {
                 let outputs = args.positional("the number of outputs", "Dense(128)");
                 args.finish();
@@ -94,7 +107,11 @@ impl Kind {
             other => {
                 args.forget();
                 let message = format!("unknown layer kind `{other}`");
-                cx.error_spanned_by(&call.name, with_suggestion(message, other, LAYER_KINDS));
+                let message = with_suggestion(message, other, LAYER_KINDS);
+                cx.error_spanned_by(
+                    &call.name,
+                    format!("{message}\nhelp: a layer type of your own with a name this close to a built-in one is written as a path, such as `self::{other}`"),
+                );
                 None
             }
         }
@@ -112,14 +129,24 @@ impl Kind {
                 op: PoolOp::Avg, ..
             } => "AvgPool2d",
             Kind::Flatten => "Flatten",
+            Kind::User { .. } => "a layer of your own",
             Kind::Rejected => "Rejected",
         }
     }
 
-    /// Whether the layer has weights and a bias (and so takes an activation, and a
-    /// layer after it must pass its error signal back).
+    /// Whether the layer may have weights (and so takes an activation, and a layer
+    /// after it must pass its error signal back); a user's layer may.
     pub fn has_params(&self) -> bool {
-        matches!(self, Kind::Dense { .. } | Kind::Conv2d { .. })
+        matches!(
+            self,
+            Kind::Dense { .. } | Kind::Conv2d { .. } | Kind::User { .. }
+        )
+    }
+
+    /// Whether the macro knows the layer's shape rule; a user's layer has its own, which
+    /// only const evaluation can run.
+    pub fn is_built_in(&self) -> bool {
+        !matches!(self, Kind::User { .. })
     }
 
     /// The number of scalar parameters for the given input shape, if it fits in a
@@ -137,6 +164,8 @@ impl Kind {
                 patch.checked_add(1)?.checked_mul(*outputs)
             }
             Kind::Pool { .. } | Kind::Flatten | Kind::Rejected => Some(0),
+            // Counted by const evaluation, from the layer's type.
+            Kind::User { .. } => Some(0),
         }
     }
 
@@ -150,7 +179,7 @@ impl Kind {
             None
         };
         match (self, input) {
-            (Kind::Rejected, _) => Some(Shape::Vector(0)),
+            (Kind::Rejected | Kind::User { .. }, _) => Some(Shape::Vector(0)),
             (Kind::Dense { outputs }, Shape::Vector(_)) => Some(Shape::Vector(*outputs)),
             (Kind::Dense { .. }, Shape::Image { .. }) => refuse(format!(
                 "`{name}` receives {input}, but `Dense` takes a vector of features\nhelp: insert `Flatten` before `{name}`, as in `flat: Flatten,`"
@@ -203,24 +232,36 @@ impl Kind {
         }
     }
 
-    /// The core type of the layer for `input`, with its shapes as typenum numbers.
-    pub fn ty(&self, input: Shape) -> TokenStream {
-        let image = match input {
-            Shape::Vector(_) => quote!(),
-            Shape::Image {
-                channels,
-                height,
-                width,
-            } => {
-                let [c, h, w] = [channels, height, width].map(type_number);
-                quote!(::frechet::shape::Image<#c, #h, #w>)
+    /// The core type of the layer for `input`: with its shapes as typenum numbers where
+    /// the macro knows them, and as a `Dims` of const numbers where only const
+    /// evaluation does (a user's layer, and every layer after one).
+    pub fn ty(&self, input: &Input) -> TokenStream {
+        let (features, image) = match input {
+            Input::Known(shape @ Shape::Vector(_)) if self.is_built_in() => (
+                type_number(shape.len().expect("checked in shape")),
+                quote!(),
+            ),
+            Input::Known(
+                shape @ Shape::Image {
+                    channels,
+                    height,
+                    width,
+                },
+            ) if self.is_built_in() => {
+                let [c, h, w] = [*channels, *height, *width].map(type_number);
+                let image = quote!(::frechet::shape::Image<#c, #h, #w>);
+                (type_number(shape.len().unwrap_or(0)), image)
             }
+            Input::Known(shape) => {
+                let dims = known_dims(*shape);
+                (dims.clone(), dims)
+            }
+            Input::Computed(dims) => ((*dims).clone(), (*dims).clone()),
         };
         match self {
             Kind::Dense { outputs } => {
-                let inputs = type_number(input.len().expect("checked in shape"));
                 let outputs = type_number(*outputs);
-                quote!(::frechet::Dense<#inputs, #outputs>)
+                quote!(::frechet::Dense<#features, #outputs>)
             }
             Kind::Conv2d { outputs, window } => {
                 let outputs = type_number(*outputs);
@@ -235,14 +276,67 @@ impl Kind {
                 }
             }
             Kind::Flatten => quote!(::frechet::Flatten<#image>),
+            Kind::User { path, args } => {
+                let args = args.iter().map(|arg| match arg {
+                    Expr::Lit(_) => quote!(#arg),
+                    other => quote!({ #other }),
+                });
+                quote!(#path<#image #(, #args)*>)
+            }
             Kind::Rejected => match input {
-                Shape::Vector(_) => quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix2>),
-                Shape::Image { .. } => {
+                Input::Known(Shape::Image { .. }) => {
                     quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix4>)
                 }
+                _ => quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix2>),
             },
         }
     }
+}
+
+/// A layer's input as its type needs it.
+pub enum Input {
+    /// A shape the macro inferred.
+    Known(Shape),
+    /// A `Dims` type whose numbers const evaluation computes.
+    Computed(TokenStream),
+}
+
+/// The `Dims` type of a shape the macro knows.
+fn known_dims(shape: Shape) -> TokenStream {
+    let dims = shape.dims();
+    let [rank, a, b, c] = [
+        dims.len(),
+        dims[0],
+        dims.get(1).copied().unwrap_or(0),
+        dims.get(2).copied().unwrap_or(0),
+    ]
+    .map(Literal::usize_unsuffixed);
+    quote!(::frechet::shape::Dims<#rank, #a, #b, #c>)
+}
+
+/// A user's layer: `path(args)`, positional arguments only, since they become generic
+/// parameters of its type in order.
+fn user_layer(layer: &LayerDecl, cx: &mut Ctxt) -> Option<Kind> {
+    let call = &layer.kind;
+    let mut args = Vec::new();
+    let mut ok = true;
+    for arg in &call.args {
+        match arg {
+            Arg::Positional(expr) => args.push(expr.clone()),
+            Arg::Keyword { key, .. } => {
+                let kind = &call.name;
+                cx.error_spanned_by(
+                    arg,
+                    format!("`{}`: a layer of your own takes positional arguments, not `{key} = ...`\nhelp: they become the generic parameters of `{kind}` after its input shape, in order, as in `{kind}(3)` for `{kind}<Input, 3>`", layer.name),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| Kind::User {
+        path: call.path.clone(),
+        args,
+    })
 }
 
 /// A typenum type for `n`: its named alias where typenum has one, its bits otherwise.

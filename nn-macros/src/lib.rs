@@ -9,8 +9,8 @@
 //!    each name means, `args.rs` checks what each is given, and `sample.rs` holds the
 //!    shapes they speak of;
 //! 3. `expand.rs`: the model → the struct, its forward pass and its backward pass, the
-//!    same statement for every layer through the core's `Layer` contract (with
-//!    `summary.rs` rendering the layer table it embeds).
+//!    same statement for every layer through the core's `Layer` contract; where a layer
+//!    of the user's hides shapes from the macro, const evaluation checks them.
 //!
 //! Errors from every stage are gathered in a `Ctxt` (`ctxt.rs`) so that every
 //! independent mistake is reported at once, beside a stand-in for the network
@@ -28,7 +28,6 @@ mod parse;
 mod sample;
 mod shape;
 mod suggest;
-mod summary;
 #[cfg(test)]
 mod tests;
 

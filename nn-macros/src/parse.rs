@@ -45,10 +45,20 @@ pub struct LayerDecl {
     pub activation: Option<Call>,
 }
 
-/// `Name` or `Name(arg, key = arg, ...)`
+/// `Name` or `Name(arg, key = arg, ...)`, where `Name` may be a path (`my::Scale`): a
+/// type of the user's.
 pub struct Call {
+    pub path: syn::Path,
+    /// The path's last name, for messages.
     pub name: Ident,
     pub args: Vec<Arg>,
+}
+
+impl Call {
+    /// The name, if the call names a single identifier, as every built-in is named.
+    pub fn single_name(&self) -> Option<String> {
+        self.path.get_ident().map(ToString::to_string)
+    }
 }
 
 /// A positional argument `expr` or a keyword argument `key = expr`.
@@ -147,7 +157,12 @@ impl Parse for LayerDecl {
 
 impl Parse for Call {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let name = input.parse()?;
+        let path = input.call(syn::Path::parse_mod_style)?;
+        let name = path
+            .segments
+            .last()
+            .map(|segment| segment.ident.clone())
+            .ok_or_else(|| input.error("expected a layer kind, such as `Dense(128)`"))?;
         let mut args = Vec::new();
         if input.peek(syn::token::Paren) {
             let content;
@@ -156,7 +171,7 @@ impl Parse for Call {
                 .into_iter()
                 .collect();
         }
-        Ok(Call { name, args })
+        Ok(Call { path, name, args })
     }
 }
 

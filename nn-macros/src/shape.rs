@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 
+use proc_macro2::Span;
+use syn::spanned::Spanned;
 use syn::{Attribute, Ident, Visibility};
 
 use crate::activations::Activation;
@@ -26,16 +28,31 @@ pub struct Model {
     pub layers: Vec<Layer>,
 }
 
-/// One checked layer, with the shapes it receives and produces (per sample).
+/// One checked layer, with the shapes it receives and produces (per sample) where the
+/// macro knows them: up to the first layer of the user's, whose shape rule only const
+/// evaluation can run (`None` from there on).
 pub struct Layer {
     pub attrs: Vec<Attribute>,
     pub name: Ident,
     pub kind: Kind,
     pub activation: Activation,
-    pub input: Shape,
-    pub output: Shape,
-    /// The number of scalar parameters.
+    pub input: Option<Shape>,
+    pub output: Option<Shape>,
+    /// The number of scalar parameters, where the macro knows it.
     pub num_params: usize,
+    /// Where the layer's kind is written, for the errors of const evaluation.
+    pub kind_span: Span,
+}
+
+/// What is known of the shape flowing into the next layer.
+#[derive(Clone, Copy)]
+enum Flow {
+    /// Inferred here.
+    Known(Shape),
+    /// Given by a user's layer: known to const evaluation only, which checks it.
+    Computed,
+    /// Not followed any further after a mistake.
+    Broken,
 }
 
 /// Checks the declaration and infers every shape. Returns `None` after recording at
@@ -50,7 +67,7 @@ pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
     }
     let mut names = HashSet::new();
     let mut layers = Vec::new();
-    let mut shape = input;
+    let mut flow = input.map_or(Flow::Broken, Flow::Known);
     for layer in &decl.layers {
         check_name(layer, &mut names, cx);
         let kind = Kind::parse(layer, cx);
@@ -71,12 +88,32 @@ pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
         };
         // Shapes can only be followed while every layer so far is understood; after a
         // mistake the rest of the chain is still checked for its own, independent errors.
-        let (Some(kind), Some(activation), Some(input)) = (kind, activation, shape) else {
-            shape = None;
+        let (Some(kind), Some(activation)) = (kind, activation) else {
+            flow = Flow::Broken;
+            continue;
+        };
+        let input = match flow {
+            Flow::Broken => continue,
+            Flow::Computed => None,
+            Flow::Known(input) => Some(input),
+        };
+        let (Some(input), true) = (input, kind.is_built_in()) else {
+            // A user's layer, or a layer after one: its rule runs in const evaluation.
+            layers.push(Layer {
+                attrs: layer.attrs.clone(),
+                name: layer.name.clone(),
+                kind,
+                activation,
+                input,
+                output: None,
+                num_params: 0,
+                kind_span: layer.kind.path.span(),
+            });
+            flow = Flow::Computed;
             continue;
         };
         let Some(output) = kind.output(layer, input, cx) else {
-            shape = None;
+            flow = Flow::Broken;
             continue;
         };
         let Some(num_params) = kind.num_params(input).filter(|&n| n <= MAX_PARAMS) else {
@@ -87,7 +124,7 @@ pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
                     layer.name, input
                 ),
             );
-            shape = None;
+            flow = Flow::Broken;
             continue;
         };
         layers.push(Layer {
@@ -95,11 +132,12 @@ pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
             name: layer.name.clone(),
             kind,
             activation,
-            input,
-            output,
+            input: Some(input),
+            output: Some(output),
             num_params,
+            kind_span: layer.kind.path.span(),
         });
-        shape = Some(output);
+        flow = Flow::Known(output);
     }
 
     let input = input?;
@@ -107,12 +145,12 @@ pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
         return None;
     }
     let last = &layers[layers.len() - 1];
-    if let Shape::Image { .. } = last.output {
+    if let Some(output @ Shape::Image { .. }) = last.output {
         cx.error_spanned_by(
             &last.name,
             format!(
-                "the network ends with `{}`, which gives {} per sample, but the losses take a vector\nhelp: add `flat: Flatten` at the end, or a `Dense` layer after one",
-                last.name, last.output
+                "the network ends with `{}`, which gives {output} per sample, but the losses take a vector\nhelp: add `flat: Flatten` at the end, or a `Dense` layer after one",
+                last.name
             ),
         );
         return None;

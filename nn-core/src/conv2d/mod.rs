@@ -57,14 +57,27 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// The output height.
+    /// The output height (0 if the kernel does not fit, which the layer refuses).
     pub const fn out_height(self) -> usize {
-        self.window.output(self.height)
+        self.window.output_or_zero(self.height)
     }
 
-    /// The output width.
+    /// The output width (0 if the kernel does not fit, which the layer refuses).
     pub const fn out_width(self) -> usize {
-        self.window.output(self.width)
+        self.window.output_or_zero(self.width)
+    }
+
+    /// Why a convolution of this geometry cannot take its input, if it cannot.
+    const fn refusal(self, rank: usize) -> Option<&'static str> {
+        if rank != 3 {
+            Some("`Conv2d` takes an image\nhelp: images are declared as `input: [channels, height, width]`, and only layers before any `Flatten` or `Dense` see them")
+        } else if self.window.checked_output(self.height).is_none()
+            || self.window.checked_output(self.width).is_none()
+        {
+            Some("its kernel is larger than the (padded) image")
+        } else {
+            None
+        }
     }
 
     /// The number of output positions, `oh · ow`: the columns of `cols`.
@@ -774,8 +787,12 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Layer
     const KIND: &'static str = "Conv2d";
     type InputDim = Ix4;
     type OutputDim = Ix4;
-    const INPUT_SHAPE: &'static [usize] = &[I::CHANNELS, I::HEIGHT, I::WIDTH];
-    const OUTPUT_SHAPE: &'static [usize] = &[O::USIZE, Self::OUT_HEIGHT, Self::OUT_WIDTH];
+    const INPUT_SHAPE: &'static [usize] = I::SHAPE;
+    const OUTPUT_SHAPE: Result<&'static [usize], &'static str> =
+        match Self::GEOMETRY.refusal(I::SHAPE.len()) {
+            Some(reason) => Err(reason),
+            None => Ok(&[O::USIZE, Self::OUT_HEIGHT, Self::OUT_WIDTH]),
+        };
     const NUM_PARAMS: usize = Self::NUM_PARAMS;
     /// A sample's unrolled input (or δ transposed, for the direct weight kernel), the
     /// weight gradient's sum over half the batch, and the products `W cols`, `Δ colsᵀ`.
