@@ -52,6 +52,11 @@ use crate::text::Text;
 ///
 /// `frechet::check` (in the facade crate) verifies an implementation: the inner-product
 /// identities of the adjoints, and central differences.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a layer: it does not implement `frechet::Layer`",
+    label = "declared as a layer here",
+    note = "a layer of your own implements `frechet::Layer`, `frechet::Parameters` and `Clone`; the crate documentation's chapter \"Writing a layer\" walks through one"
+)]
 pub trait Layer: Parameters + Clone {
     /// The name of the kind, as in a `network!` declaration and its `SUMMARY`.
     const KIND: &'static str;

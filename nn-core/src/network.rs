@@ -12,6 +12,11 @@
 /// `[out, in]`), so a state dict moves between frechet and PyTorch unchanged. By
 /// Remark 3 of the paper a gradient is a point of the same space, so the gradient of a
 /// layer is a value of the layer's own type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not list its parameters: it does not implement `frechet::Parameters`",
+    label = "declared as a layer here",
+    note = "a layer of your own implements `frechet::Layer`, `frechet::Parameters` and `Clone`; the crate documentation's chapter \"Writing a layer\" walks through one"
+)]
 pub trait Parameters {
     /// The names of the parameter tensors, in order (empty for layers without parameters).
     fn param_names(&self) -> &'static [&'static str];

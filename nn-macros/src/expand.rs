@@ -462,8 +462,11 @@ fn forward_statements(model: &Model, i: usize) -> TokenStream {
         .activation
         .value()
         .map(|value| quote!(#value.apply(a.#name.view_mut());));
+    let forward = quote_spanned! {model.layers[i].kind_span=>
+        ::frechet::Layer::forward(&self.#name, #a_prev, a.#name.view_mut());
+    };
     quote! {
-        self.#name.forward(#a_prev, a.#name.view_mut());
+        #forward
         #activation
     }
 }
@@ -493,14 +496,20 @@ fn backward_statements(model: &Model, i: usize) -> TokenStream {
         } else {
             quote!(s.delta.#prev_name.view_mut())
         };
+        let adjoint = quote_spanned! {model.layers[i].kind_span=>
+            ::frechet::Layer::adjoint_input(&self.#name, #a_prev, s.delta.#name.view(), #delta_prev);
+        };
         quote! {
-            self.#name.adjoint_input(#a_prev, s.delta.#name.view(), #delta_prev);
+            #adjoint
             #sigma_prime
         }
     });
+    let step = quote_spanned! {model.layers[i].kind_span=>
+        ::frechet::Layer::step(&mut self.#name, optimizer, #index, s.delta.#name.view_mut(), #a_prev, &mut s.grad.#name);
+    };
     quote! {
         #input_adjoint
-        self.#name.step(optimizer, #index, s.delta.#name.view_mut(), #a_prev, &mut s.grad.#name);
+        #step
     }
 }
 
