@@ -16,6 +16,7 @@
 pub mod activation;
 mod aligned;
 pub mod avg_pool;
+pub mod check;
 pub mod conv2d;
 pub mod data;
 pub mod dense;

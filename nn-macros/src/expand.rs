@@ -419,13 +419,14 @@ fn checks(model: &Model, types: &[TokenStream]) -> TokenStream {
 /// A constant that fails to compile, at `span`, with the message const evaluation writes
 /// (of length `len`, through `message`, generic in `LEN`), unless the message is empty.
 fn refuse(span: Span, len: TokenStream, message: TokenStream) -> TokenStream {
-    let panic = quote_spanned!(span=> ::core::panic!("{}", MESSAGE.as_str()));
-    quote! {
+    // All of it carries the layer's span, so that `LEN` and `MESSAGE` are defined and used
+    // with the same hygiene, even inside a `macro_rules!`.
+    quote_spanned! {span=>
         const _: () = {
             const LEN: usize = #len;
             const MESSAGE: ::frechet::text::Text<LEN> = #message;
             if !MESSAGE.is_empty() {
-                #panic
+                ::core::panic!("{}", MESSAGE.as_str())
             }
         };
     }
@@ -462,13 +463,19 @@ fn forward_statements(model: &Model, i: usize) -> TokenStream {
         .activation
         .value()
         .map(|value| quote!(#value.apply(a.#name.view_mut());));
-    let forward = quote_spanned! {model.layers[i].kind_span=>
-        ::frechet::Layer::forward(&self.#name, #a_prev, a.#name.view_mut());
-    };
+    let forward = contract(model, i, "forward");
     quote! {
-        #forward
+        #forward(&self.#name, #a_prev, a.#name.view_mut());
         #activation
     }
+}
+
+/// The contract's `method`, spanned on layer `i`'s kind so that a type without the
+/// contract is reported on its line (only the path: the arguments keep the hygiene of the
+/// generated code).
+fn contract(model: &Model, i: usize, method: &str) -> TokenStream {
+    let method = format_ident!("{method}");
+    quote_spanned!(model.layers[i].kind_span=> ::frechet::Layer::#method)
 }
 
 /// Whether a step computes layer `i`'s input adjoint: only if a layer before it may have
@@ -496,20 +503,16 @@ fn backward_statements(model: &Model, i: usize) -> TokenStream {
         } else {
             quote!(s.delta.#prev_name.view_mut())
         };
-        let adjoint = quote_spanned! {model.layers[i].kind_span=>
-            ::frechet::Layer::adjoint_input(&self.#name, #a_prev, s.delta.#name.view(), #delta_prev);
-        };
+        let adjoint_input = contract(model, i, "adjoint_input");
         quote! {
-            #adjoint
+            #adjoint_input(&self.#name, #a_prev, s.delta.#name.view(), #delta_prev);
             #sigma_prime
         }
     });
-    let step = quote_spanned! {model.layers[i].kind_span=>
-        ::frechet::Layer::step(&mut self.#name, optimizer, #index, s.delta.#name.view_mut(), #a_prev, &mut s.grad.#name);
-    };
+    let step = contract(model, i, "step");
     quote! {
         #input_adjoint
-        #step
+        #step(&mut self.#name, optimizer, #index, s.delta.#name.view_mut(), #a_prev, &mut s.grad.#name);
     }
 }
 
