@@ -71,8 +71,15 @@ fn irregular<D: Dimension>(dim: D, phase: f32) -> Array<f32, D> {
     })
 }
 
+/// A layer of kind `L`, an input batch and an error signal.
+type Point<L> = (
+    L,
+    Array<f32, <L as Layer>::InputDim>,
+    Array<f32, <L as Layer>::OutputDim>,
+);
+
 /// A layer, input and error signal of kind `L`.
-fn random<L: Layer>(batch: usize) -> (L, Array<f32, L::InputDim>, Array<f32, L::OutputDim>) {
+fn random<L: Layer>(batch: usize) -> Point<L> {
     let mut layer = L::new(&mut InitRng::new(3), Init::Xavier);
     for tensor in 0..layer.param_names().len() {
         for (i, p) in layer.param_mut(tensor).iter_mut().enumerate() {
