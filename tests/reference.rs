@@ -52,10 +52,15 @@
 //! measure. The last two tests show that the comparison fails for a gradient wrong in one
 //! element by 1e-4 relative, and for an optimizer that differs slightly in one setting.
 
+#[path = "../examples/custom_layer/depthwise.rs"]
+#[allow(dead_code)]
+mod depthwise;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use depthwise::DepthwiseConv2d;
 use frechet::ndarray::{Array, Array2, ArrayD, Dimension, IxDyn};
 use frechet::prelude::*;
 use frechet::{Network, Parameters};
@@ -159,6 +164,21 @@ reference_network! {
         flat: Flatten,
         fc1: Dense(24) -> ReLU,
         fc2: Dense(10),
+    }
+}
+
+reference_network! {
+    /// A layer written outside the library — the depthwise convolution of
+    /// `examples/custom_layer`, PyTorch's `Conv2d(4, 4, 3, groups=4)` — between built-ins.
+    struct Separable {
+        input: [3, 10, 9],
+        conv1: Conv2d(4, kernel = 3, padding = 1) -> Tanh, // 4×10×9
+        dw: DepthwiseConv2d(3) -> ReLU,                    // 4×8×7
+        pw: Conv2d(5, kernel = 1) -> Sigmoid,              // 5×8×7
+        pool: MaxPool2d(2),                                // 5×4×3
+        flat: Flatten,
+        fc1: Dense(6) -> LeakyReLU(0.1),
+        fc2: Dense(3),
     }
 }
 
@@ -651,6 +671,8 @@ fn every_network_matches_pytorch() {
         check!(&mut report, MlpMse, "mlp_mse", 1, MeanSquaredError),
         check!(&mut report, MlpMse, "mlp_mse", 3, MeanSquaredError),
         check!(&mut report, Medium, "medium", 5, SoftmaxCrossEntropy),
+        check!(&mut report, Separable, "separable", 1, SoftmaxCrossEntropy),
+        check!(&mut report, Separable, "separable", 4, SoftmaxCrossEntropy),
     ];
     torch.dedup();
     eprintln!(

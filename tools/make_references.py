@@ -129,6 +129,23 @@ NETWORKS = {
             ("fc2", "Dense", dict(out=10), None),
         ],
     ),
+    # A layer written outside the library: the depthwise convolution of
+    # examples/custom_layer (PyTorch's Conv2d with groups = channels) between built-ins,
+    # with a non-square input and an activation on it.
+    "separable": dict(
+        input=[3, 10, 9],
+        loss="SoftmaxCrossEntropy",
+        batches=[1, 4],
+        layers=[
+            ("conv1", "Conv2d", dict(out=4, kernel=3, padding=1), "Tanh"),
+            ("dw", "DepthwiseConv2d", dict(kernel=3), "ReLU"),
+            ("pw", "Conv2d", dict(out=5, kernel=1), "Sigmoid"),
+            ("pool", "MaxPool2d", dict(kernel=2), None),
+            ("flat", "Flatten", {}, None),
+            ("fc1", "Dense", dict(out=6), "LeakyReLU(0.1)"),
+            ("fc2", "Dense", dict(out=3), None),
+        ],
+    ),
 }
 
 
@@ -169,6 +186,8 @@ def declaration(spec):
         elif kind == "Conv2d":
             extra = "".join(f", {k} = {args[k]}" for k in ("stride", "padding") if k in args)
             call = f"Conv2d({args['out']}, kernel = {args['kernel']}{extra})"
+        elif kind == "DepthwiseConv2d":
+            call = f"DepthwiseConv2d({args['kernel']})"
         else:
             extra = f", stride = {args['stride']}" if "stride" in args else ""
             call = f"{kind}({args['kernel']}{extra})"
@@ -210,6 +229,8 @@ class Net(nn.Module):
                     stride=args.get("stride", 1),
                     padding=args.get("padding", 0),
                 )
+            elif kind == "DepthwiseConv2d":
+                module = nn.Conv2d(shape[0], shape[0], args["kernel"], groups=shape[0])
             elif kind == "MaxPool2d":
                 module = nn.MaxPool2d(args["kernel"], stride=args.get("stride"))
             elif kind == "AvgPool2d":
