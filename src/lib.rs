@@ -20,6 +20,10 @@
 //! Pooling and flatten are linear maps `P` for a fixed input (max pooling: a
 //! selection); they have no parameters and pass `δ_{l−1} = P* δ_l` back.
 //!
+//! Every layer kind supplies these maps through one contract, the trait [`Layer`]: the
+//! built-in ones, and any of yours — [`writing_a_layer`] walks through one, and
+//! [`check`] verifies one by the inner-product identities of its adjoints.
+//!
 //! ## Declaring and training a network
 //!
 //! ```
@@ -111,9 +115,11 @@
 //! (stride 1 and padding 0 by default), `MaxPool2d(k, stride = s)` and
 //! `AvgPool2d(k, stride = s)` (stride `k` by default, floor mode like PyTorch), and
 //! `Flatten`; pools and `Flatten` take no activation. Activations after `->`: `ReLU`, `LeakyReLU(slope)`,
-//! `Sigmoid`, `Tanh`, `Identity` (the default). Doc comments and attributes on the
-//! struct and on each layer pass through. Each layer's field is public and has the
-//! core type of its kind, such as [`Dense<U784, U128>`](Dense).
+//! `Sigmoid`, `Tanh`, `Identity` (the default). A layer or an activation of your own is
+//! declared by its name or path (`dw: DepthwiseConv2d(5)`, `-> my::Softplus`): see
+//! [`writing_a_layer`]. Doc comments and attributes on the struct and on each layer pass
+//! through. Each layer's field is public and has the core type of its kind, such as
+//! [`Dense<U784, U128>`](Dense).
 //!
 //! ## Training
 //!
@@ -166,6 +172,9 @@
 #![deny(missing_docs)]
 
 pub use nn_core::*;
+
+#[doc = include_str!("writing_a_layer.md")]
+pub mod writing_a_layer {}
 pub use nn_macros::network;
 
 /// The names most programs need: the macro, the losses and the optimizers.

@@ -8,6 +8,8 @@
 #[path = "../examples/custom_layer/depthwise.rs"]
 #[allow(dead_code)]
 mod depthwise;
+#[path = "ui/support/scale.rs"]
+mod scale;
 
 use depthwise::DepthwiseConv2d;
 use frechet::check::{self, reference_adjoint_input, reference_adjoint_weight};
@@ -43,9 +45,14 @@ fn every_built_in_kind_passes() {
 }
 
 #[test]
-fn the_depthwise_convolution_of_the_example_passes() {
+fn layers_written_outside_the_library_pass() {
     checked::<DepthwiseConv2d<Dims<3, 3, 8, 8>, 3>>(2);
     checked::<DepthwiseConv2d<Dims<3, 16, 12, 12>, 5>>(2);
+    // The layer of the chapter "Writing a layer", and its activation.
+    checked::<scale::Scale<Dims<1, 6, 0, 0>>>(4);
+    let report = check::activation(&scale::Softplus, 200, 6);
+    println!("{report}");
+    report.assert_passed();
 }
 
 #[test]

@@ -31,8 +31,8 @@
 //! SGD need never form `∇W`), as [`crate::Dense`] does.
 //!
 //! Batches have the samples along their first axis: a layer of vectors takes
-//! [`Ix2`](ndarray::Ix2) arrays (batch × features), a layer of images
-//! [`Ix4`](ndarray::Ix4) arrays (batch × channels × height × width), like PyTorch.
+//! [`Ix2`](type@ndarray::Ix2) arrays (batch × features), a layer of images
+//! [`Ix4`](type@ndarray::Ix4) arrays (batch × channels × height × width), like PyTorch.
 
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 
@@ -50,7 +50,7 @@ use crate::text::Text;
 /// of a layer is a value of the layer's own type: [`Layer::assign_adjoint_weight`] makes
 /// `self` a gradient, and [`Parameters`] lists the tensors of either.
 ///
-/// `frechet::check` (in the facade crate) verifies an implementation: the inner-product
+/// [`crate::check`] verifies an implementation: the inner-product
 /// identities of the adjoints, and central differences.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a layer: it does not implement `frechet::Layer`",

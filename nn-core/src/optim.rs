@@ -45,7 +45,7 @@ pub trait Optimizer {
 
 /// Hands every tensor of `layer` (the `layer_index`-th of its network) with the matching
 /// tensor of `grad` to `optimizer`. Generated training steps call this once per layer
-/// (through [`crate::Dense::step`] for dense layers).
+/// (through [`crate::Layer::step`], which [`crate::Dense`] fuses with plain SGD).
 pub fn update_layer<L: Parameters + ?Sized>(
     optimizer: &mut impl Optimizer,
     layer_index: usize,

@@ -253,7 +253,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 loss: &L,
                 optimizer: &mut O,
             ) -> f32 {
-                use ::frechet::{Activation as _, Layer as _};
+                use ::frechet::Activation as _;
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut s = self.__scratch.take_or(
                     |s| s.a.#last.len_of(::frechet::ndarray::Axis(0)) == batch,
@@ -289,7 +289,7 @@ pub fn expand(model: &Model) -> TokenStream {
 
             /// `a_l = σ_l(B_l(W_l, a_{l−1}) + C_l b_l)` for every layer, keeping each `a_l`.
             fn forward_into(&self, x: #input_array, a: &mut #buffers) {
-                use ::frechet::{Activation as _, Layer as _};
+                use ::frechet::Activation as _;
                 #(#forward)*
             }
 

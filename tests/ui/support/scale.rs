@@ -69,7 +69,8 @@ impl<I: SampleShape> Layer for Scale<I> {
     }
 
     fn assign_adjoint_weight(&mut self, delta: ArrayView2<'_, f32>, a_prev: ArrayView2<'_, f32>) {
-        self.weight.assign(&(&delta * &a_prev).sum_axis(frechet::ndarray::Axis(0)));
+        self.weight
+            .assign(&(&delta * &a_prev).sum_axis(frechet::ndarray::Axis(0)));
         self.bias.assign(&delta.sum_axis(frechet::ndarray::Axis(0)));
     }
 }
@@ -104,7 +105,13 @@ impl Activation for Softplus {
         z.map_inplace(|z| *z = (T::one() + z.exp()).ln());
     }
 
-    fn backprop<T: Scalar, D: Dimension>(&self, a: ArrayView<'_, T, D>, delta: ArrayViewMut<'_, T, D>) {
-        Zip::from(delta).and(a).for_each(|d, &a| *d = *d * (T::one() - (-a).exp()));
+    fn backprop<T: Scalar, D: Dimension>(
+        &self,
+        a: ArrayView<'_, T, D>,
+        delta: ArrayViewMut<'_, T, D>,
+    ) {
+        Zip::from(delta)
+            .and(a)
+            .for_each(|d, &a| *d = *d * (T::one() - (-a).exp()));
     }
 }
