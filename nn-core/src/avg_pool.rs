@@ -88,7 +88,7 @@ pub type AvgPool2d<I, K, S = K> = Pool2d<Avg, I, K, S>;
 
 impl PoolKind for Avg {
     const NAME: &'static str = "AvgPool2d";
-    const TAKES_AN_IMAGE: &'static str = "`AvgPool2d` takes an image\nhelp: images are declared as `input: [channels, height, width]`, and only layers before any `Flatten` or `Dense` see them";
+    const TAKES_AN_IMAGE: &'static str = crate::shape::takes_an_image!("AvgPool2d");
 
     fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
         forward(window, a_prev, a);

@@ -105,7 +105,7 @@ impl<I: ImageShape> Layer for Flatten<I> {
     const INPUT_SHAPE: &'static [usize] = I::SHAPE;
     const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = match I::SHAPE.len() {
         3 => Ok(&[Self::OUTPUTS]),
-        _ => Err("`Flatten` takes an image"),
+        _ => Err(crate::shape::takes_an_image!("Flatten")),
     };
     const NUM_PARAMS: usize = 0;
 

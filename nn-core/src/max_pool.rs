@@ -378,7 +378,7 @@ pub type MaxPool2d<I, K, S = K> = Pool2d<Max, I, K, S>;
 
 impl PoolKind for Max {
     const NAME: &'static str = "MaxPool2d";
-    const TAKES_AN_IMAGE: &'static str = "`MaxPool2d` takes an image\nhelp: images are declared as `input: [channels, height, width]`, and only layers before any `Flatten` or `Dense` see them";
+    const TAKES_AN_IMAGE: &'static str = crate::shape::takes_an_image!("MaxPool2d");
 
     fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
         forward(window, a_prev, a);

@@ -29,6 +29,18 @@ use std::ops::{Add, Div, Mul, Sub};
 
 use typenum::{Diff, Prod, Quot, Sum, Unsigned, U1, U2};
 
+/// Why a layer kind that takes images refuses a vector, as `network!` says it.
+macro_rules! takes_an_image {
+    ($kind:literal) => {
+        concat!(
+            "`",
+            $kind,
+            "` takes an image\nhelp: images are declared as `input: [channels, height, width]`, and only layers before any `Flatten` or `Dense` see them"
+        )
+    };
+}
+pub(crate) use takes_an_image;
+
 /// The per-sample shape of `N` features.
 pub struct Vector<N>(PhantomData<N>);
 

@@ -8,7 +8,7 @@ use syn::Expr;
 use crate::args::Args;
 use crate::ctxt::Ctxt;
 use crate::parse::{Arg, Call, LayerDecl};
-use crate::suggest::{closest, with_suggestion};
+use crate::suggest::{closest, unknown};
 
 /// The names `network!` knows, for suggestions.
 pub const ACTIVATIONS: &[&str] = &["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity"];
@@ -60,12 +60,7 @@ impl Activation {
             }
             other => {
                 args.forget();
-                let message = format!("unknown activation `{other}`");
-                let message = with_suggestion(message, other, ACTIVATIONS);
-                cx.error_spanned_by(
-                    &call.name,
-                    format!("{message}\nhelp: an activation of your own with a name this close to a built-in one is written as a path, such as `self::{other}`"),
-                );
+                cx.error_spanned_by(&call.name, unknown("activation", other, ACTIVATIONS));
                 return None;
             }
         };

@@ -12,7 +12,7 @@ use crate::args::Args;
 use crate::ctxt::Ctxt;
 use crate::parse::{Arg, LayerDecl};
 use crate::sample::{Shape, Window};
-use crate::suggest::{closest, with_suggestion};
+use crate::suggest::{closest, unknown};
 
 /// The names `network!` knows, for suggestions.
 pub const LAYER_KINDS: &[&str] = &["Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten"];
@@ -106,12 +106,7 @@ impl Kind {
             }
             other => {
                 args.forget();
-                let message = format!("unknown layer kind `{other}`");
-                let message = with_suggestion(message, other, LAYER_KINDS);
-                cx.error_spanned_by(
-                    &call.name,
-                    format!("{message}\nhelp: a layer type of your own with a name this close to a built-in one is written as a path, such as `self::{other}`"),
-                );
+                cx.error_spanned_by(&call.name, unknown("layer kind", other, LAYER_KINDS));
                 None
             }
         }

@@ -11,6 +11,14 @@ pub fn with_suggestion(message: String, found: &str, known: &[&str]) -> String {
     }
 }
 
+/// "unknown layer kind `Dens`", with the closest known name, and how to name a type of the
+/// user's that is this close to a built-in one (otherwise it would have been taken for
+/// the user's own): `what` is "layer kind" or "activation".
+pub fn unknown(what: &str, found: &str, known: &[&str]) -> String {
+    let message = with_suggestion(format!("unknown {what} `{found}`"), found, known);
+    format!("{message}\nhelp: a type of your own with a name this close to a built-in one is written as a path, such as `self::{found}`")
+}
+
 /// The known name closest to `found`, if it is close enough to be what was meant.
 pub fn closest<'a>(found: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = found.to_lowercase();

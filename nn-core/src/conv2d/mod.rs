@@ -70,7 +70,7 @@ impl Geometry {
     /// Why a convolution of this geometry cannot take its input, if it cannot.
     const fn refusal(self, rank: usize) -> Option<&'static str> {
         if rank != 3 {
-            Some("`Conv2d` takes an image\nhelp: images are declared as `input: [channels, height, width]`, and only layers before any `Flatten` or `Dense` see them")
+            Some(crate::shape::takes_an_image!("Conv2d"))
         } else if self.window.checked_output(self.height).is_none()
             || self.window.checked_output(self.width).is_none()
         {
