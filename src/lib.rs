@@ -179,6 +179,8 @@ pub use nn_macros::network;
 
 /// The names most programs need: the macro, the losses and the optimizers.
 pub mod prelude {
-    pub use nn_core::{Adam, Loss, MeanSquaredError, Optimizer, Sgd, SoftmaxCrossEntropy};
+    pub use nn_core::{
+        Adadelta, Adam, Loss, MeanSquaredError, Optimizer, Sgd, SoftmaxCrossEntropy,
+    };
     pub use nn_macros::network;
 }

@@ -217,6 +217,56 @@ fn a_non_finite_loss_is_an_error_naming_the_step_and_changes_nothing() {
     );
 }
 
+network! {
+    /// Dropout keeps its mask between the passes of a step: a bit an element.
+    struct Dropped {
+        input: [8],
+        fc1: Dense(70) -> ReLU,
+        drop: Dropout(0.5),
+        fc2: Dense(3),
+    }
+}
+
+#[test]
+fn a_dropout_mask_is_counted_in_the_step_memory() {
+    // Activations and error signals of 70 + 70 + 3 units, and a mask of 70 bits: two
+    // 64-bit words, as much as 4 floats.
+    assert_eq!(Dropped::STEP_FLOATS_PER_SAMPLE, 2 * (70 + 70 + 3) + 4);
+    let mut net = Dropped::new(0);
+    let (x, labels) = classification(9, 3);
+    net.train_step(
+        x.view(),
+        &labels[..],
+        &SoftmaxCrossEntropy,
+        &mut Sgd::new(0.1),
+    );
+    assert_eq!(
+        net.__step_floats(),
+        Some(Dropped::STEP_FLOATS_PER_SAMPLE * 9 + Dropped::STEP_FLOATS_FIXED)
+    );
+}
+
+#[test]
+fn a_step_schedule_decays_every_step_size_epochs() {
+    let (x, labels) = classification(40, 1);
+    let history = Trainer::new(5, 20)
+        .progress(false)
+        .schedule(Schedule::Step {
+            step_size: 2,
+            gamma: 0.5,
+        })
+        .fit(
+            &mut Classifier::new(0),
+            &mut Adadelta::new(1.0),
+            x.view(),
+            &labels,
+        )
+        .unwrap();
+    let rates: Vec<f32> = history.epochs.iter().map(|e| e.learning_rate).collect();
+    // PyTorch's StepLR(step_size=2, gamma=0.5), stepped after each epoch.
+    assert_eq!(rates, [1.0, 1.0, 0.5, 0.5, 0.25]);
+}
+
 #[test]
 fn step_memory_is_what_summary_promises() {
     let mut lenet = LeNet::new(0);

@@ -182,6 +182,29 @@ reference_network! {
     }
 }
 
+reference_network! {
+    /// Dropout on an image with the fixture's mask (`mask.drop1`), and with p = 0 on a
+    /// vector: training mode for the loss, gradients and trajectories, evaluation mode for
+    /// the logits.
+    struct WithDropout {
+        input: [2, 8, 8],
+        conv1: Conv2d(4, kernel = 3) -> ReLU, // 4×6×6
+        pool: MaxPool2d(2),                   // 4×3×3
+        drop1: Dropout(0.25),
+        flat: Flatten,
+        fc1: Dense(10) -> ReLU,
+        drop2: Dropout(0),
+        fc2: Dense(3),
+    }
+}
+
+/// Gives `net`'s dropout layers the masks of the fixture, as PyTorch used them.
+fn fix_masks(net: &mut WithDropout, fixture: &Fixture) {
+    let mask = |name: &str| -> Vec<bool> { fixture.f32(name).iter().map(|&m| m == 1.0).collect() };
+    net.drop1.fix_mask(Some(mask("mask.drop1")));
+    net.drop2.fix_mask(Some(mask("mask.drop2")));
+}
+
 /// One tensor of a fixture.
 enum Tensor {
     F32(ArrayD<f32>),
@@ -631,8 +654,21 @@ macro_rules! case {
 /// trajectories of the three optimizers.
 macro_rules! check {
     ($report:expr, $net:ident, $file:literal, $batch:literal, $loss:ident) => {
+        check!(
+            $report,
+            $net,
+            $file,
+            $batch,
+            $loss,
+            |_: &mut $net, _: &Fixture| {}
+        )
+    };
+    // `prepare` gives the network what the fixture fixed (dropout masks).
+    ($report:expr, $net:ident, $file:literal, $batch:literal, $loss:ident, $prepare:expr) => {
         case!($net, $file, $batch, $loss, |case, net, x, targets| {
             let report: &mut Report = $report;
+            let mut net = net;
+            ($prepare)(&mut net, &case.fixture);
             let logits = net.forward(x.view());
             let logits = logits.as_slice().expect("standard layout");
             case.compare(report, "logits", &["logits".into()], logits);
@@ -673,6 +709,22 @@ fn every_network_matches_pytorch() {
         check!(&mut report, Medium, "medium", 5, SoftmaxCrossEntropy),
         check!(&mut report, Separable, "separable", 1, SoftmaxCrossEntropy),
         check!(&mut report, Separable, "separable", 4, SoftmaxCrossEntropy),
+        check!(
+            &mut report,
+            WithDropout,
+            "dropout",
+            1,
+            SoftmaxCrossEntropy,
+            fix_masks
+        ),
+        check!(
+            &mut report,
+            WithDropout,
+            "dropout",
+            5,
+            SoftmaxCrossEntropy,
+            fix_masks
+        ),
     ];
     torch.dedup();
     eprintln!(

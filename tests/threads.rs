@@ -13,15 +13,18 @@ use frechet::prelude::*;
 network! {
     /// LeNet-shaped, with a `conv2` whose weight gradient takes the packed form (32 × 50
     /// taps × 100 positions) and is cut among threads by taps into pieces too narrow
-    /// for it: the pieces must keep the form of the whole.
+    /// for it: the pieces must keep the form of the whole; and dropout, whose masks
+    /// are drawn in the same order on any number of threads.
     struct LeNet {
         input: [1, 28, 28],
         conv1: Conv2d(2, kernel = 5) -> ReLU,
         pool1: MaxPool2d(2),
         conv2: Conv2d(32, kernel = 5, padding = 1) -> ReLU,
         pool2: AvgPool2d(2),
+        drop1: Dropout(0.25),
         flat: Flatten,
         fc1: Dense(120) -> ReLU,
+        drop2: Dropout(0.5),
         fc2: Dense(10),
     }
 }

@@ -146,6 +146,24 @@ NETWORKS = {
             ("fc2", "Dense", dict(out=3), None),
         ],
     ),
+    # Dropout on an image with a mask drawn here and given to frechet (`mask.<layer>` in
+    # the fixture), and dropout with p = 0 on a vector: training mode for the loss, the
+    # gradients and the trajectories (the same mask at every step), evaluation mode for
+    # the logits.
+    "dropout": dict(
+        input=[2, 8, 8],
+        loss="SoftmaxCrossEntropy",
+        batches=[1, 5],
+        layers=[
+            ("conv1", "Conv2d", dict(out=4, kernel=3), "ReLU"),
+            ("pool", "MaxPool2d", dict(kernel=2), None),
+            ("drop1", "Dropout", dict(p=0.25), None),
+            ("flat", "Flatten", {}, None),
+            ("fc1", "Dense", dict(out=10), "ReLU"),
+            ("drop2", "Dropout", dict(p=0), None),
+            ("fc2", "Dense", dict(out=3), None),
+        ],
+    ),
 }
 
 
@@ -188,6 +206,8 @@ def declaration(spec):
             call = f"Conv2d({args['out']}, kernel = {args['kernel']}{extra})"
         elif kind == "DepthwiseConv2d":
             call = f"DepthwiseConv2d({args['kernel']})"
+        elif kind == "Dropout":
+            call = f"Dropout({args['p']})"
         else:
             extra = f", stride = {args['stride']}" if "stride" in args else ""
             call = f"{kind}({args['kernel']}{extra})"
@@ -209,6 +229,23 @@ def activation_fn(activation):
         slope = float(activation[len("LeakyReLU(") : -1])
         return lambda z: F.leaky_relu(z, slope)
     raise ValueError(activation)
+
+
+class FixedDropout(nn.Module):
+    """nn.Dropout(p) with a mask set from outside (`mask`, 0 or 1 per element of the
+    batch), the same at every training step, so that frechet can be given it too; the
+    identity in evaluation, as nn.Dropout."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+        self.mask = None
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        # As nn.Dropout: the kept elements times 1/(1 - p).
+        return x * (self.mask.to(x.dtype) / (1 - self.p))
 
 
 class Net(nn.Module):
@@ -237,17 +274,32 @@ class Net(nn.Module):
                 module = nn.AvgPool2d(args["kernel"], stride=args.get("stride"))
             elif kind == "Flatten":
                 module = nn.Flatten()
+            elif kind == "Dropout":
+                module = FixedDropout(args["p"])
             else:
                 raise ValueError(kind)
             setattr(self, name, module)
             self.order.append((name, activation_fn(activation)))
             with torch.no_grad():
+                module.eval()
                 shape = list(module(torch.zeros([1] + shape)).shape[1:])
+                module.train()
 
     def forward(self, x):
         for name, activation in self.order:
             x = activation(getattr(self, name)(x))
         return x
+
+
+def sample_shape(model, name, input_shape):
+    """The shape of one sample going into layer `name`."""
+    x = torch.zeros([1] + input_shape)
+    with torch.no_grad():
+        for layer, activation in model.order:
+            if layer == name:
+                return x.shape[1:]
+            x = activation(getattr(model, layer)(x))
+    raise KeyError(name)
 
 
 def loss_function(name):
@@ -286,8 +338,12 @@ def run(model, x, target, loss_fn):
     out = {}
     model = copy.deepcopy(model)
     model.zero_grad()
+    # Logits in evaluation mode, as frechet's `forward`; the loss in training mode, as
+    # `loss_and_grads` (the same for networks without dropout).
+    model.eval()
     logits = model(x)
-    loss = loss_fn(logits, target)
+    model.train()
+    loss = loss_fn(model(x), target)
     loss.backward()
     out["logits"] = logits.detach()
     out["loss"] = loss.detach()
@@ -321,6 +377,13 @@ def write_case(net_name, spec, model, batch, generator, calibration):
     <opt>.losses            the loss before each of the 10 steps
     """
     x = torch.randn([batch] + spec["input"], generator=generator)
+    masks = {}
+    for name, module in model.named_children():
+        if isinstance(module, FixedDropout):
+            shape = [batch] + list(sample_shape(model, name, spec["input"]))
+            keep = torch.rand(shape, generator=generator) >= module.p
+            module.mask = keep
+            masks[f"mask.{name}"] = keep.float()
     outputs = model(x)
     if spec["loss"] == "SoftmaxCrossEntropy":
         target = torch.randint(0, outputs.shape[1], (batch,), generator=generator)
@@ -336,7 +399,7 @@ def write_case(net_name, spec, model, batch, generator, calibration):
         worst = calibration.get(group, (0.0, 0.0))
         calibration[group] = (max(worst[0], relative), max(worst[1], ratio))
 
-    tensors = {"input": x, "target": target}
+    tensors = {"input": x, "target": target, **masks}
     tensors.update({key: value.float().contiguous() for key, value in exact.items()})
     metadata = {
         "torch": torch.__version__,

@@ -210,12 +210,23 @@ fn keeping<L: Layer>(layer: &L, keep: impl Fn(&str) -> bool) -> L {
     kept
 }
 
-/// `F(θ, a)` for a batch.
-fn forward<L: Layer>(layer: &L, a: ArrayView<'_, f32, L::InputDim>) -> Array<f32, L::OutputDim> {
+/// `F(θ, a)` for a batch: the training map of a copy of `layer`, so that a layer with a
+/// random stream (dropout) draws the same mask at every point, and the copy, which keeps
+/// what its adjoints need at `a`.
+fn trained<L: Layer>(
+    layer: &L,
+    a: ArrayView<'_, f32, L::InputDim>,
+) -> (Array<f32, L::OutputDim>, L) {
     let batch = a.shape()[0];
     let mut z = Array::zeros(batch_dim::<L::OutputDim>(batch, output_shape::<L>()));
-    layer.forward(a, z.view_mut());
-    z
+    let mut layer = layer.clone();
+    layer.forward_train(a, z.view_mut());
+    (z, layer)
+}
+
+/// `F(θ, a)` for a batch, as [`trained`] computes it.
+fn forward<L: Layer>(layer: &L, a: ArrayView<'_, f32, L::InputDim>) -> Array<f32, L::OutputDim> {
+    trained(layer, a).0
 }
 
 /// The bias of PyTorch's names is `C b`; every other parameter is part of `W`.
@@ -254,6 +265,7 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
     if !layer.param_names().is_empty() {
         let mut grad = L::zeros();
         grad.assign_adjoint_weight(g.view(), a.view());
+
         let weights_only = keeping(&layer, |name| !is_bias(name));
         identities.push(Identity {
             name: "⟨B(W, a), g⟩ = ⟨W, B(·, a)* g⟩",
@@ -272,8 +284,9 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
         }
     }
 
+    let (_, at_a) = trained(&layer, a.view());
     let mut adjoint = Array::zeros(a.raw_dim());
-    layer.adjoint_input(a.view(), g.view(), adjoint.view_mut());
+    at_a.adjoint_input(a.view(), g.view(), adjoint.view_mut());
     let at_zero = forward(&layer, Array::zeros(a.raw_dim()).view());
     let b_of_a = forward(&layer, a.view()) - &at_zero;
     identities.push(Identity {

@@ -45,6 +45,11 @@ impl InitRng {
         InitRng(ChaCha8Rng::seed_from_u64(seed))
     }
 
+    /// A seed drawn from the stream, for a layer's own random stream (dropout's masks).
+    pub fn next_seed(&mut self) -> u64 {
+        self.0.random()
+    }
+
     /// Fills `weights` with draws from `U(-b, b)`, `b = init.bound(fan_in, fan_out)`.
     pub fn fill(&mut self, weights: &mut [f32], init: Init, fan_in: usize, fan_out: usize) {
         let bound = init.bound(fan_in, fan_out);

@@ -79,6 +79,9 @@ pub trait Layer: Parameters + Clone {
     /// The number of scalar parameters, `W` and `b` together.
     const NUM_PARAMS: usize;
 
+    /// The floats [`Layer::forward_train`] keeps per sample of its batch, at most.
+    const KEPT_FLOATS_PER_SAMPLE: usize = 0;
+
     /// The scratch each thread keeps for [`Layer::forward`] and [`Layer::step`] (the
     /// core's kernels lend it; a layer that keeps none of its own leaves this at none).
     const SCRATCH: ThreadScratch = ThreadScratch::NONE;
@@ -100,9 +103,26 @@ pub trait Layer: Parameters + Clone {
         z: ArrayViewMut<'_, f32, Self::OutputDim>,
     );
 
+    /// The forward map of a training step: [`Layer::forward`], unless the layer behaves
+    /// otherwise in training (dropout draws a mask). It keeps in `self` what its adjoints
+    /// need of the step, which [`Layer::kept_floats`] counts; the network's `forward`
+    /// is evaluation, like PyTorch's `model.eval()`, and `train_step` training.
+    fn forward_train(
+        &mut self,
+        a_prev: ArrayView<'_, f32, Self::InputDim>,
+        z: ArrayViewMut<'_, f32, Self::OutputDim>,
+    ) {
+        self.forward(a_prev, z);
+    }
+
+    /// The floats kept by the last [`Layer::forward_train`] for the adjoints.
+    fn kept_floats(&self) -> usize {
+        0
+    }
+
     /// `δ_prev = B(W, ·)* δ`: the error signal passed to the previous layer, before that
-    /// layer's σ' is applied. `a_prev` is the input [`Layer::forward`] was given, for the
-    /// layers whose derivative depends on it.
+    /// layer's σ' is applied: the adjoint of the derivative of
+    /// [`Layer::forward_train`] at `a_prev`, the input it was given.
     fn adjoint_input(
         &self,
         a_prev: ArrayView<'_, f32, Self::InputDim>,

@@ -251,6 +251,78 @@ impl Optimizer for Adam {
     }
 }
 
+/// Adadelta, as PyTorch's `torch.optim.Adadelta` with its defaults `rho = 0.9`,
+/// `eps = 1e-6`, no weight decay, in PyTorch's order of operations:
+///
+/// ```text
+/// s ← ρ s + (1 − ρ) g²                       (the running mean of squared gradients)
+/// Δ ← √(u + ε) / √(s + ε) · g                (u: of squared updates)
+/// u ← ρ u + (1 − ρ) Δ²
+/// θ ← θ − lr · Δ
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adadelta {
+    lr: f32,
+    rho: f32,
+    eps: f32,
+    averages: SlotStates<AdadeltaState>,
+}
+
+#[derive(Clone, Debug)]
+struct AdadeltaState {
+    square_avg: Vec<f32>,
+    acc_delta: Vec<f32>,
+}
+
+impl Adadelta {
+    /// Adadelta with learning rate `lr` (PyTorch's default is 1.0) and PyTorch's default
+    /// `rho` and `eps`.
+    pub fn new(lr: f32) -> Self {
+        Self::with_rho(lr, 0.9, 1e-6)
+    }
+
+    /// Adadelta with every hyper-parameter given.
+    pub fn with_rho(lr: f32, rho: f32, eps: f32) -> Self {
+        Adadelta {
+            lr,
+            rho,
+            eps,
+            averages: SlotStates::default(),
+        }
+    }
+}
+
+impl Optimizer for Adadelta {
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]) {
+        let (rho, eps, lr) = (self.rho, self.eps, self.lr);
+        let state = self.averages.get_or_insert_with(slot, || AdadeltaState {
+            square_avg: vec![0.0; grad.len()],
+            acc_delta: vec![0.0; grad.len()],
+        });
+        check_lengths(slot, param, grad, Some(state.square_avg.len()));
+        for (((p, s), u), &g) in param
+            .iter_mut()
+            .zip(state.square_avg.iter_mut())
+            .zip(state.acc_delta.iter_mut())
+            .zip(grad)
+        {
+            *s = *s * rho + (1.0 - rho) * g * g;
+            let std = (*s + eps).sqrt();
+            let delta = (*u + eps).sqrt() / std * g;
+            *u = *u * rho + (1.0 - rho) * delta * delta;
+            *p -= lr * delta;
+        }
+    }
+}
+
 /// The "optimizer" that replaces every parameter by its gradient: `θ ← ∇θ`.
 ///
 /// `loss_and_grads` runs the fused `train_step` with this on a copy of the network,
@@ -330,6 +402,23 @@ mod tests {
         assert_close(&trajectory(&mut Adam::new(0.1)), &expected);
         // The first Adam step moves every parameter by lr, whatever the gradient's size.
         assert!((expected[0] - 0.9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adadelta_matches_pytorch_rule() {
+        // torch.optim.Adadelta's documented update, written out independently in f64.
+        let mut expected = vec![];
+        let (mut p, mut s, mut u) = (1.0f64, 0.0f64, 0.0f64);
+        for g in [1.0f64, -2.0, 0.5] {
+            s = 0.9 * s + 0.1 * g * g;
+            let delta = (u + 1e-6).sqrt() / (s + 1e-6).sqrt() * g;
+            u = 0.9 * u + 0.1 * delta * delta;
+            p -= 0.1 * delta;
+            expected.push(p as f32);
+        }
+        assert_close(&trajectory(&mut Adadelta::new(0.1)), &expected);
+        // The first step is tiny: √ε / √(0.1 g² + ε) · g ≈ 0.0032 · sign(g).
+        assert!((1.0 - expected[0] - 0.1 * 1e-3 / 0.1f32.sqrt()).abs() < 1e-6);
     }
 
     #[test]

@@ -82,6 +82,26 @@ impl<const R: usize, const A: usize, const B: usize, const C: usize> SampleShape
     };
 }
 
+/// A per-sample shape with the dimension of a batch of it: `Ix2` for a [`Vector`], `Ix4`
+/// for an [`Image`], and `IxDyn` for a [`Dims`], whose rank only const evaluation knows;
+/// for layers that take either (dropout).
+pub trait Batched: SampleShape {
+    /// The dimension of a batch.
+    type Batch: ndarray::Dimension;
+}
+
+impl<N: Unsigned> Batched for Vector<N> {
+    type Batch = ndarray::Ix2;
+}
+
+impl<C: Unsigned, H: Unsigned, W: Unsigned> Batched for Image<C, H, W> {
+    type Batch = ndarray::Ix4;
+}
+
+impl<const R: usize, const A: usize, const B: usize, const C: usize> Batched for Dims<R, A, B, C> {
+    type Batch = ndarray::IxDyn;
+}
+
 /// The sizes of an image shape as numbers, for the kernels. A [`Dims`] of another rank
 /// gives sizes too, which the layers taking it refuse (`Layer::OUTPUT_SHAPE`).
 pub trait ImageShape: SampleShape {

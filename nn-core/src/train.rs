@@ -65,6 +65,13 @@ pub enum Schedule {
         /// The factor per epoch.
         gamma: f32,
     },
+    /// Multiplied by `gamma` after every `step_size` epochs (PyTorch's `StepLR`).
+    Step {
+        /// Epochs between two decays.
+        step_size: usize,
+        /// The factor of each decay.
+        gamma: f32,
+    },
 }
 
 /// The validation figure early stopping and checkpointing watch.
@@ -385,7 +392,14 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
             }
             history.epochs.push(record);
 
-            if let Schedule::Exponential { gamma } = self.schedule {
+            let decay = match self.schedule {
+                Schedule::Constant => None,
+                Schedule::Exponential { gamma } => Some(gamma),
+                Schedule::Step { step_size, gamma } => {
+                    (step_size > 0 && epoch % step_size == 0).then_some(gamma)
+                }
+            };
+            if let Some(gamma) = decay {
                 optimizer.set_learning_rate(optimizer.learning_rate() * gamma);
             }
             if self

@@ -46,7 +46,7 @@ impl Activation {
             "Sigmoid" => Activation::Sigmoid,
             "Tanh" => Activation::Tanh,
             "LeakyReLU" => {
-                let slope = args.slope();
+                let slope = args.fraction("slope", "negative slope", "0.01");
                 args.finish();
                 return Some(Activation::LeakyReLU(slope?));
             }

@@ -121,13 +121,15 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// The slope of LeakyReLU: a number in [0, 1).
-    pub fn slope(&mut self) -> Option<f32> {
+    /// The next positional argument as a number in [0, 1): `what` it is (LeakyReLU's
+    /// "slope", Dropout's "rate"), the `full` name if it has one ("negative slope"), and
+    /// an `example` of the number.
+    pub fn fraction(&mut self, what: &str, full: &str, example: &str) -> Option<f32> {
         let (layer, kind) = (self.layer, &self.call.name);
         let Some(expr) = self.next_positional() else {
             self.cx.error_spanned_by(
                 kind,
-                format!("`{layer}`: `LeakyReLU` needs its negative slope, as in `LeakyReLU(0.01)`"),
+                format!("`{layer}`: `{kind}` needs its {full}, as in `{kind}({example})`"),
             );
             return None;
         };
@@ -141,18 +143,18 @@ impl<'a> Args<'a> {
             _ => None,
         };
         match value {
-            Some(slope) if (0.0..1.0).contains(&slope) => Some(slope),
+            Some(value) if (0.0..1.0).contains(&value) => Some(value),
             Some(_) => {
                 self.cx.error_spanned_by(
                     expr,
-                    format!("`{layer}`: the slope of `LeakyReLU` must be at least 0 and less than 1, not `{}`", as_written(expr)),
+                    format!("`{layer}`: the {what} of `{kind}` must be at least 0 and less than 1, not `{}`", as_written(expr)),
                 );
                 None
             }
             None => {
                 self.cx.error_spanned_by(
                     expr,
-                    format!("`{layer}`: the slope of `LeakyReLU` must be a number literal, such as `0.01`"),
+                    format!("`{layer}`: the {what} of `{kind}` must be a number literal, such as `{example}`"),
                 );
                 None
             }

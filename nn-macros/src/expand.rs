@@ -73,7 +73,8 @@ pub fn expand(model: &Model) -> TokenStream {
     });
     let shape_consts = shape_consts(model, &types);
     let checks = checks(model, &types);
-    let forward = (0..layers.len()).map(|i| forward_statements(model, i));
+    let forward = (0..layers.len()).map(|i| forward_statements(model, i, Mode::Evaluation));
+    let forward_train = (0..layers.len()).map(|i| forward_statements(model, i, Mode::Training));
     let backward = (0..layers.len())
         .rev()
         .map(|i| backward_statements(model, i));
@@ -163,9 +164,12 @@ pub fn expand(model: &Model) -> TokenStream {
                 TEXT.as_str()
             };
             /// The floats a training step keeps per sample of its batch: every layer's
-            /// activation and error signal.
-            pub const STEP_FLOATS_PER_SAMPLE: usize =
-                0 #(+ 2 * ::frechet::layer::sample_len(::frechet::layer::output_shape::<#types>()))*;
+            /// activation and error signal, and what layers keep for their adjoints (a
+            /// dropout mask).
+            pub const STEP_FLOATS_PER_SAMPLE: usize = 0 #(
+                + 2 * ::frechet::layer::sample_len(::frechet::layer::output_shape::<#types>())
+                + <#types as ::frechet::Layer>::KEPT_FLOATS_PER_SAMPLE
+            )*;
             /// The floats a training step keeps whatever the batch size: the gradient.
             /// (Besides these, the parameters, the optimizer's state, and the scratch space
             /// each thread keeps for the kernels, [`Self::SCRATCH_FLOATS_PER_THREAD`].)
@@ -199,7 +203,8 @@ pub fn expand(model: &Model) -> TokenStream {
                 }
             }
 
-            /// The outputs for a batch of inputs (batch first).
+            /// The outputs for a batch of inputs (batch first), in evaluation mode, like
+            /// PyTorch's `model.eval()`: dropout is off.
             ///
             /// # Panics
             ///
@@ -213,6 +218,8 @@ pub fn expand(model: &Model) -> TokenStream {
 
             /// The mean loss over the batch and its gradient, a value of the network's own
             /// type (Remark 3): the gradient of `fc1.weight` is the returned `fc1.weight`.
+            /// In training mode, like PyTorch's `model.train()`: dropout draws its mask, from
+            /// a copy of the network's stream, which does not advance.
             ///
             /// # Panics
             ///
@@ -240,7 +247,8 @@ pub fn expand(model: &Model) -> TokenStream {
             /// the update; if that loss is not finite, nothing is updated. The activation,
             /// error-signal and gradient buffers are sized on the first step of a batch
             /// size and reused by the steps that follow, so a warmed-up step allocates
-            /// nothing.
+            /// nothing. In training mode, like PyTorch's `model.train()`: dropout draws its
+            /// masks from the network's own seeded stream.
             ///
             /// # Panics
             ///
@@ -263,7 +271,7 @@ pub fn expand(model: &Model) -> TokenStream {
                         grad: ::std::boxed::Box::new(#name::zeros()),
                     },
                 );
-                self.forward_into(x, &mut s.a);
+                self.forward_train_into(x, &mut s.a);
                 // δ_L = σ_L'(z_L) ⊙ ∇ℓ(a_L, y)
                 let value = loss.loss_and_delta(#output_view, targets, #delta_view);
                 if !value.is_finite() {
@@ -283,14 +291,23 @@ pub fn expand(model: &Model) -> TokenStream {
             pub fn __step_floats(&self) -> ::std::option::Option<usize> {
                 self.__scratch.get().map(|s| {
                     0 #(+ s.a.#names.len() + s.delta.#names.len())*
+                        #(+ ::frechet::Layer::kept_floats(&self.#names))*
                         + ::frechet::Network::num_params(&*s.grad)
                 })
             }
 
-            /// `a_l = σ_l(B_l(W_l, a_{l−1}) + C_l b_l)` for every layer, keeping each `a_l`.
+            /// `a_l = σ_l(B_l(W_l, a_{l−1}) + C_l b_l)` for every layer, keeping each `a_l`:
+            /// evaluation, as PyTorch's `model.eval()` (no dropout).
             fn forward_into(&self, x: #input_array, a: &mut #buffers) {
                 use ::frechet::Activation as _;
                 #(#forward)*
+            }
+
+            /// The same in training, as PyTorch's `model.train()` (dropout draws its masks),
+            /// each layer keeping what its adjoints need.
+            fn forward_train_into(&mut self, x: #input_array, a: &mut #buffers) {
+                use ::frechet::Activation as _;
+                #(#forward_train)*
             }
 
             /// Writes every parameter to `path` as safetensors (`"<layer>.weight"`,
@@ -455,17 +472,27 @@ fn a_prev(model: &Model, i: usize, buffers: TokenStream) -> TokenStream {
     }
 }
 
+/// Which forward map a pass runs.
+#[derive(Clone, Copy)]
+enum Mode {
+    Evaluation,
+    Training,
+}
+
 /// The statements of layer `i` in the forward pass: its map, then its activation.
-fn forward_statements(model: &Model, i: usize) -> TokenStream {
+fn forward_statements(model: &Model, i: usize, mode: Mode) -> TokenStream {
     let name = &model.layers[i].name;
     let a_prev = a_prev(model, i, quote!(a));
     let activation = model.layers[i]
         .activation
         .value()
         .map(|value| quote!(#value.apply(a.#name.view_mut());));
-    let forward = contract(model, i, "forward");
+    let (forward, layer) = match mode {
+        Mode::Evaluation => (contract(model, i, "forward"), quote!(&self.#name)),
+        Mode::Training => (contract(model, i, "forward_train"), quote!(&mut self.#name)),
+    };
     quote! {
-        #forward(&self.#name, #a_prev, a.#name.view_mut());
+        #forward(#layer, #a_prev, a.#name.view_mut());
         #activation
     }
 }

@@ -15,7 +15,14 @@ use crate::sample::{Shape, Window};
 use crate::suggest::{closest, unknown};
 
 /// The names `network!` knows, for suggestions.
-pub const LAYER_KINDS: &[&str] = &["Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten"];
+pub const LAYER_KINDS: &[&str] = &[
+    "Dense",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Flatten",
+    "Dropout",
+];
 
 /// A layer kind with its checked arguments.
 pub enum Kind {
@@ -32,6 +39,10 @@ pub enum Kind {
         window: Window,
     },
     Flatten,
+    /// Inverted dropout of elements with probability `rate`, in training only.
+    Dropout {
+        rate: f32,
+    },
     /// A type of the user's that implements the core's `Layer` contract, given its input
     /// shape and then `args` as its generic parameters: `dw: DepthwiseConv2d(3)` is a
     /// `DepthwiseConv2d<Dims<..>, 3>`.
@@ -104,6 +115,11 @@ impl Kind {
                 args.finish();
                 Some(Kind::Flatten)
             }
+            "Dropout" => {
+                let rate = args.fraction("rate", "rate", "0.25");
+                args.finish();
+                Some(Kind::Dropout { rate: rate? })
+            }
             other => {
                 args.forget();
                 cx.error_spanned_by(&call.name, unknown("layer kind", other, LAYER_KINDS));
@@ -124,6 +140,7 @@ impl Kind {
                 op: PoolOp::Avg, ..
             } => "AvgPool2d",
             Kind::Flatten => "Flatten",
+            Kind::Dropout { .. } => "Dropout",
             Kind::User { .. } => "a layer of your own",
             Kind::Rejected => "Rejected",
         }
@@ -158,7 +175,7 @@ impl Kind {
                     .checked_mul(window.size)?;
                 patch.checked_add(1)?.checked_mul(*outputs)
             }
-            Kind::Pool { .. } | Kind::Flatten | Kind::Rejected => Some(0),
+            Kind::Pool { .. } | Kind::Flatten | Kind::Dropout { .. } | Kind::Rejected => Some(0),
             // Counted by const evaluation, from the layer's type.
             Kind::User { .. } => Some(0),
         }
@@ -175,6 +192,7 @@ impl Kind {
         };
         match (self, input) {
             (Kind::Rejected | Kind::User { .. }, _) => Some(Shape::Vector(0)),
+            (Kind::Dropout { .. }, _) => Some(input),
             (Kind::Dense { outputs }, Shape::Vector(_)) => Some(Shape::Vector(*outputs)),
             (Kind::Dense { .. }, Shape::Image { .. }) => refuse(format!(
                 "`{name}` receives {input}, but `Dense` takes a vector of features\nhelp: insert `Flatten` before `{name}`, as in `flat: Flatten,`"
@@ -231,11 +249,12 @@ impl Kind {
     /// the macro knows them, and as a `Dims` of const numbers where only const
     /// evaluation does (a user's layer, and every layer after one).
     pub fn ty(&self, input: &Input) -> TokenStream {
+        // The input as a number of features (for `Dense`) and as a shape type.
         let (features, image) = match input {
-            Input::Known(shape @ Shape::Vector(_)) if self.is_built_in() => (
-                type_number(shape.len().expect("checked in shape")),
-                quote!(),
-            ),
+            Input::Known(Shape::Vector(n)) if self.is_built_in() => {
+                let n = type_number(*n);
+                (n.clone(), quote!(::frechet::shape::Vector<#n>))
+            }
             Input::Known(
                 shape @ Shape::Image {
                     channels,
@@ -271,6 +290,10 @@ impl Kind {
                 }
             }
             Kind::Flatten => quote!(::frechet::Flatten<#image>),
+            Kind::Dropout { rate } => {
+                let rate = Literal::f32_suffixed(*rate);
+                quote!(::frechet::Dropout<#image, { #rate.to_bits() }>)
+            }
             Kind::User { path, args } => {
                 let args = args.iter().map(|arg| match arg {
                     Expr::Lit(_) => quote!(#arg),
