@@ -32,7 +32,7 @@ network! {
 }
 
 fn main() -> ExitCode {
-    common::main_with(|args| {
+    common::main_with(common::Recipe::MOMENTUM, |args| {
         let mnist = common::load(&args)?;
         print!("{}", LeNet::SUMMARY);
         let mut net = LeNet::new(args.seed);

@@ -26,7 +26,7 @@ network! {
 }
 
 fn main() -> ExitCode {
-    common::main_with(|args| {
+    common::main_with(common::Recipe::MOMENTUM, |args| {
         let mnist = common::load(&args)?;
         print!("{}", Mlp::SUMMARY);
         let mut net = Mlp::new(args.seed);

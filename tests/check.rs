@@ -199,10 +199,11 @@ fn a_wrong_adjoint_is_caught() {
     println!("{report}");
     assert!(!report.passed());
     let holds: Vec<bool> = report
-        .identities
+        .equations
         .iter()
-        .map(|identity| identity.relative_error() <= identity.tolerance)
+        .map(|equation| equation.relative_error() <= equation.tolerance)
         .collect();
-    // The weight identity holds; the bias and both input identities do not.
-    assert_eq!(holds, [true, false, false, false], "{report}");
+    // The parameter count and the weight identity hold; the bias and both input
+    // identities do not.
+    assert_eq!(holds, [true, true, false, false, false], "{report}");
 }

@@ -16,21 +16,63 @@ use frechet::prelude::*;
 use frechet::train::{evaluate, EarlyStopping, Model, Monitor, Schedule, Trainer};
 use frechet::ConfusionMatrix;
 
+/// The optimizer of a recipe.
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code, reason = "each example constructs the one its recipe names")]
+pub enum Method {
+    /// SGD with momentum 0.9.
+    Momentum,
+    /// Adadelta (PyTorch's defaults, rho 0.9, eps 1e-6).
+    Adadelta,
+    /// Adam (PyTorch's defaults).
+    Adam,
+}
+
+/// How an example trains, unless its flags say otherwise: the recipe published with its
+/// network.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipe {
+    pub method: Method,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// The learning rate of the first epoch.
+    pub lr: f32,
+    /// The factor applied to the learning rate after every epoch (PyTorch's
+    /// `StepLR(step_size=1, gamma)`).
+    pub lr_decay: f32,
+}
+
+impl Recipe {
+    /// SGD with momentum 0.9, learning rate 0.05 decayed by 0.85 per epoch, batch 32, 15
+    /// epochs: the MLP's, LeNet's and the custom layer's.
+    pub const MOMENTUM: Recipe = Recipe {
+        method: Method::Momentum,
+        epochs: 15,
+        batch_size: 32,
+        lr: 0.05,
+        lr_decay: 0.85,
+    };
+}
+
 /// The flags every MNIST example takes.
 #[derive(Parser)]
 pub struct Args {
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 15)]
-    pub epochs: usize,
-    /// Samples per training step.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Learning rate of SGD (with momentum 0.9) in the first epoch.
-    #[arg(long, default_value_t = 0.05)]
-    pub lr: f32,
-    /// Factor applied to the learning rate after every epoch.
-    #[arg(long, default_value_t = 0.85)]
-    pub lr_decay: f32,
+    /// Passes over the training set [default: the example's recipe].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Samples per training step [default: the example's recipe].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Learning rate in the first epoch [default: the example's recipe].
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Factor applied to the learning rate after every epoch [default: the example's
+    /// recipe].
+    #[arg(long)]
+    lr_decay: Option<f32>,
+    /// The recipe, with the flags above applied.
+    #[arg(skip = Recipe::MOMENTUM)]
+    pub recipe: Recipe,
     /// Hold out this many training digits as a validation set (otherwise the test
     /// digits are evaluated after each epoch, for display only).
     #[arg(long, default_value_t = 0)]
@@ -59,10 +101,18 @@ pub struct Args {
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// Parses the flags, runs `run`, and reports an error as one line with a failing exit
-/// code.
-pub fn main_with(run: impl FnOnce(Args) -> Result<()>) -> ExitCode {
-    match check(Args::parse()).and_then(run) {
+/// Parses the flags over the example's `recipe`, runs `run`, and reports an error as one
+/// line with a failing exit code.
+pub fn main_with(recipe: Recipe, run: impl FnOnce(Args) -> Result<()>) -> ExitCode {
+    let mut args = Args::parse();
+    args.recipe = Recipe {
+        method: recipe.method,
+        epochs: args.epochs.unwrap_or(recipe.epochs),
+        batch_size: args.batch_size.unwrap_or(recipe.batch_size),
+        lr: args.lr.unwrap_or(recipe.lr),
+        lr_decay: args.lr_decay.unwrap_or(recipe.lr_decay),
+    };
+    match check(args).and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -72,10 +122,11 @@ pub fn main_with(run: impl FnOnce(Args) -> Result<()>) -> ExitCode {
 }
 
 fn check(args: Args) -> Result<Args> {
-    if args.batch_size == 0 || args.epochs == 0 {
+    let recipe = args.recipe;
+    if recipe.batch_size == 0 || recipe.epochs == 0 {
         return Err("--batch-size and --epochs must be at least 1".into());
     }
-    if !(args.lr > 0.0 && args.lr_decay > 0.0) {
+    if !(recipe.lr > 0.0 && recipe.lr_decay > 0.0) {
         return Err("--lr and --lr-decay must be positive".into());
     }
     if args.holdout == 0 && (args.patience.is_some() || args.checkpoint.is_some()) {
@@ -127,10 +178,12 @@ where
     let kept = mnist.train_labels.len() - args.holdout;
     let (train, holdout) = train.split_at(Axis(0), kept);
     let (labels, holdout_labels) = mnist.train_labels.split_at(kept);
-    let mut trainer = Trainer::new(args.epochs, args.batch_size)
+    let recipe = args.recipe;
+    let mut trainer = Trainer::new(recipe.epochs, recipe.batch_size)
         .seed(args.seed)
-        .schedule(Schedule::Exponential {
-            gamma: args.lr_decay,
+        .schedule(Schedule::Step {
+            step_size: 1,
+            gamma: recipe.lr_decay,
         })
         .on_epoch(|epoch| println!("{epoch}"));
     trainer = match args.holdout {
@@ -143,7 +196,11 @@ where
     if let Some(path) = &args.checkpoint {
         trainer = trainer.checkpoint(path);
     }
-    let history = trainer.fit(net, &mut Sgd::momentum(args.lr, 0.9), train, labels)?;
+    let history = match recipe.method {
+        Method::Momentum => trainer.fit(net, &mut Sgd::momentum(recipe.lr, 0.9), train, labels),
+        Method::Adadelta => trainer.fit(net, &mut Adadelta::new(recipe.lr), train, labels),
+        Method::Adam => trainer.fit(net, &mut Adam::new(recipe.lr), train, labels),
+    }?;
     if history.stopped_early {
         println!(
             "stopped early: no improvement for {} epochs",

@@ -16,6 +16,7 @@
 
 use std::marker::PhantomData;
 
+use frechet::layer::dim;
 use frechet::ndarray::{Array1, Array4, ArrayView4, ArrayViewMut4, Ix4};
 use frechet::shape::SampleShape;
 use frechet::{Init, InitRng, Layer, Parameters};
@@ -40,15 +41,6 @@ impl<I: SampleShape, const K: usize> DepthwiseConv2d<I, K> {
     /// The weight, `[C, 1, K, K]`.
     pub fn weight(&self) -> ArrayView4<'_, f32> {
         self.weight.view()
-    }
-}
-
-/// Dimension `axis` of a shape, 0 if it has fewer.
-const fn dim(shape: &[usize], axis: usize) -> usize {
-    if axis < shape.len() {
-        shape[axis]
-    } else {
-        0
     }
 }
 

@@ -38,7 +38,7 @@ network! {
 }
 
 fn main() -> ExitCode {
-    common::main_with(|args| {
+    common::main_with(common::Recipe::MOMENTUM, |args| {
         let mnist = common::load(&args)?;
         print!("{}", Separable::SUMMARY);
         let mut net = Separable::new(args.seed);

@@ -13,7 +13,7 @@
 //! index or a missing sum in an adjoint shows as a relative error far above rounding.
 //! [`activation`] compares an activation's `backprop` with central differences, in `f64`.
 //!
-//! By the same identities each adjoint is determined by `B` alone: its `j`-th coordinate
+//! By the same equations each adjoint is determined by `B` alone: its `j`-th coordinate
 //! is an inner product with `B` at the `j`-th vector of the standard basis. So
 //! [`reference_adjoint_input`] and [`reference_adjoint_weight`] compute the adjoints from
 //! [`Layer::forward`] only — one forward pass per coordinate, slow but right — so that a
@@ -44,9 +44,9 @@ use crate::activation::Activation;
 use crate::layer::{batch_dim, output_shape, Layer};
 use crate::network::Parameters;
 
-/// One identity evaluated at a random point: its two sides.
+/// One equation evaluated at a random point: its two sides.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Identity {
+pub struct Equation {
     /// What is compared, such as `⟨B(W, a), g⟩ = ⟨W, B(·, a)* g⟩`.
     pub name: &'static str,
     /// The left side.
@@ -54,11 +54,11 @@ pub struct Identity {
     /// The right side.
     pub right: f64,
     /// The relative error up to which the two sides agree for a right implementation:
-    /// rounding in `f32` for the identities, and the step of central differences.
+    /// rounding in `f32` for the equations, and the step of central differences.
     pub tolerance: f64,
 }
 
-impl Identity {
+impl Equation {
     /// `|left − right| / max(|left|, |right|)`, or 0 where both are 0.
     pub fn relative_error(&self) -> f64 {
         let scale = self.left.abs().max(self.right.abs());
@@ -75,39 +75,39 @@ impl Identity {
 pub struct Report {
     /// The layer kind or activation checked.
     pub what: String,
-    /// Each identity, with its two sides.
-    pub identities: Vec<Identity>,
+    /// Each equation, with its two sides.
+    pub equations: Vec<Equation>,
 }
 
 impl Report {
-    /// The largest relative error of all identities.
+    /// The largest relative error of all equations.
     pub fn worst(&self) -> f64 {
-        self.identities
+        self.equations
             .iter()
-            .map(Identity::relative_error)
+            .map(Equation::relative_error)
             .fold(0.0, f64::max)
     }
 
-    /// Whether every identity holds within its tolerance.
+    /// Whether every equation holds within its tolerance.
     pub fn passed(&self) -> bool {
-        self.identities
+        self.equations
             .iter()
-            .all(|identity| identity.relative_error() <= identity.tolerance)
+            .all(|equation| equation.relative_error() <= equation.tolerance)
     }
 
-    /// Panics, printing the report, unless every identity holds within its tolerance.
+    /// Panics, printing the report, unless every equation holds within its tolerance.
     #[track_caller]
     pub fn assert_passed(&self) {
-        assert!(self.passed(), "an identity does not hold:\n{self}");
+        assert!(self.passed(), "an equation does not hold:\n{self}");
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.what)?;
-        for identity in &self.identities {
-            let error = identity.relative_error();
-            let verdict = if error <= identity.tolerance {
+        for equation in &self.equations {
+            let error = equation.relative_error();
+            let verdict = if error <= equation.tolerance {
                 "ok"
             } else {
                 "WRONG"
@@ -115,10 +115,10 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "  {:<46} {:>15.7e} {:>15.7e}   relative error {error:.1e} (at most {:.0e}): {verdict}",
-                identity.name,
-                identity.left,
-                identity.right,
-                identity.tolerance,
+                equation.name,
+                equation.left,
+                equation.right,
+                equation.tolerance,
             )?;
         }
         Ok(())
@@ -260,14 +260,21 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
     let a: Array<f32, L::InputDim> = points.distinct(batch, input_shape);
     let g: Array<f32, L::OutputDim> = points.batch(batch, output_shape::<L>());
     let v: Array<f32, L::InputDim> = points.batch(batch, input_shape);
-    let mut identities = Vec::new();
+    let mut equations = vec![Equation {
+        name: "NUM_PARAMS = the parameters' elements",
+        left: L::NUM_PARAMS as f64,
+        right: (0..layer.param_names().len())
+            .map(|tensor| layer.param(tensor).len() as f64)
+            .sum(),
+        tolerance: 0.0,
+    }];
 
     if !layer.param_names().is_empty() {
         let mut grad = L::zeros();
         grad.assign_adjoint_weight(g.view(), a.view());
 
         let weights_only = keeping(&layer, |name| !is_bias(name));
-        identities.push(Identity {
+        equations.push(Equation {
             name: "⟨B(W, a), g⟩ = ⟨W, B(·, a)* g⟩",
             left: inner(forward(&weights_only, a.view()).view(), g.view()),
             right: inner_params(&layer, &grad, |name| !is_bias(name)),
@@ -275,7 +282,7 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
         });
         if layer.param_names().iter().any(|&name| is_bias(name)) {
             let bias_only = keeping(&layer, is_bias);
-            identities.push(Identity {
+            equations.push(Equation {
                 name: "⟨C b, g⟩ = ⟨b, C* g⟩",
                 left: inner(forward(&bias_only, a.view()).view(), g.view()),
                 right: inner_params(&layer, &grad, is_bias),
@@ -289,7 +296,7 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
     at_a.adjoint_input(a.view(), g.view(), adjoint.view_mut());
     let at_zero = forward(&layer, Array::zeros(a.raw_dim()).view());
     let b_of_a = forward(&layer, a.view()) - &at_zero;
-    identities.push(Identity {
+    equations.push(Equation {
         name: "⟨B(W, a), g⟩ = ⟨a, B(W, ·)* g⟩",
         left: inner(b_of_a.view(), g.view()),
         right: inner(a.view(), adjoint.view()),
@@ -298,13 +305,15 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
 
     // A quarter of the gap between the input's values: no max pool's selection moves.
     let h = STEP * 2.0 / a.len().max(1) as f32;
+    // Rounding of F in f32, relative to a difference of size h: ε/h.
+    let rounding = 4.0 * f64::from(f32::EPSILON) / f64::from(h);
     let (plus, minus) = (&a + &(&v * h), &a - &(&v * h));
     let difference = forward(&layer, plus.view()) - forward(&layer, minus.view());
-    identities.push(Identity {
+    equations.push(Equation {
         name: "central differences along v = ⟨v, B(W, ·)* g⟩",
         left: inner(difference.view(), g.view()) / (2.0 * f64::from(h)),
         right: inner(v.view(), adjoint.view()),
-        tolerance: DIFFERENCES,
+        tolerance: DIFFERENCES.max(rounding),
     });
 
     Report {
@@ -314,7 +323,7 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
             input_shape,
             output_shape::<L>()
         ),
-        identities,
+        equations,
     }
 }
 
@@ -340,7 +349,7 @@ pub fn activation<A: Activation>(activation: &A, len: usize, seed: u64) -> Repor
     let (plus, minus) = (sigma(&(&z + &(&v * h))), sigma(&(&z - &(&v * h))));
     Report {
         what: format!("{}, {len} points", std::any::type_name::<A>()),
-        identities: vec![Identity {
+        equations: vec![Equation {
             name: "central differences along v = ⟨v, σ'(z) ⊙ g⟩",
             left: (&plus - &minus).dot(&g) / (2.0 * h),
             right: delta.dot(&v),

@@ -82,7 +82,8 @@ fn sum_rows<T: Scalar>(x: ArrayView2<'_, T>, mut sum: ArrayViewMut1<'_, T>) {
 /// A dense layer from `I` to `O` features, with its size in its type.
 ///
 /// `I` and `O` are [`typenum`] numbers, so two dense layers composed by hand only
-/// type-check when the output width of one is the input width of the next. The weight
+/// type-check when the output width of one is the input width of the next. (`network!`
+/// may give `I` as a [`crate::shape::Dims`] instead, after a layer of the user's.) The weight
 /// is stored `[O, I]` and the bias `[O]`, like PyTorch's `nn.Linear`.
 ///
 /// By Remark 3 of the paper the gradient of a layer lives in the same space as its

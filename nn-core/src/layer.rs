@@ -67,7 +67,9 @@ pub trait Layer: Parameters + Clone {
     /// The dimension of a batch of outputs.
     type OutputDim: Dimension;
 
-    /// The shape of one input sample: `[features]` or `[channels, height, width]`.
+    /// The shape of one input sample: `[features]` or `[channels, height, width]`; empty
+    /// where an earlier layer refused its own input, in which case `OUTPUT_SHAPE` must
+    /// not panic either (its refusal is not reported: the earlier one is).
     const INPUT_SHAPE: &'static [usize];
 
     /// The shape of one output sample, or why the layer cannot take
@@ -153,7 +155,7 @@ pub trait Layer: Parameters + Clone {
         a_prev: ArrayView<'_, f32, Self::InputDim>,
         grad: &mut Self,
     ) {
-        if Self::NUM_PARAMS == 0 {
+        if self.param_names().is_empty() {
             return;
         }
         grad.assign_adjoint_weight(delta.view(), a_prev);
@@ -172,17 +174,42 @@ pub const fn output_shape<L: Layer>() -> &'static [usize] {
 /// Why layer `name` of type `L` cannot take its input, as `network!` reports it: `` `dw`
 /// receives 6×12×12, but <reason> ``; empty if it can, or if its input is no shape
 /// because an earlier layer refused its own (that mistake is reported already).
+///
+/// Besides the layer's own rule, what `network!` needs of any layer: a vector or an
+/// image out, and batches with one axis more than a sample, in and out.
 pub const fn refusal<const N: usize, L: Layer>(name: &str) -> Text<N> {
-    match L::OUTPUT_SHAPE {
-        Err(reason) if !L::INPUT_SHAPE.is_empty() => Text::new()
-            .push("`")
-            .push(name)
-            .push("` receives ")
-            .push_dims(L::INPUT_SHAPE)
-            .push(", but ")
-            .push(reason),
-        _ => Text::new(),
+    let input = L::INPUT_SHAPE;
+    if input.is_empty() {
+        return Text::new();
     }
+    let receives = Text::new()
+        .push("`")
+        .push(name)
+        .push("` receives ")
+        .push_dims(input)
+        .push(", but ");
+    let output = match L::OUTPUT_SHAPE {
+        Err(reason) => return receives.push(reason),
+        Ok(output) => output,
+    };
+    if !matches!(output.len(), 1 | 3) {
+        return receives
+            .push("gives ")
+            .push_dims(output)
+            .push(": a layer gives a vector `[features]` or an image `[channels, height, width]`");
+    }
+    const fn batches_of(ndim: Option<usize>, sample: usize) -> bool {
+        match ndim {
+            Some(axes) => axes == sample + 1,
+            None => true,
+        }
+    }
+    if !batches_of(L::InputDim::NDIM, input.len()) || !batches_of(L::OutputDim::NDIM, output.len())
+    {
+        return receives
+            .push("its batches (`Layer::InputDim`, `Layer::OutputDim`) do not have one axis more than its samples");
+    }
+    Text::new()
 }
 
 /// Why a network cannot end with layer `name` of type `L`, as `network!` reports it:
@@ -221,7 +248,8 @@ pub fn output_batch<L: Layer>(batch: usize) -> ndarray::Array<f32, L::OutputDim>
 ///
 /// # Panics
 ///
-/// If the dimensions differ, which the shape checks make a compile error first.
+/// If the dimensions differ, which the shape checks ([`refusal`]) make a compile error
+/// first.
 #[track_caller]
 pub fn view_as<D: Dimension, E: Dimension>(view: ArrayView<'_, f32, E>) -> ArrayView<'_, f32, D> {
     view.into_dimensionality()
@@ -344,5 +372,75 @@ impl<D: Dimension> Layer for Rejected<D> {
         _delta_prev: ArrayViewMut<'_, f32, D>,
     ) {
         unreachable!("{REJECTED}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::no_parameter;
+    use ndarray::{Ix2, Ix4};
+
+    /// A layer whose rule gives `OUT` from `[3]`, with batches of `D`.
+    #[derive(Clone)]
+    struct Rule<D, const OUT: usize>(std::marker::PhantomData<D>);
+
+    impl<D, const OUT: usize> Parameters for Rule<D, OUT> {
+        fn param_names(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn param_shape(&self, index: usize) -> &[usize] {
+            no_parameter("Rule", index)
+        }
+        fn param(&self, index: usize) -> &[f32] {
+            no_parameter("Rule", index)
+        }
+        fn param_mut(&mut self, index: usize) -> &mut [f32] {
+            no_parameter("Rule", index)
+        }
+    }
+
+    impl<D: Dimension + Clone, const OUT: usize> Layer for Rule<D, OUT> {
+        const KIND: &'static str = "Rule";
+        type InputDim = Ix2;
+        type OutputDim = D;
+        const INPUT_SHAPE: &'static [usize] = &[3];
+        const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = match OUT {
+            0 => Err("it refuses"),
+            1 => Ok(&[3]),
+            2 => Ok(&[2, 3]),
+            _ => Ok(&[1, 2, 3]),
+        };
+        const NUM_PARAMS: usize = 0;
+        fn new(_: &mut InitRng, _: Init) -> Self {
+            Rule(std::marker::PhantomData)
+        }
+        fn zeros() -> Self {
+            Rule(std::marker::PhantomData)
+        }
+        fn forward(&self, _: ArrayView<'_, f32, Ix2>, _: ArrayViewMut<'_, f32, D>) {}
+        fn adjoint_input(
+            &self,
+            _: ArrayView<'_, f32, Ix2>,
+            _: ArrayView<'_, f32, D>,
+            _: ArrayViewMut<'_, f32, Ix2>,
+        ) {
+        }
+    }
+
+    fn refused<L: Layer>() -> String {
+        refusal::<256, L>("r").as_str().to_string()
+    }
+
+    #[test]
+    fn refusals_name_the_layer_and_its_input() {
+        assert_eq!(refused::<Rule<Ix2, 1>>(), "");
+        assert_eq!(refused::<Rule<Ix2, 0>>(), "`r` receives 3, but it refuses");
+        // What network! needs of every layer: a vector or an image out, and batches of
+        // one axis more.
+        assert!(refused::<Rule<Ix2, 2>>()
+            .starts_with("`r` receives 3, but gives 2×3: a layer gives a vector"));
+        assert!(refused::<Rule<Ix2, 3>>().contains("do not have one axis more"));
+        assert_eq!(refused::<Rule<Ix4, 3>>(), "");
     }
 }

@@ -21,8 +21,9 @@
 //! assert_eq!(output_of::<Net>(), std::any::type_name::<Vector<U10>>());
 //! ```
 //!
-//! `network!` does not need these types to check a declaration (it infers every shape
-//! itself, to report mistakes in words), but the fields it generates are these types.
+//! `network!` does not need these types to check a declaration (it infers the shapes of
+//! built-in layers itself, to report mistakes in words, and lets const evaluation check
+//! the rest with [`Dims`]), but the fields it generates are these types.
 
 use std::marker::PhantomData;
 use std::ops::{Add, Div, Mul, Sub};

@@ -171,16 +171,18 @@ const fn push_memory<const N: usize>(text: Text<N>, memory: Memory) -> Text<N> {
 
 /// The size of `floats` `f32` values, to a tenth of a KiB or MiB.
 const fn push_bytes<const N: usize>(text: Text<N>, floats: usize) -> Text<N> {
-    let bytes = floats * 4;
+    // In u128: ten times the bytes of the largest network the macro accepts overflow
+    // a 64-bit usize.
+    let bytes = floats as u128 * 4;
     let (unit, name) = if bytes < 1024 * 1024 {
         (1024, " KiB")
     } else {
         (1024 * 1024, " MiB")
     };
     let tenths = (bytes * 10 + unit / 2) / unit;
-    text.push_thousands(tenths / 10)
+    text.push_thousands((tenths / 10) as usize)
         .push(".")
-        .push_number(tenths % 10)
+        .push_number((tenths % 10) as usize)
         .push(name)
 }
 

@@ -106,6 +106,7 @@ impl Activation {
 /// A user's activation: `path` or `path(args)`, its value's constructor.
 fn user_activation(layer: &LayerDecl, call: &Call, cx: &mut Ctxt) -> Option<Activation> {
     let mut args = Vec::new();
+    let mut ok = true;
     for arg in &call.args {
         match arg {
             Arg::Positional(expr) => args.push(expr.clone()),
@@ -114,11 +115,11 @@ fn user_activation(layer: &LayerDecl, call: &Call, cx: &mut Ctxt) -> Option<Acti
                     arg,
                     format!("`{}`: an activation of your own takes positional arguments, not `{key} = ...`\nhelp: they are the fields of its tuple struct, in order", layer.name),
                 );
-                return None;
+                ok = false;
             }
         }
     }
-    Some(Activation::User {
+    ok.then(|| Activation::User {
         path: call.path.clone(),
         args,
     })

@@ -9,6 +9,7 @@
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 
 use crate::activations::Activation;
 use crate::kinds::Input;
@@ -151,17 +152,20 @@ pub fn expand(model: &Model) -> TokenStream {
             /// A table of the layers, their output shapes and their parameter counts, with
             /// the totals and the memory a training step keeps.
             pub const SUMMARY: &'static str = {
-                const MEMORY: ::frechet::summary::Memory = ::frechet::summary::Memory {
+                // Names no argument of a user's layer type can mean.
+                const __FRECHET_MEMORY: ::frechet::summary::Memory = ::frechet::summary::Memory {
                     params: #name::NUM_PARAMS,
                     step_per_sample: #name::STEP_FLOATS_PER_SAMPLE,
                     scratch: #name::__SCRATCH,
                 };
-                const ROWS: &[::frechet::summary::Row] = &[#(#rows),*];
-                const LEN: usize =
-                    ::frechet::summary::render::<0>(#name_string, &#name::INPUT_SHAPE, ROWS, MEMORY).len();
-                const TEXT: ::frechet::text::Text<LEN> =
-                    ::frechet::summary::render(#name_string, &#name::INPUT_SHAPE, ROWS, MEMORY);
-                TEXT.as_str()
+                const __FRECHET_ROWS: &[::frechet::summary::Row] = &[#(#rows),*];
+                const __FRECHET_LEN: usize = ::frechet::summary::render::<0>(
+                    #name_string, &#name::INPUT_SHAPE, __FRECHET_ROWS, __FRECHET_MEMORY,
+                ).len();
+                const __FRECHET_TEXT: ::frechet::text::Text<__FRECHET_LEN> = ::frechet::summary::render(
+                    #name_string, &#name::INPUT_SHAPE, __FRECHET_ROWS, __FRECHET_MEMORY,
+                );
+                __FRECHET_TEXT.as_str()
             };
             /// The floats a training step keeps per sample of its batch: every layer's
             /// activation and error signal, and what layers keep for their adjoints (a
@@ -384,11 +388,8 @@ fn layer_type(model: &Model, i: usize) -> TokenStream {
 /// The name of the constant that holds layer `i`'s output shape, for the layers whose
 /// output only const evaluation knows.
 fn shape_const(model: &Model, i: usize) -> syn::Ident {
-    format_ident!(
-        "__FRECHET_{}_{}_OUTPUT",
-        model.name.to_string().to_uppercase(),
-        model.layers[i].name.to_string().to_uppercase()
-    )
+    // By position, not by name: names may be raw (`r#type`) or differ only in case.
+    format_ident!("__FRECHET_{}_OUTPUT_{i}", model.name.unraw())
 }
 
 /// The output shapes that only const evaluation knows, each a constant the next layer's
@@ -404,6 +405,7 @@ fn shape_consts(model: &Model, types: &[TokenStream]) -> TokenStream {
         let ty = &types[i];
         quote! {
             #[doc(hidden)]
+            #[allow(non_upper_case_globals)]
             const #name: &[usize] = ::frechet::layer::output_shape::<#ty>();
         }
     });
@@ -419,14 +421,14 @@ fn checks(model: &Model, types: &[TokenStream]) -> TokenStream {
         .filter(|(l, _)| l.output.is_none())
         .map(|(layer, ty)| {
             let name = layer.name.to_string();
-            let message = quote!(::frechet::layer::refusal::<LEN, #ty>(#name));
+            let message = quote!(::frechet::layer::refusal::<__FRECHET_LEN, #ty>(#name));
             let len = quote!(::frechet::layer::refusal::<0, #ty>(#name).len());
             refuse(layer.kind_span, len, message)
         });
     let last = &model.layers[model.layers.len() - 1];
     let ends = last.output.is_none().then(|| {
         let (name, ty) = (last.name.to_string(), &types[types.len() - 1]);
-        let message = quote!(::frechet::layer::ends_with_a_vector::<LEN, #ty>(#name));
+        let message = quote!(::frechet::layer::ends_with_a_vector::<__FRECHET_LEN, #ty>(#name));
         let len = quote!(::frechet::layer::ends_with_a_vector::<0, #ty>(#name).len());
         refuse(last.name.span(), len, message)
     });
@@ -436,14 +438,15 @@ fn checks(model: &Model, types: &[TokenStream]) -> TokenStream {
 /// A constant that fails to compile, at `span`, with the message const evaluation writes
 /// (of length `len`, through `message`, generic in `LEN`), unless the message is empty.
 fn refuse(span: Span, len: TokenStream, message: TokenStream) -> TokenStream {
-    // All of it carries the layer's span, so that `LEN` and `MESSAGE` are defined and used
-    // with the same hygiene, even inside a `macro_rules!`.
+    // The panic carries the layer's span, so that the error is on its line; the constants
+    // are named so that no argument of a user's layer type (inside `message`) can mean
+    // them.
     quote_spanned! {span=>
         const _: () = {
-            const LEN: usize = #len;
-            const MESSAGE: ::frechet::text::Text<LEN> = #message;
-            if !MESSAGE.is_empty() {
-                ::core::panic!("{}", MESSAGE.as_str())
+            const __FRECHET_LEN: usize = #len;
+            const __FRECHET_MESSAGE: ::frechet::text::Text<__FRECHET_LEN> = #message;
+            if !__FRECHET_MESSAGE.is_empty() {
+                ::std::panic!("{}", __FRECHET_MESSAGE.as_str())
             }
         };
     }

@@ -35,8 +35,7 @@ const CHANNELS: usize = 16;
 /// along the lanes (filling at least three quarters of them), the error signals of
 /// [`super::DIRECT_BLOCK`] samples transposed, sixteen channels at a time.
 pub(super) const fn transposed_deltas(g: Geometry, outputs: usize) -> usize {
-    let direct =
-        g.window.stride == 1 && g.window.padding == 0 && g.out_width().is_multiple_of(LANES);
+    let direct = takes_shape(g);
     let by_channels = 4 * outputs >= 3 * CHANNELS * outputs.div_ceil(CHANNELS);
     if direct && by_channels {
         super::DIRECT_BLOCK * g.positions() * CHANNELS
@@ -45,14 +44,20 @@ pub(super) const fn transposed_deltas(g: Geometry, outputs: usize) -> usize {
     }
 }
 
-/// Whether the direct kernels compute convolution `g` here: stride 1, no padding, output
-/// rows a whole number of vectors wide, and a CPU with AVX2 and FMA.
-pub(super) fn applies(g: Geometry) -> bool {
-    let shape = g.window.stride == 1
+/// Whether the direct kernels take convolution `g` by its shape: stride 1, no padding,
+/// output rows a whole number of vectors wide.
+const fn takes_shape(g: Geometry) -> bool {
+    g.window.stride == 1
         && g.window.padding == 0
         && g.out_height() > 0
         && g.out_width() > 0
-        && g.out_width().is_multiple_of(LANES);
+        && g.out_width().is_multiple_of(LANES)
+}
+
+/// Whether the direct kernels compute convolution `g` here: its shape, and a CPU with
+/// AVX2 and FMA.
+pub(super) fn applies(g: Geometry) -> bool {
+    let shape = takes_shape(g);
     #[cfg(target_arch = "x86_64")]
     {
         shape && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")

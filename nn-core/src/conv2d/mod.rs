@@ -57,23 +57,54 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// The output height (0 if the kernel does not fit, which the layer refuses).
+    /// The output height.
+    ///
+    /// # Panics
+    ///
+    /// If the kernel does not fit in the padded input (in a constant, a compile error).
     pub const fn out_height(self) -> usize {
-        self.window.output_or_zero(self.height)
+        self.window.output(self.height)
     }
 
-    /// The output width (0 if the kernel does not fit, which the layer refuses).
+    /// The output width.
+    ///
+    /// # Panics
+    ///
+    /// As [`Geometry::out_height`].
     pub const fn out_width(self) -> usize {
-        self.window.output_or_zero(self.width)
+        self.window.output(self.width)
+    }
+
+    /// Whether the kernel fits in the padded input, so that the sizes above exist.
+    const fn fits(self) -> bool {
+        self.window.checked_output(self.height).is_some()
+            && self.window.checked_output(self.width).is_some()
+    }
+
+    /// `self` if the kernel fits, otherwise a convolution of nothing: for the constants of
+    /// a layer whose shape rule refuses its input, which must not fail to evaluate beside
+    /// the refusal.
+    const fn or_empty(self) -> Geometry {
+        if self.fits() {
+            return self;
+        }
+        Geometry {
+            channels: 0,
+            height: 1,
+            width: 1,
+            window: Window {
+                size: 1,
+                stride: 1,
+                padding: 0,
+            },
+        }
     }
 
     /// Why a convolution of this geometry cannot take its input, if it cannot.
     const fn refusal(self, rank: usize) -> Option<&'static str> {
         if rank != 3 {
             Some(crate::shape::takes_an_image!("Conv2d"))
-        } else if self.window.checked_output(self.height).is_none()
-            || self.window.checked_output(self.width).is_none()
-        {
+        } else if !self.fits() {
             Some("its kernel is larger than the (padded) image")
         } else {
             None
@@ -732,9 +763,9 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
     /// The number of output channels.
     pub const OUT_CHANNELS: usize = O::USIZE;
     /// The output height.
-    pub const OUT_HEIGHT: usize = Self::GEOMETRY.out_height();
+    pub const OUT_HEIGHT: usize = Self::GEOMETRY.or_empty().out_height();
     /// The output width.
-    pub const OUT_WIDTH: usize = Self::GEOMETRY.out_width();
+    pub const OUT_WIDTH: usize = Self::GEOMETRY.or_empty().out_width();
     /// The number of scalar parameters: `O · C · K² + O`.
     pub const NUM_PARAMS: usize = O::USIZE * Self::GEOMETRY.patch_len() + O::USIZE;
 
@@ -797,7 +828,7 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Layer
     /// A sample's unrolled input (or δ transposed, for the direct weight kernel), the
     /// weight gradient's sum over half the batch, and the products `W cols`, `Δ colsᵀ`.
     const SCRATCH: ThreadScratch = {
-        let g = Self::GEOMETRY;
+        let g = Self::GEOMETRY.or_empty();
         let (out, patch, positions) = (O::USIZE, g.patch_len(), g.positions());
         let unrolled = patch * positions;
         let transposed = direct::transposed_deltas(g, O::USIZE);
@@ -815,7 +846,7 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Layer
     };
     /// `Wᵀ Δ`, into a sample's columns.
     const SCRATCH_INPUT_ADJOINT: ThreadScratch = {
-        let g = Self::GEOMETRY;
+        let g = Self::GEOMETRY.or_empty();
         ThreadScratch {
             unrolled: g.patch_len() * g.positions(),
             ..ThreadScratch::NONE

@@ -10,10 +10,13 @@ use depthwise::DepthwiseConv2d;
 use frechet::ndarray::{Array2, Array4};
 use frechet::prelude::*;
 
+/// An argument may be a constant, even one named like the macro's own.
+const LEN: usize = 3;
+
 network! {
     struct Mixed {
         input: [2, 9, 9],
-        dw: DepthwiseConv2d(3) -> user::Softplus,  // 2×7×7, by the layer's own rule
+        dw: DepthwiseConv2d(LEN) -> user::Softplus, // 2×7×7, by the layer's own rule
         conv: Conv2d(4, kernel = 3) -> ReLU,       // 4×5×5, checked against it
         pool: MaxPool2d(2),                        // 4×2×2
         flat: Flatten,                             // 16
@@ -25,7 +28,7 @@ network! {
 network! {
     struct Scaled {
         input: [5],
-        scale: user::Scale -> Tanh,
+        r#type: user::Scale -> Tanh,
         fc: Dense(2),
     }
 }
