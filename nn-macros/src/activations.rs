@@ -8,7 +8,7 @@ use syn::Expr;
 use crate::args::Args;
 use crate::ctxt::Ctxt;
 use crate::parse::{Arg, Call, LayerDecl};
-use crate::suggest::{closest, unknown};
+use crate::suggest::{misspelt, unknown};
 
 /// The names `network!` knows, for suggestions.
 pub const ACTIVATIONS: &[&str] = &["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity"];
@@ -33,9 +33,7 @@ impl Activation {
     /// The activation `call` names after the layer `layer`, with its checked arguments.
     pub fn parse(layer: &LayerDecl, call: &Call, cx: &mut Ctxt) -> Option<Activation> {
         let Some(name) = call.single_name().filter(|name| {
-            ACTIVATIONS.contains(&name.as_str())
-                || name == "Softmax"
-                || closest(name, ACTIVATIONS).is_some()
+            ACTIVATIONS.contains(&name.as_str()) || name == "Softmax" || misspelt(name, ACTIVATIONS)
         }) else {
             return user_activation(layer, call, cx);
         };

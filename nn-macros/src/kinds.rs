@@ -4,7 +4,7 @@
 //! expansion asks of the core type through the `Layer` contract, the same for every
 //! kind; adding a kind is a core type and an entry here.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use syn::Expr;
 
@@ -12,7 +12,7 @@ use crate::args::Args;
 use crate::ctxt::Ctxt;
 use crate::parse::{Arg, LayerDecl};
 use crate::sample::{Shape, Window};
-use crate::suggest::{closest, unknown};
+use crate::suggest::{misspelt, unknown};
 
 /// The names `network!` knows, for suggestions.
 pub const LAYER_KINDS: &[&str] = &[
@@ -65,9 +65,10 @@ impl Kind {
     /// The layer kind `call` names for the layer `layer`, with its checked arguments.
     pub fn parse(layer: &LayerDecl, cx: &mut Ctxt) -> Option<Kind> {
         let call = &layer.kind;
-        let Some(name) = call.single_name().filter(|name| {
-            LAYER_KINDS.contains(&name.as_str()) || closest(name, LAYER_KINDS).is_some()
-        }) else {
+        let Some(name) = call
+            .single_name()
+            .filter(|name| LAYER_KINDS.contains(&name.as_str()) || misspelt(name, LAYER_KINDS))
+        else {
             return user_layer(layer, cx);
         };
         let mut args = Args::new(&layer.name, call, cx);
@@ -299,7 +300,9 @@ impl Kind {
                     Expr::Lit(_) => quote!(#arg),
                     other => quote!({ #other }),
                 });
-                quote!(#path<#image #(, #args)*>)
+                // On the user's line, so that a type without the contract is reported
+                // there.
+                respan(quote!(#path<#image #(, #args)*>), path_span(path))
             }
             Kind::Rejected => match input {
                 Input::Known(Shape::Image { .. }) => {
@@ -373,4 +376,28 @@ fn type_number(n: usize) -> TokenStream {
         ty = quote!(::frechet::typenum::UInt<#ty, #b>);
     }
     ty
+}
+
+/// Where a path is written (its first name, as `Span::join` is unstable).
+fn path_span(path: &syn::Path) -> Span {
+    path.segments
+        .first()
+        .map_or_else(Span::call_site, |segment| segment.ident.span())
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }

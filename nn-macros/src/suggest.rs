@@ -19,6 +19,24 @@ pub fn unknown(what: &str, found: &str, known: &[&str]) -> String {
     format!("{message}\nhelp: a type of your own with a name this close to a built-in one is written as a path, such as `self::{found}`")
 }
 
+/// Whether `found`, a name `network!` does not know, is a misspelling of one it knows,
+/// rather than a type of the user's: as close as [`closest`] asks, with the same first
+/// letter and no other digits (`Dens`, `Relu`, `Maxpool` are misspellings; `GELU`,
+/// `PReLU`, `Conv1d` are other layers).
+pub fn misspelt(found: &str, known: &[&str]) -> bool {
+    let first = |name: &str| name.chars().next().map(|c| c.to_ascii_lowercase());
+    let digits = |name: &str| {
+        name.chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+    };
+    closest(found, known).is_some_and(|name| {
+        name.eq_ignore_ascii_case(found)
+            || (first(name) == first(found)
+                && (digits(found).is_empty() || digits(found) == digits(name)))
+    })
+}
+
 /// The known name closest to `found`, if it is close enough to be what was meant.
 pub fn closest<'a>(found: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = found.to_lowercase();
@@ -58,6 +76,26 @@ mod tests {
         assert!(with_suggestion("x".into(), "Relu", ACTIVATIONS).contains("did you mean `ReLU`?"));
         assert!(with_suggestion("x".into(), "Dens", LAYER_KINDS).contains("did you mean `Dense`?"));
         assert!(!with_suggestion("x".into(), "Softmax", ACTIVATIONS).contains("did you mean"));
+    }
+
+    #[test]
+    fn other_layers_are_not_misspellings() {
+        for typo in [
+            "Dens", "Relu", "RELU", "Maxpool", "Flaten", "Sigmod", "Tahn", "Conv2D",
+        ] {
+            assert!(
+                misspelt(typo, LAYER_KINDS) || misspelt(typo, ACTIVATIONS),
+                "{typo}"
+            );
+        }
+        for other in [
+            "GELU", "ELU", "SELU", "SiLU", "PReLU", "Mish", "Conv1d", "Conv3d", "Scale",
+        ] {
+            assert!(
+                !misspelt(other, LAYER_KINDS) && !misspelt(other, ACTIVATIONS),
+                "{other}"
+            );
+        }
     }
 
     #[test]
