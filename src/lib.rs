@@ -99,9 +99,9 @@
 //! |---|---|
 //! | `Mlp::new(seed)` | He-uniform weights before ReLU/LeakyReLU, Xavier-uniform otherwise, zero biases; the same on every platform |
 //! | `Mlp::zeros()` | every parameter zero |
-//! | `net.forward(x)` | inference on a batch, `ArrayView2<f32>` (batch, features) or `ArrayView4<f32>` (batch, C, H, W), in evaluation mode (PyTorch's `model.eval()`: no dropout); a wrong shape panics with expected vs got |
+//! | `net.forward(x)` | inference on a batch, `ArrayView2<f32>` (batch, features) or `ArrayView4<f32>` (batch, C, H, W), in evaluation mode (PyTorch's `model.eval()`: no dropout, batch normalisation by its running statistics); a wrong shape panics with expected vs got |
 //! | `net.loss_and_grads(x, targets, &loss)` | `(f32, Mlp)`: the mean loss and its gradient |
-//! | `net.train_step(x, targets, &loss, &mut optimizer)` | one fused step in training mode (`model.train()`: dropout draws its masks from the network's seeded streams); returns the loss before the update, and updates nothing if it is not finite |
+//! | `net.train_step(x, targets, &loss, &mut optimizer)` | one fused step in training mode (`model.train()`: dropout draws its masks from the network's seeded streams, batch normalisation uses the batch's statistics and updates its running ones); returns the loss before the update, and updates nothing if it is not finite |
 //! | `net.save_safetensors(path)`, `Mlp::load_safetensors(path)` | PyTorch's names (`fc1.weight`) and layouts (Dense `[out, in]`, Conv2d `[out, in, kh, kw]`) |
 //! | `Mlp::INPUT_SHAPE`, `OUTPUT_SHAPE`, `NUM_PARAMS`, `SUMMARY` | compile-time facts; `SUMMARY` is a table like Keras' `model.summary()` |
 //! | `Mlp::STEP_FLOATS_PER_SAMPLE`, `STEP_FLOATS_FIXED` | the floats a training step keeps: this many per sample of its batch, plus this many |
@@ -114,7 +114,8 @@
 //! Layers: `Dense(outputs)`, `Conv2d(out_channels, kernel = k, stride = s, padding = p)`
 //! (stride 1 and padding 0 by default), `MaxPool2d(k, stride = s)` and
 //! `AvgPool2d(k, stride = s)` (stride `k` by default, floor mode like PyTorch),
-//! `Flatten` and `Dropout(p)`; pools, `Flatten` and `Dropout` take no activation. Activations after `->`: `ReLU`, `LeakyReLU(slope)`,
+//! `Flatten`, `Dropout(p)`, and `BatchNorm1d` / `BatchNorm2d` (`eps = 1e-5`,
+//! `momentum = 0.1` by default); pools, `Flatten` and `Dropout` take no activation. Activations after `->`: `ReLU`, `LeakyReLU(slope)`,
 //! `Sigmoid`, `Tanh`, `Identity` (the default). A layer or an activation of your own is
 //! declared by its name or path (`dw: DepthwiseConv2d(5)`, `-> my::Softplus`): see
 //! [`writing_a_layer`]. Doc comments and attributes on the struct and on each layer pass

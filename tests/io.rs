@@ -355,3 +355,120 @@ fn a_truncated_file_is_malformed() {
     assert!(matches!(error, Error::Malformed { .. }), "got {error:?}");
     assert_names_file(&error, &path);
 }
+
+network! {
+    /// Batch normalisation: parameters and buffers, as `nn.BatchNorm1d`.
+    #[derive(Debug, PartialEq)]
+    struct Normalised {
+        input: [3],
+        fc: Dense(4),
+        bn: BatchNorm1d -> ReLU,
+        out: Dense(2),
+    }
+}
+
+/// Writes `tensors` (name, dtype, shape, little-endian bytes) as a safetensors file.
+fn write_raw(path: &Path, tensors: &[(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)]) {
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
+                .expect("a consistent tensor");
+            (name.to_string(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).expect("written");
+}
+
+/// The tensors of a `Normalised` network as PyTorch's state dict would hold them, with
+/// `bn.running_var` and `bn.num_batches_tracked` as given.
+fn normalised_state(
+    running_var: [f32; 4],
+    counter: (safetensors::Dtype, Vec<usize>, Vec<u8>),
+) -> Vec<(&'static str, safetensors::Dtype, Vec<usize>, Vec<u8>)> {
+    use safetensors::Dtype::F32;
+    let f32s = |values: &[f32]| {
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    vec![
+        ("fc.weight", F32, vec![4, 3], f32s(&[0.5; 12])),
+        ("fc.bias", F32, vec![4], f32s(&[0.0; 4])),
+        ("bn.weight", F32, vec![4], f32s(&[1.0, 2.0, 3.0, 4.0])),
+        ("bn.bias", F32, vec![4], f32s(&[0.1; 4])),
+        ("bn.running_mean", F32, vec![4], f32s(&[0.2; 4])),
+        ("bn.running_var", F32, vec![4], f32s(&running_var)),
+        ("bn.num_batches_tracked", counter.0, counter.1, counter.2),
+        ("out.weight", F32, vec![2, 4], f32s(&[0.25; 8])),
+        ("out.bias", F32, vec![2], f32s(&[0.0; 2])),
+    ]
+}
+
+#[test]
+fn batch_norm_buffers_round_trip_with_pytorch_s_names_and_dtypes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bn.safetensors");
+    let int64 = (safetensors::Dtype::I64, vec![], 7i64.to_le_bytes().to_vec());
+    write_raw(&path, &normalised_state([1.0, 0.5, 2.0, 0.25], int64));
+    let net = Normalised::load_safetensors(&path).unwrap();
+    assert_eq!(net.bn.num_batches_tracked(), 7);
+    assert_eq!(net.bn.running_var().to_vec(), [1.0, 0.5, 2.0, 0.25]);
+    assert_eq!(net.bn.weight().to_vec(), [1.0, 2.0, 3.0, 4.0]);
+    // Saved again, the file has the same tensors, the counter an int64 scalar.
+    let again = dir.path().join("again.safetensors");
+    net.save_safetensors(&again).unwrap();
+    let bytes = std::fs::read(&again).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let counter = file.tensor("bn.num_batches_tracked").unwrap();
+    assert_eq!(counter.dtype(), safetensors::Dtype::I64);
+    assert!(counter.shape().is_empty());
+    assert_eq!(Normalised::load_safetensors(&again).unwrap(), net);
+    // The running statistics are not parameters: not counted, not trained.
+    assert_eq!(Normalised::NUM_PARAMS, 4 * 3 + 4 + 2 * 4 + 2 * 4 + 2);
+}
+
+#[test]
+fn a_counter_that_is_not_an_int64_scalar_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bn.safetensors");
+    let as_float = (
+        safetensors::Dtype::F32,
+        vec![],
+        7.0f32.to_le_bytes().to_vec(),
+    );
+    write_raw(&path, &normalised_state([1.0; 4], as_float));
+    let error = Normalised::load_safetensors(&path).unwrap_err();
+    assert!(
+        matches!(&error, Error::DtypeMismatch { name, .. } if name == "bn.num_batches_tracked"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("I64"), "{error}");
+    let as_vector = (
+        safetensors::Dtype::I64,
+        vec![1],
+        7i64.to_le_bytes().to_vec(),
+    );
+    write_raw(&path, &normalised_state([1.0; 4], as_vector));
+    let error = Normalised::load_safetensors(&path).unwrap_err();
+    assert!(
+        matches!(&error, Error::ShapeMismatch { name, .. } if name == "bn.num_batches_tracked"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_negative_running_variance_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bn.safetensors");
+    let int64 = (safetensors::Dtype::I64, vec![], 7i64.to_le_bytes().to_vec());
+    write_raw(&path, &normalised_state([1.0, -0.5, 2.0, 0.25], int64));
+    let error = Normalised::load_safetensors(&path).unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidTensor { name, .. } if name == "bn.running_var"),
+        "{error}"
+    );
+    assert_names_file(&error, &path);
+    assert!(error.to_string().contains("-0.5"), "{error}");
+}

@@ -63,7 +63,7 @@ use std::path::PathBuf;
 use depthwise::DepthwiseConv2d;
 use frechet::ndarray::{Array, Array2, ArrayD, Dimension, IxDyn};
 use frechet::prelude::*;
-use frechet::{Network, Parameters};
+use frechet::{Buffer, Network, Parameters};
 use safetensors::{Dtype, SafeTensors};
 
 /// The relative tolerance.
@@ -198,6 +198,23 @@ reference_network! {
     }
 }
 
+reference_network! {
+    /// Batch normalisation of an image's channels and of a vector's features, with
+    /// activations before and after both: training mode for the loss, gradients and
+    /// trajectories (with the running statistics after each), evaluation mode, with the
+    /// fixture's running statistics, for the logits.
+    struct WithBatchNorm {
+        input: [2, 9, 8],
+        conv1: Conv2d(3, kernel = 3) -> ReLU, // 3×7×6
+        bn1: BatchNorm2d -> Sigmoid,
+        pool: MaxPool2d(2),                   // 3×3×3
+        flat: Flatten,
+        fc1: Dense(8) -> Tanh,
+        bn2: BatchNorm1d -> LeakyReLU(0.1),
+        fc2: Dense(3),
+    }
+}
+
 /// Gives `net`'s dropout layers the masks of the fixture, as PyTorch used them.
 fn fix_masks(net: &mut WithDropout, fixture: &Fixture) {
     let mask = |name: &str| -> Vec<bool> { fixture.f32(name).iter().map(|&m| m == 1.0).collect() };
@@ -269,6 +286,14 @@ impl Fixture {
             path,
             tensors,
             metadata,
+        }
+    }
+
+    fn i64(&self, name: &str) -> i64 {
+        match self.tensors.get(name) {
+            Some(Tensor::I64(array)) => *array.first().expect("a scalar"),
+            Some(Tensor::F32(_)) => panic!("{}: `{name}` is not I64", self.path.display()),
+            None => panic!("{}: no tensor `{name}`", self.path.display()),
         }
     }
 
@@ -564,9 +589,9 @@ impl Case {
     }
 
     /// Compares every parameter of `net` with `<prefix>.<layer>.<param>` in the fixture,
-    /// at the scale of the layer's tensors under `prefix` together, with `slack` more
-    /// allowed. Each reports to the groups `groups` gives for its layer; every tensor of
-    /// the fixture under `prefix` must be compared.
+    /// at the scale of the layer's tensors, and every buffer (running statistics, at its
+    /// own scale; counts exactly) where the fixture has them: after optimizer steps, not
+    /// in a gradient.
     fn compare_params(
         &self,
         report: &mut Report,
@@ -592,6 +617,22 @@ impl Case {
                 let expected = expected.as_slice().expect("contiguous");
                 let d = deviation(layer.param(index), expected, layer_scale, slack);
                 report.record(&self.label, name, &groups(layer_name), d);
+                count += 1;
+            }
+            for (index, buffer) in layer.buffer_names().iter().enumerate() {
+                let name = format!("{prefix}.{layer_name}.{buffer}");
+                if !self.fixture.tensors.contains_key(&name) {
+                    continue;
+                }
+                match layer.buffer(index) {
+                    Buffer::F32 { values, .. } => {
+                        let expected = self.fixture.f32(&name).as_slice().expect("contiguous");
+                        let d = deviation(values, expected, scale(expected), 0.0);
+                        let group = vec!["running statistics".to_string()];
+                        report.record(&self.label, &name, &group, d);
+                    }
+                    Buffer::I64(value) => assert_eq!(value, self.fixture.i64(&name), "{name}"),
+                }
                 count += 1;
             }
         }
@@ -724,6 +765,20 @@ fn every_network_matches_pytorch() {
             5,
             SoftmaxCrossEntropy,
             fix_masks
+        ),
+        check!(
+            &mut report,
+            WithBatchNorm,
+            "batchnorm",
+            8,
+            SoftmaxCrossEntropy
+        ),
+        check!(
+            &mut report,
+            WithBatchNorm,
+            "batchnorm",
+            12,
+            SoftmaxCrossEntropy
         ),
     ];
     torch.dedup();

@@ -164,6 +164,25 @@ NETWORKS = {
             ("fc2", "Dense", dict(out=3), None),
         ],
     ),
+    # Batch normalisation of an image's channels and of a vector's features, with
+    # activations before and after both (an activation before keeps the bias of the
+    # layer before from a zero gradient, whose rounding Adam would amplify), in training mode (batch statistics, the running ones
+    # updated at every step of the trajectories) and in evaluation mode for the logits,
+    # with running statistics other than the initial ones.
+    "batchnorm": dict(
+        input=[2, 9, 8],
+        loss="SoftmaxCrossEntropy",
+        batches=[8, 12],
+        layers=[
+            ("conv1", "Conv2d", dict(out=3, kernel=3), "ReLU"),
+            ("bn1", "BatchNorm2d", {}, "Sigmoid"),
+            ("pool", "MaxPool2d", dict(kernel=2), None),
+            ("flat", "Flatten", {}, None),
+            ("fc1", "Dense", dict(out=8), "Tanh"),
+            ("bn2", "BatchNorm1d", {}, "LeakyReLU(0.1)"),
+            ("fc2", "Dense", dict(out=3), None),
+        ],
+    ),
 }
 
 
@@ -208,6 +227,8 @@ def declaration(spec):
             call = f"DepthwiseConv2d({args['kernel']})"
         elif kind == "Dropout":
             call = f"Dropout({args['p']})"
+        elif kind.startswith("BatchNorm"):
+            call = kind
         else:
             extra = f", stride = {args['stride']}" if "stride" in args else ""
             call = f"{kind}({args['kernel']}{extra})"
@@ -276,6 +297,10 @@ class Net(nn.Module):
                 module = nn.Flatten()
             elif kind == "Dropout":
                 module = FixedDropout(args["p"])
+            elif kind == "BatchNorm1d":
+                module = nn.BatchNorm1d(shape[0])
+            elif kind == "BatchNorm2d":
+                module = nn.BatchNorm2d(shape[0])
             else:
                 raise ValueError(kind)
             setattr(self, name, module)
@@ -337,6 +362,9 @@ def run(model, x, target, loss_fn):
     """Logits, loss and every parameter's gradient, and the optimizer trajectories."""
     out = {}
     model = copy.deepcopy(model)
+    # The trajectories start from the model as given: the training-mode pass below
+    # updates running statistics, as frechet's `loss_and_grads` does on a copy only.
+    start = copy.deepcopy(model)
     model.zero_grad()
     # Logits in evaluation mode, as frechet's `forward`; the loss in training mode, as
     # `loss_and_grads` (the same for networks without dropout).
@@ -350,7 +378,7 @@ def run(model, x, target, loss_fn):
     for name, p in model.named_parameters():
         out[f"grad.{name}"] = p.grad.detach().clone()
     for optimizer_name, (_, make) in OPTIMIZERS.items():
-        trained = copy.deepcopy(model)
+        trained = copy.deepcopy(start)
         optimizer = make(trained.parameters())
         losses = []
         for step in range(1, STEPS + 1):
@@ -362,6 +390,9 @@ def run(model, x, target, loss_fn):
             if step in SNAPSHOTS:
                 for name, p in trained.named_parameters():
                     out[f"{optimizer_name}.step{step}.{name}"] = p.detach().clone()
+                # Running statistics and their count, after the step's forward pass.
+                for name, b in trained.named_buffers():
+                    out[f"{optimizer_name}.step{step}.{name}"] = b.detach().clone()
         out[f"{optimizer_name}.losses"] = torch.stack(losses)
     return out
 
@@ -384,7 +415,10 @@ def write_case(net_name, spec, model, batch, generator, calibration):
             keep = torch.rand(shape, generator=generator) >= module.p
             module.mask = keep
             masks[f"mask.{name}"] = keep.float()
-    outputs = model(x)
+    # Only the shape of the outputs: in evaluation mode, so that no running statistic
+    # moves before the fixture's computations.
+    with torch.no_grad():
+        outputs = copy.deepcopy(model).eval()(x)
     if spec["loss"] == "SoftmaxCrossEntropy":
         target = torch.randint(0, outputs.shape[1], (batch,), generator=generator)
     else:
@@ -400,7 +434,12 @@ def write_case(net_name, spec, model, batch, generator, calibration):
         calibration[group] = (max(worst[0], relative), max(worst[1], ratio))
 
     tensors = {"input": x, "target": target, **masks}
-    tensors.update({key: value.float().contiguous() for key, value in exact.items()})
+    tensors.update(
+        {
+            key: (value if value.dtype == torch.int64 else value.float()).contiguous()
+            for key, value in exact.items()
+        }
+    )
     metadata = {
         "torch": torch.__version__,
         "network": declaration(spec),
@@ -425,6 +464,16 @@ def main():
         torch.manual_seed(1000 + index)
         generator = torch.Generator().manual_seed(2000 + index)
         model = Net(spec)
+        # Running statistics other than the initial ones, so that loading them and
+        # evaluating with them are tested.
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.running_mean.normal_(0.0, 0.2)
+                    module.running_var.uniform_(0.5, 1.5)
+                    module.num_batches_tracked.fill_(3)
+                    module.weight.uniform_(0.5, 1.5)
+                    module.bias.normal_(0.0, 0.2)
         weights = {k: v.contiguous() for k, v in model.state_dict().items()}
         assert all(v.abs().min() > 0 for k, v in weights.items() if k.endswith(".bias"))
         path = OUT / f"{net_name}.weights.safetensors"

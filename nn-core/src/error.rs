@@ -59,8 +59,9 @@ pub enum Error {
         /// The shape stored in the file.
         found: Vec<usize>,
     },
-    /// A tensor is stored with an element type other than `F32`.
-    #[error("{}: tensor `{name}` has dtype {found}, but frechet stores parameters as F32", path.display())]
+    /// A tensor is stored with another element type than the layer's: `F32` for
+    /// parameters, `I64` for counters such as `num_batches_tracked`.
+    #[error("{}: tensor `{name}` has dtype {found}, but frechet stores it as {expected}", path.display())]
     DtypeMismatch {
         /// The file.
         path: PathBuf,
@@ -68,6 +69,19 @@ pub enum Error {
         name: String,
         /// The dtype found in the file, as safetensors spells it.
         found: String,
+        /// The dtype the layer stores it as.
+        expected: String,
+    },
+    /// A tensor has the right name, dtype and shape, but values the layer cannot take,
+    /// such as a negative running variance.
+    #[error("{}: tensor `{name}` {reason}", path.display())]
+    InvalidTensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+        /// What is wrong with its values.
+        reason: String,
     },
     /// A training step's loss was infinite or NaN, so its gradient is meaningless; the
     /// step left the weights as they were.

@@ -16,6 +16,7 @@
 pub mod activation;
 mod aligned;
 pub mod avg_pool;
+pub mod batch_norm;
 pub mod check;
 pub mod conv2d;
 pub mod data;
@@ -43,6 +44,7 @@ pub mod train;
 
 pub use activation::{Activation, Identity, LeakyReLU, ReLU, Sigmoid, Tanh};
 pub use avg_pool::AvgPool2d;
+pub use batch_norm::BatchNorm;
 pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -53,7 +55,7 @@ pub use layer::Layer;
 pub use loss::{Loss, MeanSquaredError, SoftmaxCrossEntropy};
 pub use max_pool::MaxPool2d;
 pub use metrics::ConfusionMatrix;
-pub use network::{batch_size, Network, Parameters, Scratch};
+pub use network::{batch_size, Buffer, BufferMut, Network, Parameters, Scratch};
 pub use optim::{Adadelta, Adam, CaptureGradient, Optimizer, Sgd, Slot};
 pub use scalar::Scalar;
 #[doc(hidden)]

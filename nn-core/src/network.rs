@@ -34,6 +34,58 @@ pub trait Parameters {
 
     /// The elements of parameter `index`, in row-major order, for updating in place.
     fn param_mut(&mut self, index: usize) -> &mut [f32];
+
+    /// The names of the layer's buffers, PyTorch's `named_buffers`: state saved and
+    /// loaded with the parameters but not trained and not part of a gradient, such as
+    /// batch normalisation's running statistics. None by default.
+    fn buffer_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Buffer `index` (an index into [`Parameters::buffer_names`]).
+    ///
+    /// # Panics
+    ///
+    /// This and [`Parameters::buffer_mut`] panic if `index` is not below
+    /// `buffer_names().len()`.
+    fn buffer(&self, index: usize) -> Buffer<'_> {
+        no_parameter("a layer without buffers", index)
+    }
+
+    /// Buffer `index`, for loading in place.
+    fn buffer_mut(&mut self, index: usize) -> BufferMut<'_> {
+        no_parameter("a layer without buffers", index)
+    }
+
+    /// Why `values` cannot be loaded into the `F32` buffer `index` (a running variance
+    /// may not be negative), if they cannot.
+    fn check_buffer(&self, index: usize, values: &[f32]) -> Result<(), String> {
+        let _ = (index, values);
+        Ok(())
+    }
+}
+
+/// A buffer of a layer ([`Parameters::buffer`]), as safetensors stores it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Buffer<'a> {
+    /// An `F32` tensor of this shape, its elements in row-major order.
+    F32 {
+        /// The shape.
+        shape: &'a [usize],
+        /// The elements.
+        values: &'a [f32],
+    },
+    /// An `I64` scalar, such as `num_batches_tracked`.
+    I64(i64),
+}
+
+/// A buffer of a layer, for loading in place ([`Parameters::buffer_mut`]).
+#[derive(Debug)]
+pub enum BufferMut<'a> {
+    /// The elements of an `F32` tensor.
+    F32(&'a mut [f32]),
+    /// An `I64` scalar.
+    I64(&'a mut i64),
 }
 
 /// A network as a list of named layers, in declaration order.

@@ -51,7 +51,7 @@ use std::path::Path;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 
-use crate::{Error, Network};
+use crate::{Buffer, BufferMut, Error, Network};
 
 /// Bytes in the little-endian `u64` that starts every safetensors file: the header's
 /// length.
@@ -116,10 +116,10 @@ pub fn save<N: Network + ?Sized>(network: &N, path: &Path) -> Result<(), Error> 
 /// number of elements from its own [`Parameters::param_shape`](crate::Parameters::param_shape),
 /// a bug in that layer.
 pub fn load_into<N: Network + ?Sized>(network: &mut N, path: &Path) -> Result<(), Error> {
-    // A valid file is its header plus the network's parameters; reading one byte more
+    // A valid file is its header plus the network's tensors; reading one byte more
     // than the largest such file tells a file that is too long without reading it all.
     let num_params = network.num_params();
-    let largest = largest_file(num_params);
+    let largest = largest_file(&*network);
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|file| file.take(largest + 1).read_to_end(&mut bytes))
@@ -137,35 +137,86 @@ pub fn load_into<N: Network + ?Sized>(network: &mut N, path: &Path) -> Result<()
     load_from_bytes(network, &bytes, path)
 }
 
-/// The length of the largest valid file for `num_params` parameters: the length
-/// prefix, the largest header the crate accepts, and 4 bytes per parameter.
-fn largest_file(num_params: usize) -> u64 {
-    HEADER_LENGTH_BYTES as u64 + MAX_HEADER_BYTES + 4 * num_params as u64
+/// The length of the largest valid file of `network`: the length prefix, the largest
+/// header the crate accepts, and the bytes of every tensor.
+fn largest_file<N: Network + ?Sized>(network: &N) -> u64 {
+    let data: usize = tensors(network)
+        .iter()
+        .map(|(_, tensor)| tensor.data_len())
+        .sum();
+    HEADER_LENGTH_BYTES as u64 + MAX_HEADER_BYTES + data as u64
 }
 
-/// A parameter tensor borrowed from a layer, encoded to little-endian bytes only when
-/// the serializer asks for them.
-struct F32Tensor<'a> {
-    shape: &'a [usize],
-    values: &'a [f32],
+/// A tensor borrowed from a layer — a parameter or a buffer — encoded to little-endian
+/// bytes only when the serializer asks for them.
+enum Tensor<'a> {
+    F32 {
+        shape: &'a [usize],
+        values: &'a [f32],
+    },
+    I64(i64),
 }
 
-impl View for F32Tensor<'_> {
+impl<'a> Tensor<'a> {
+    fn of_buffer(buffer: Buffer<'a>) -> Self {
+        match buffer {
+            Buffer::F32 { shape, values } => Tensor::F32 { shape, values },
+            Buffer::I64(value) => Tensor::I64(value),
+        }
+    }
+}
+
+impl View for Tensor<'_> {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        match self {
+            Tensor::F32 { .. } => Dtype::F32,
+            Tensor::I64(_) => Dtype::I64,
+        }
     }
 
     fn shape(&self) -> &[usize] {
-        self.shape
+        match self {
+            Tensor::F32 { shape, .. } => shape,
+            // A scalar.
+            Tensor::I64(_) => &[],
+        }
     }
 
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        match self {
+            Tensor::F32 { values, .. } => {
+                Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            }
+            Tensor::I64(value) => Cow::Owned(value.to_le_bytes().to_vec()),
+        }
     }
 
     fn data_len(&self) -> usize {
-        std::mem::size_of_val(self.values)
+        match self {
+            Tensor::F32 { values, .. } => std::mem::size_of_val(*values),
+            Tensor::I64(_) => 8,
+        }
     }
+}
+
+/// Every tensor of `network` by its full name, in order: each layer's parameters, then
+/// its buffers.
+fn tensors<N: Network + ?Sized>(network: &N) -> Vec<(String, Tensor<'_>)> {
+    let mut tensors = Vec::new();
+    for (layer_name, layer) in network.layers() {
+        for (index, param) in layer.param_names().iter().enumerate() {
+            let tensor = Tensor::F32 {
+                shape: layer.param_shape(index),
+                values: layer.param(index),
+            };
+            tensors.push((tensor_name(layer_name, param), tensor));
+        }
+        for (index, buffer) in layer.buffer_names().iter().enumerate() {
+            let tensor = Tensor::of_buffer(layer.buffer(index));
+            tensors.push((tensor_name(layer_name, buffer), tensor));
+        }
+    }
+    tensors
 }
 
 /// The full name of parameter `param` of layer `layer`: `"<layer>.<param>"`.
@@ -173,26 +224,9 @@ fn tensor_name(layer: &str, param: &str) -> String {
     format!("{layer}.{param}")
 }
 
-/// The whole safetensors file for `network`'s parameters.
+/// The whole safetensors file for `network`'s tensors.
 fn to_bytes<N: Network + ?Sized>(network: &N) -> Result<Vec<u8>, SafeTensorError> {
-    let layers = network.layers();
-    let tensors: Vec<(String, F32Tensor<'_>)> = layers
-        .iter()
-        .flat_map(|&(layer_name, layer)| {
-            layer
-                .param_names()
-                .iter()
-                .enumerate()
-                .map(move |(index, param)| {
-                    let tensor = F32Tensor {
-                        shape: layer.param_shape(index),
-                        values: layer.param(index),
-                    };
-                    (tensor_name(layer_name, param), tensor)
-                })
-        })
-        .collect();
-    safetensors::serialize(tensors, None)
+    safetensors::serialize(tensors(network), None)
 }
 
 /// [`load_into`] once the file is in memory; `path` only names the file in errors.
@@ -209,23 +243,35 @@ fn load_from_bytes<N: Network + ?Sized>(
 
     // Everything checked out: only now touch the network.
     let mut views = views.into_iter();
+    let mut next = || views.next().expect("`check` returns one view per tensor");
     for (_, layer) in network.layers_mut() {
         for index in 0..layer.param_names().len() {
-            let view = views
-                .next()
-                .expect("`check` returns one view per parameter");
-            let params = layer.param_mut(index);
-            for (param, bytes) in params.iter_mut().zip(view.data().chunks_exact(4)) {
-                let bytes: [u8; 4] = bytes.try_into().expect("chunks of exactly 4 bytes");
-                *param = f32::from_le_bytes(bytes);
+            copy_f32(layer.param_mut(index), &next());
+        }
+        for index in 0..layer.buffer_names().len() {
+            let view = next();
+            match layer.buffer_mut(index) {
+                BufferMut::F32(values) => copy_f32(values, &view),
+                BufferMut::I64(value) => {
+                    let bytes: [u8; 8] = view.data().try_into().expect("an I64 scalar");
+                    *value = i64::from_le_bytes(bytes);
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Checks that `file` holds exactly `network`'s tensors, as `F32` and in the right
-/// shapes, and returns their views in the order of `network`'s parameters.
+/// `values` from the little-endian `F32` data of `view`, which has as many.
+fn copy_f32(values: &mut [f32], view: &TensorView<'_>) {
+    for (value, bytes) in values.iter_mut().zip(view.data().chunks_exact(4)) {
+        let bytes: [u8; 4] = bytes.try_into().expect("chunks of exactly 4 bytes");
+        *value = f32::from_le_bytes(bytes);
+    }
+}
+
+/// Checks that `file` holds exactly `network`'s tensors, in their dtypes and shapes and
+/// with values the layers take, and returns their views in the order of [`tensors`].
 fn check<'data, N: Network + ?Sized>(
     network: &N,
     file: &SafeTensors<'data>,
@@ -234,22 +280,33 @@ fn check<'data, N: Network + ?Sized>(
     let mut views = Vec::new();
     let mut expected = HashSet::new();
     for (layer_name, layer) in network.layers() {
-        for (index, param) in layer.param_names().iter().enumerate() {
-            let name = tensor_name(layer_name, param);
+        let buffers = (0..layer.buffer_names().len()).map(|index| layer.buffer(index));
+        let params = (0..layer.param_names().len()).map(|index| Buffer::F32 {
+            shape: layer.param_shape(index),
+            values: layer.param(index),
+        });
+        let names = layer.param_names().iter().chain(layer.buffer_names());
+        let buffer_indices = (0..layer.param_names().len())
+            .map(|_| None)
+            .chain((0..layer.buffer_names().len()).map(Some));
+        for ((own, tensor), buffer_index) in names.zip(params.chain(buffers)).zip(buffer_indices) {
+            let name = tensor_name(layer_name, own);
             let Ok(view) = file.tensor(&name) else {
                 return Err(Error::MissingTensor {
                     path: path.into(),
                     name,
                 });
             };
-            if view.dtype() != Dtype::F32 {
+            let tensor = Tensor::of_buffer(tensor);
+            if view.dtype() != tensor.dtype() {
                 return Err(Error::DtypeMismatch {
                     path: path.into(),
                     name,
                     found: view.dtype().to_string(),
+                    expected: tensor.dtype().to_string(),
                 });
             }
-            let shape = layer.param_shape(index);
+            let shape = tensor.shape();
             if view.shape() != shape {
                 return Err(Error::ShapeMismatch {
                     path: path.into(),
@@ -258,14 +315,25 @@ fn check<'data, N: Network + ?Sized>(
                     found: view.shape().to_vec(),
                 });
             }
-            // The crate has checked that the data is exactly shape × 4 bytes; a layer
-            // whose parameter is not the size of its own shape is a bug in the layer.
+            // The crate has checked that the data is exactly as long as the shape says;
+            // a layer whose tensor is not the size of its own shape is a bug in the layer.
             assert_eq!(
-                layer.param(index).len() * 4,
+                tensor.data_len(),
                 view.data().len(),
-                "layer `{layer_name}`: parameter `{param}` does not have as many \
-                 elements as its shape {shape:?} says",
+                "layer `{layer_name}`: tensor `{own}` does not have as many elements as \
+                 its shape {shape:?} says",
             );
+            if let (Some(index), Tensor::F32 { values, .. }) = (buffer_index, &tensor) {
+                let mut loaded = vec![0.0; values.len()];
+                copy_f32(&mut loaded, &view);
+                if let Err(reason) = layer.check_buffer(index, &loaded) {
+                    return Err(Error::InvalidTensor {
+                        path: path.into(),
+                        name,
+                        reason,
+                    });
+                }
+            }
             views.push(view);
             expected.insert(name);
         }
@@ -292,10 +360,11 @@ fn claimed_header_length(bytes: &[u8]) -> Option<u64> {
 /// and per tensor its name, an object, three keys, the dtype, two arrays, the shape's
 /// dimensions and the two data offsets.
 fn header_values<N: Network + ?Sized>(network: &N) -> usize {
-    let tensors = network.layers().into_iter().flat_map(|(_, layer)| {
-        (0..layer.param_names().len()).map(move |index| 10 + layer.param_shape(index).len())
-    });
-    1 + tensors.sum::<usize>()
+    let tensors = tensors(network);
+    1 + tensors
+        .iter()
+        .map(|(_, tensor)| 10 + tensor.shape().len())
+        .sum::<usize>()
 }
 
 /// Scans the header's bytes before the safetensors crate parses them, and refuses two
@@ -984,7 +1053,7 @@ mod tests {
         let path = dir.path().join("huge.safetensors");
         let mut net = TwoLayers::new(0);
         // A sparse file: long, but it costs no disk.
-        let length = largest_file(net.num_params()) + 4096;
+        let length = largest_file(&net) + 4096;
         std::fs::File::create(&path)
             .unwrap()
             .set_len(length)

@@ -133,16 +133,7 @@ impl<'a> Args<'a> {
             );
             return None;
         };
-        let value = match expr {
-            Expr::Lit(lit) => match &lit.lit {
-                Lit::Float(f) => f.base10_parse::<f32>().ok(),
-                Lit::Int(i) => i.base10_parse::<f32>().ok(),
-                _ => None,
-            },
-            Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => Some(-1.0),
-            _ => None,
-        };
-        match value {
+        match number(expr) {
             Some(value) if (0.0..1.0).contains(&value) => Some(value),
             Some(_) => {
                 self.cx.error_spanned_by(
@@ -155,6 +146,41 @@ impl<'a> Args<'a> {
                 self.cx.error_spanned_by(
                     expr,
                     format!("`{layer}`: the {what} of `{kind}` must be a number literal, such as `{example}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Keyword argument `key`: a number literal that `accepts` (described by `range`, such
+    /// as "positive"), `default` when absent.
+    pub fn keyword_number(
+        &mut self,
+        key: &'static str,
+        default: f32,
+        accepts: fn(f32) -> bool,
+        range: &str,
+    ) -> Option<f32> {
+        let (layer, kind) = (self.layer, &self.call.name);
+        let Some(expr) = self.find(key) else {
+            return Some(default);
+        };
+        match number(expr) {
+            Some(value) if accepts(value) => Some(value),
+            Some(_) => {
+                self.cx.error_spanned_by(
+                    expr,
+                    format!(
+                        "`{layer}`: the {key} of `{kind}` must be {range}, not `{}`",
+                        as_written(expr)
+                    ),
+                );
+                None
+            }
+            None => {
+                self.cx.error_spanned_by(
+                    expr,
+                    format!("`{layer}`: the {key} of `{kind}` must be a number literal, such as `{default:e}`"),
                 );
                 None
             }
@@ -236,5 +262,20 @@ fn as_written(expr: &Expr) -> String {
             format!("-{}", as_written(&unary.expr))
         }
         other => other.to_token_stream().to_string(),
+    }
+}
+
+/// A number literal's value, negative ones included; `None` for anything else.
+fn number(expr: &Expr) -> Option<f32> {
+    match expr {
+        Expr::Lit(lit) => match &lit.lit {
+            Lit::Float(f) => f.base10_parse::<f32>().ok(),
+            Lit::Int(i) => i.base10_parse::<f32>().ok(),
+            _ => None,
+        },
+        Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => {
+            number(&unary.expr).map(|value| -value)
+        }
+        _ => None,
     }
 }

@@ -22,6 +22,8 @@ pub const LAYER_KINDS: &[&str] = &[
     "AvgPool2d",
     "Flatten",
     "Dropout",
+    "BatchNorm1d",
+    "BatchNorm2d",
 ];
 
 /// A layer kind with its checked arguments.
@@ -42,6 +44,13 @@ pub enum Kind {
     /// Inverted dropout of elements with probability `rate`, in training only.
     Dropout {
         rate: f32,
+    },
+    /// Batch normalisation of a vector's features (`BatchNorm1d`) or an image's channels
+    /// (`BatchNorm2d`).
+    BatchNorm {
+        image: bool,
+        eps: f32,
+        momentum: f32,
     },
     /// A type of the user's that implements the core's `Layer` contract, given its input
     /// shape and then `args` as its generic parameters: `dw: DepthwiseConv2d(3)` is a
@@ -121,6 +130,21 @@ impl Kind {
                 args.finish();
                 Some(Kind::Dropout { rate: rate? })
             }
+            kind @ ("BatchNorm1d" | "BatchNorm2d") => {
+                let eps = args.keyword_number("eps", 1e-5, |eps| eps > 0.0, "positive");
+                let momentum = args.keyword_number(
+                    "momentum",
+                    0.1,
+                    |momentum| (0.0..=1.0).contains(&momentum),
+                    "at least 0 and at most 1",
+                );
+                args.finish();
+                Some(Kind::BatchNorm {
+                    image: kind == "BatchNorm2d",
+                    eps: eps?,
+                    momentum: momentum?,
+                })
+            }
             other => {
                 args.forget();
                 cx.error_spanned_by(&call.name, unknown("layer kind", other, LAYER_KINDS));
@@ -142,6 +166,8 @@ impl Kind {
             } => "AvgPool2d",
             Kind::Flatten => "Flatten",
             Kind::Dropout { .. } => "Dropout",
+            Kind::BatchNorm { image: false, .. } => "BatchNorm1d",
+            Kind::BatchNorm { image: true, .. } => "BatchNorm2d",
             Kind::User { .. } => "a layer of your own",
             Kind::Rejected => "Rejected",
         }
@@ -152,7 +178,7 @@ impl Kind {
     pub fn has_params(&self) -> bool {
         matches!(
             self,
-            Kind::Dense { .. } | Kind::Conv2d { .. } | Kind::User { .. }
+            Kind::Dense { .. } | Kind::Conv2d { .. } | Kind::BatchNorm { .. } | Kind::User { .. }
         )
     }
 
@@ -177,6 +203,8 @@ impl Kind {
                 patch.checked_add(1)?.checked_mul(*outputs)
             }
             Kind::Pool { .. } | Kind::Flatten | Kind::Dropout { .. } | Kind::Rejected => Some(0),
+            // γ and β, a value per channel.
+            Kind::BatchNorm { .. } => input.dims()[0].checked_mul(2),
             // Counted by const evaluation, from the layer's type.
             Kind::User { .. } => Some(0),
         }
@@ -194,6 +222,14 @@ impl Kind {
         match (self, input) {
             (Kind::Rejected | Kind::User { .. }, _) => Some(Shape::Vector(0)),
             (Kind::Dropout { .. }, _) => Some(input),
+            (Kind::BatchNorm { image: false, .. }, Shape::Vector(_))
+            | (Kind::BatchNorm { image: true, .. }, Shape::Image { .. }) => Some(input),
+            (Kind::BatchNorm { image: false, .. }, Shape::Image { .. }) => refuse(format!(
+                "`{name}` receives {input}, but `BatchNorm1d` takes a vector of features\nhelp: `BatchNorm2d` normalises the channels of an image"
+            )),
+            (Kind::BatchNorm { image: true, .. }, Shape::Vector(n)) => refuse(format!(
+                "`{name}` receives a vector of {n} features, but `BatchNorm2d` takes an image\nhelp: `BatchNorm1d` normalises the features of a vector"
+            )),
             (Kind::Dense { outputs }, Shape::Vector(_)) => Some(Shape::Vector(*outputs)),
             (Kind::Dense { .. }, Shape::Image { .. }) => refuse(format!(
                 "`{name}` receives {input}, but `Dense` takes a vector of features\nhelp: insert `Flatten` before `{name}`, as in `flat: Flatten,`"
@@ -294,6 +330,10 @@ impl Kind {
             Kind::Dropout { rate } => {
                 let rate = Literal::f32_suffixed(*rate);
                 quote!(::frechet::Dropout<#image, { #rate.to_bits() }>)
+            }
+            Kind::BatchNorm { eps, momentum, .. } => {
+                let [eps, momentum] = [*eps, *momentum].map(Literal::f32_suffixed);
+                quote!(::frechet::BatchNorm<#image, { #eps.to_bits() }, { #momentum.to_bits() }>)
             }
             Kind::User { path, args } => {
                 let args = args.iter().map(|arg| match arg {

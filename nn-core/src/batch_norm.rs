@@ -1,0 +1,442 @@
+//! Batch normalisation: PyTorch's `nn.BatchNorm1d` (after a vector) and `nn.BatchNorm2d`
+//! (after an image), with `eps` and `momentum`.
+//!
+//! Per channel `c` — a feature of a vector, a channel of an image, its statistics taken
+//! over the batch and, for an image, its positions: `m` values in all — the layer is the
+//! normalisation `N`, a map without parameters, followed by a layer of Section 4's form,
+//! `B(γ, x̂) = γ ⊙ x̂` and `C β = β`:
+//!
+//! ```text
+//! training     μ = mean(x),  σ² = mean((x − μ)²),  x̂ = (x − μ)/√(σ² + ε),  z = γ x̂ + β
+//! evaluation   x̂ = (x − running_mean)/√(running_var + ε),               z = γ x̂ + β
+//! adjoint_input          δ_prev = (γ/√(σ² + ε)) (δ − mean(δ) − x̂ · mean(δ x̂))
+//! assign_adjoint_weight  ∇γ = Σ δ x̂,  ∇β = Σ δ
+//! ```
+//!
+//! the adjoint of `N`'s derivative in closed form, composed with `B(γ, ·)* δ = γ δ`. A
+//! training step updates the running statistics as PyTorch does: `running ← (1 −
+//! momentum) running + momentum · batch`, with the unbiased variance `σ² m/(m − 1)`, and
+//! counts the step in `num_batches_tracked`. The statistics of the batch are not kept:
+//! the adjoints compute them again from the input they are given, which the training
+//! step keeps anyway.
+
+use std::marker::PhantomData;
+
+use ndarray::{Array1, ArrayView, ArrayViewMut, Axis, Dimension, Ix1};
+
+use crate::aligned;
+use crate::init::{Init, InitRng};
+use crate::layer::{sample_len, Layer};
+use crate::network::{no_parameter, Buffer, BufferMut, Parameters};
+use crate::shape::Batched;
+
+/// Batch normalisation of samples of shape `I` with `ε = f32::from_bits(EPS)` and
+/// `momentum = f32::from_bits(MOMENTUM)`, as `network!` declares it (`bn1: BatchNorm2d`
+/// is `BatchNorm<Image<..>, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>`).
+///
+/// Parameters `weight` (γ) and `bias` (β), buffers `running_mean`, `running_var` and
+/// `num_batches_tracked`: PyTorch's names, so a state dict loads strictly both ways.
+pub struct BatchNorm<I, const EPS: u32, const MOMENTUM: u32> {
+    weight: Array1<f32>,
+    bias: Array1<f32>,
+    running_mean: Array1<f32>,
+    running_var: Array1<f32>,
+    num_batches_tracked: i64,
+    shape: PhantomData<fn() -> I>,
+}
+
+/// The statistics of one channel over a batch.
+#[derive(Clone, Copy)]
+struct Moments {
+    mean: f32,
+    /// `1/√(σ² + ε)`.
+    inv_std: f32,
+    /// The biased variance `σ²`.
+    var: f32,
+}
+
+impl<I: Batched, const EPS: u32, const MOMENTUM: u32> BatchNorm<I, EPS, MOMENTUM> {
+    /// `ε`, added to the variance.
+    pub const EPS: f32 = f32::from_bits(EPS);
+    /// The weight of a batch's statistics in the running ones.
+    pub const MOMENTUM: f32 = f32::from_bits(MOMENTUM);
+    /// Channels: the features of a vector, the channels of an image.
+    pub const CHANNELS: usize = if I::SHAPE.is_empty() { 0 } else { I::SHAPE[0] };
+    /// Elements of a channel in one sample: 1 for a vector, `H · W` for an image.
+    const PER_SAMPLE: usize = match sample_len(I::SHAPE).checked_div(Self::CHANNELS) {
+        Some(per_sample) => per_sample,
+        None => 0,
+    };
+
+    /// γ.
+    pub fn weight(&self) -> ndarray::ArrayView1<'_, f32> {
+        self.weight.view()
+    }
+
+    /// β.
+    pub fn bias(&self) -> ndarray::ArrayView1<'_, f32> {
+        self.bias.view()
+    }
+
+    /// The running mean, what evaluation normalises with.
+    pub fn running_mean(&self) -> ndarray::ArrayView1<'_, f32> {
+        self.running_mean.view()
+    }
+
+    /// The running (unbiased) variance.
+    pub fn running_var(&self) -> ndarray::ArrayView1<'_, f32> {
+        self.running_var.view()
+    }
+
+    /// The training steps whose statistics are in the running ones.
+    pub fn num_batches_tracked(&self) -> i64 {
+        self.num_batches_tracked
+    }
+
+    /// The channel of element `e` of a batch, in row-major order.
+    const fn channel_of(e: usize) -> usize {
+        if Self::PER_SAMPLE == 0 {
+            return 0;
+        }
+        e % sample_len(I::SHAPE) / Self::PER_SAMPLE
+    }
+
+    /// The statistics of every channel of the batch `x`, summed in `f64`.
+    fn moments<D: Dimension>(x: &ArrayView<'_, f32, D>) -> Vec<Moments> {
+        let m = (x.len_of(Axis(0)) * Self::PER_SAMPLE).max(1) as f64;
+        let mut means = vec![0.0f64; Self::CHANNELS];
+        for (e, &v) in x.iter().enumerate() {
+            means[Self::channel_of(e)] += f64::from(v);
+        }
+        means.iter_mut().for_each(|sum| *sum /= m);
+        let mut vars = vec![0.0f64; Self::CHANNELS];
+        for (e, &v) in x.iter().enumerate() {
+            let c = Self::channel_of(e);
+            vars[c] += (f64::from(v) - means[c]).powi(2);
+        }
+        means
+            .iter()
+            .zip(vars)
+            .map(|(&mean, sum)| {
+                let var = sum / m;
+                Moments {
+                    mean: mean as f32,
+                    var: var as f32,
+                    inv_std: (1.0 / (var + f64::from(Self::EPS)).sqrt()) as f32,
+                }
+            })
+            .collect()
+    }
+
+    /// `out[c] = f(c, x[c])` for every element of every channel, in any layout.
+    fn per_channel<D: Dimension>(
+        x: ArrayView<'_, f32, D>,
+        mut out: ArrayViewMut<'_, f32, D>,
+        mut f: impl FnMut(usize, f32) -> f32,
+    ) {
+        for (e, (out, &x)) in out.iter_mut().zip(x.iter()).enumerate() {
+            *out = f(Self::channel_of(e), x);
+        }
+    }
+}
+
+impl<I, const EPS: u32, const MOMENTUM: u32> Clone for BatchNorm<I, EPS, MOMENTUM> {
+    fn clone(&self) -> Self {
+        BatchNorm {
+            weight: aligned::copy(&self.weight),
+            bias: aligned::copy(&self.bias),
+            running_mean: self.running_mean.clone(),
+            running_var: self.running_var.clone(),
+            num_batches_tracked: self.num_batches_tracked,
+            shape: PhantomData,
+        }
+    }
+}
+
+impl<I, const EPS: u32, const MOMENTUM: u32> std::fmt::Debug for BatchNorm<I, EPS, MOMENTUM> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchNorm")
+            .field("weight", &self.weight)
+            .field("bias", &self.bias)
+            .field("running_mean", &self.running_mean)
+            .field("running_var", &self.running_var)
+            .field("num_batches_tracked", &self.num_batches_tracked)
+            .finish()
+    }
+}
+
+impl<I, const EPS: u32, const MOMENTUM: u32> PartialEq for BatchNorm<I, EPS, MOMENTUM> {
+    fn eq(&self, other: &Self) -> bool {
+        self.weight == other.weight
+            && self.bias == other.bias
+            && self.running_mean == other.running_mean
+            && self.running_var == other.running_var
+            && self.num_batches_tracked == other.num_batches_tracked
+    }
+}
+
+impl<I, const EPS: u32, const MOMENTUM: u32> Parameters for BatchNorm<I, EPS, MOMENTUM> {
+    fn param_names(&self) -> &'static [&'static str] {
+        &["weight", "bias"]
+    }
+
+    fn param_shape(&self, index: usize) -> &[usize] {
+        match index {
+            0 => self.weight.shape(),
+            1 => self.bias.shape(),
+            _ => no_parameter("BatchNorm", index),
+        }
+    }
+
+    fn param(&self, index: usize) -> &[f32] {
+        let tensor = match index {
+            0 => &self.weight,
+            1 => &self.bias,
+            _ => no_parameter("BatchNorm", index),
+        };
+        tensor.as_slice().expect("contiguous")
+    }
+
+    fn param_mut(&mut self, index: usize) -> &mut [f32] {
+        let tensor = match index {
+            0 => &mut self.weight,
+            1 => &mut self.bias,
+            _ => no_parameter("BatchNorm", index),
+        };
+        tensor.as_slice_mut().expect("contiguous")
+    }
+
+    fn buffer_names(&self) -> &'static [&'static str] {
+        &["running_mean", "running_var", "num_batches_tracked"]
+    }
+
+    fn buffer(&self, index: usize) -> Buffer<'_> {
+        let running = match index {
+            0 => &self.running_mean,
+            1 => &self.running_var,
+            2 => return Buffer::I64(self.num_batches_tracked),
+            _ => no_parameter("BatchNorm's buffers", index),
+        };
+        Buffer::F32 {
+            shape: running.shape(),
+            values: running.as_slice().expect("contiguous"),
+        }
+    }
+
+    fn buffer_mut(&mut self, index: usize) -> BufferMut<'_> {
+        match index {
+            0 => BufferMut::F32(self.running_mean.as_slice_mut().expect("contiguous")),
+            1 => BufferMut::F32(self.running_var.as_slice_mut().expect("contiguous")),
+            2 => BufferMut::I64(&mut self.num_batches_tracked),
+            _ => no_parameter("BatchNorm's buffers", index),
+        }
+    }
+
+    fn check_buffer(&self, index: usize, values: &[f32]) -> Result<(), String> {
+        // NaN is refused too: it would make every output NaN.
+        match values
+            .iter()
+            .position(|&v| index == 1 && (v.is_nan() || v < 0.0))
+        {
+            Some(at) => Err(format!(
+                "holds a negative or NaN variance ({} at index {at})",
+                values[at]
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS, MOMENTUM> {
+    const KIND: &'static str = if I::SHAPE.len() == 1 {
+        "BatchNorm1d"
+    } else {
+        "BatchNorm2d"
+    };
+    type InputDim = I::Batch;
+    type OutputDim = I::Batch;
+    const INPUT_SHAPE: &'static [usize] = I::SHAPE;
+    const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = if !matches!(I::SHAPE.len(), 1 | 3)
+    {
+        Err("batch normalisation takes a vector (`BatchNorm1d`) or an image (`BatchNorm2d`)")
+    } else if Self::EPS.is_nan() || Self::EPS <= 0.0 {
+        Err("the eps of batch normalisation must be positive")
+    } else if Self::MOMENTUM.is_nan() || Self::MOMENTUM < 0.0 || Self::MOMENTUM > 1.0 {
+        Err("the momentum of batch normalisation must be at least 0 and at most 1")
+    } else {
+        Ok(I::SHAPE)
+    };
+    const NUM_PARAMS: usize = 2 * Self::CHANNELS;
+
+    /// γ = 1, β = 0, and running statistics of a standard normal, as PyTorch.
+    fn new(_rng: &mut InitRng, _init: Init) -> Self {
+        let mut layer = Self::zeros();
+        layer.weight.fill(1.0);
+        layer.running_var.fill(1.0);
+        layer
+    }
+
+    fn zeros() -> Self {
+        BatchNorm {
+            weight: aligned::zeros(Ix1(Self::CHANNELS)),
+            bias: aligned::zeros(Ix1(Self::CHANNELS)),
+            running_mean: Array1::zeros(Self::CHANNELS),
+            running_var: Array1::zeros(Self::CHANNELS),
+            num_batches_tracked: 0,
+            shape: PhantomData,
+        }
+    }
+
+    /// Evaluation: normalised by the running statistics.
+    fn forward(&self, a_prev: ArrayView<'_, f32, I::Batch>, z: ArrayViewMut<'_, f32, I::Batch>) {
+        let eps = Self::EPS;
+        Self::per_channel(a_prev, z, |c, x| {
+            let inv_std = 1.0 / (self.running_var[c] + eps).sqrt();
+            self.weight[c] * ((x - self.running_mean[c]) * inv_std) + self.bias[c]
+        });
+    }
+
+    /// Training: normalised by the batch's statistics, which then update the running
+    /// ones.
+    fn forward_train(
+        &mut self,
+        a_prev: ArrayView<'_, f32, I::Batch>,
+        z: ArrayViewMut<'_, f32, I::Batch>,
+    ) {
+        let moments = Self::moments(&a_prev);
+        let m = a_prev.len_of(Axis(0)) * Self::PER_SAMPLE;
+        let momentum = Self::MOMENTUM;
+        for (c, moment) in moments.iter().enumerate() {
+            // PyTorch refuses a channel of one value in training; its unbiased variance
+            // would divide by 0, so the biased one (0) stands in for it.
+            let unbiased = if m > 1 {
+                moment.var * m as f32 / (m - 1) as f32
+            } else {
+                moment.var
+            };
+            self.running_mean[c] = (1.0 - momentum) * self.running_mean[c] + momentum * moment.mean;
+            self.running_var[c] = (1.0 - momentum) * self.running_var[c] + momentum * unbiased;
+        }
+        self.num_batches_tracked += 1;
+        Self::per_channel(a_prev, z, |c, x| {
+            let Moments { mean, inv_std, .. } = moments[c];
+            self.weight[c] * ((x - mean) * inv_std) + self.bias[c]
+        });
+    }
+
+    /// `δ_prev = (γ/√(σ² + ε)) (δ − mean(δ) − x̂ · mean(δ x̂))`, with the statistics of
+    /// the batch `a_prev`.
+    fn adjoint_input(
+        &self,
+        a_prev: ArrayView<'_, f32, I::Batch>,
+        delta: ArrayView<'_, f32, I::Batch>,
+        delta_prev: ArrayViewMut<'_, f32, I::Batch>,
+    ) {
+        let moments = Self::moments(&a_prev);
+        let (sums, sums_x_hat) = Self::delta_sums(&a_prev, &delta, &moments);
+        let m = (a_prev.len_of(Axis(0)) * Self::PER_SAMPLE).max(1) as f32;
+        // x̂ of each element again, beside its δ.
+        let mut x_hat = a_prev.iter().enumerate().map(|(e, &x)| {
+            let Moments { mean, inv_std, .. } = moments[Self::channel_of(e)];
+            (x - mean) * inv_std
+        });
+        Self::per_channel(delta, delta_prev, |c, d| {
+            let x_hat = x_hat.next().expect("as many as δ");
+            let Moments { inv_std, .. } = moments[c];
+            self.weight[c] * inv_std * (d - sums[c] / m - x_hat * (sums_x_hat[c] / m))
+        });
+    }
+
+    /// `∇γ = Σ δ x̂` and `∇β = Σ δ`, with the statistics of the batch `a_prev`.
+    fn assign_adjoint_weight(
+        &mut self,
+        delta: ArrayView<'_, f32, I::Batch>,
+        a_prev: ArrayView<'_, f32, I::Batch>,
+    ) {
+        let moments = Self::moments(&a_prev);
+        let (sums, sums_x_hat) = Self::delta_sums(&a_prev, &delta, &moments);
+        self.bias.assign(&ndarray::ArrayView1::from(&sums[..]));
+        self.weight
+            .assign(&ndarray::ArrayView1::from(&sums_x_hat[..]));
+    }
+}
+
+impl<I: Batched, const EPS: u32, const MOMENTUM: u32> BatchNorm<I, EPS, MOMENTUM> {
+    /// `Σ δ` and `Σ δ x̂` per channel, in `f64`, as `f32`.
+    fn delta_sums<D: Dimension>(
+        a_prev: &ArrayView<'_, f32, D>,
+        delta: &ArrayView<'_, f32, D>,
+        moments: &[Moments],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let (mut sums, mut sums_x_hat) =
+            (vec![0.0f64; Self::CHANNELS], vec![0.0f64; Self::CHANNELS]);
+        for (e, (&x, &d)) in a_prev.iter().zip(delta.iter()).enumerate() {
+            let c = Self::channel_of(e);
+            let x_hat = (x - moments[c].mean) * moments[c].inv_std;
+            sums[c] += f64::from(d);
+            sums_x_hat[c] += f64::from(d) * f64::from(x_hat);
+        }
+        let to_f32 = |sums: Vec<f64>| sums.into_iter().map(|s| s as f32).collect();
+        (to_f32(sums), to_f32(sums_x_hat))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check;
+    use crate::shape::{Image, Vector};
+    use ndarray::Array2;
+    use typenum::{U2, U3, U4};
+
+    type Norm1d = BatchNorm<Vector<U3>, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>;
+    type Norm2d = BatchNorm<Image<U2, U3, U4>, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>;
+
+    #[test]
+    fn training_normalises_each_channel_and_updates_the_running_statistics() {
+        let mut layer = Norm1d::new(&mut InitRng::new(0), Init::Xavier);
+        let x = Array2::from_shape_fn((4, 3), |(n, c)| (n * (c + 1)) as f32 + c as f32);
+        let mut z = Array2::zeros((4, 3));
+        layer.forward_train(x.view(), z.view_mut());
+        for c in 0..3 {
+            let column = z.column(c);
+            let mean = column.sum() / 4.0;
+            let var = column.mapv(|v| (v - mean).powi(2)).sum() / 4.0;
+            assert!(
+                mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-4,
+                "{c}: {mean} {var}"
+            );
+        }
+        // Channel 1 holds 1, 3, 5, 7: mean 4, unbiased variance 20/3.
+        assert!((layer.running_mean()[1] - 0.4).abs() < 1e-6);
+        assert!((layer.running_var()[1] - (0.9 + 0.1 * 20.0 / 3.0)).abs() < 1e-5);
+        assert_eq!(layer.num_batches_tracked(), 1);
+        // Evaluation uses the running statistics.
+        layer.forward(x.view(), z.view_mut());
+        let expected = (3.0 - 0.4) / (layer.running_var()[1] + 1e-5).sqrt();
+        assert!((z[[1, 1]] - expected).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_adjoints_pass_the_checker() {
+        for report in [check::layer::<Norm1d>(5, 1), check::layer::<Norm2d>(3, 2)] {
+            report.assert_passed();
+            // The map is not homogeneous in its input: central differences test it.
+            assert!(report
+                .equations
+                .iter()
+                .any(|e| e.name.starts_with("central")));
+        }
+    }
+
+    #[test]
+    fn a_negative_running_variance_is_refused() {
+        let layer = Norm1d::zeros();
+        assert!(layer
+            .check_buffer(1, &[1.0, -0.5, 2.0])
+            .unwrap_err()
+            .contains("-0.5 at index 1"));
+        assert!(layer.check_buffer(1, &[f32::NAN]).is_err());
+        assert!(layer.check_buffer(0, &[-3.0]).is_ok());
+    }
+}
