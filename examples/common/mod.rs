@@ -91,6 +91,10 @@ pub struct Args {
     /// Write the trained weights to this safetensors file.
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Do not train: read the weights from this safetensors file (written by frechet or
+    /// by PyTorch) and evaluate them.
+    #[arg(long, conflicts_with_all = ["save", "plot", "checkpoint", "patience"])]
+    pub load: Option<PathBuf>,
     /// Write the training curves (loss and accuracy per epoch) to this SVG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -175,6 +179,11 @@ pub fn train<N: Model>(
 where
     N::Batch: Dimension + RemoveAxis,
 {
+    if let Some(path) = &args.load {
+        frechet::safetensors::load_into(net, path)?;
+        println!("read the weights from {}", path.display());
+        return report(mnist, net, test);
+    }
     let kept = mnist.train_labels.len() - args.holdout;
     let (train, holdout) = train.split_at(Axis(0), kept);
     let (labels, holdout_labels) = mnist.train_labels.split_at(kept);
@@ -215,7 +224,15 @@ where
         frechet::safetensors::save(net, path)?;
         println!("saved the weights to {}", path.display());
     }
+    report(mnist, net, test)
+}
 
+/// Prints the confusion matrix on the test digits and, last, the line
+/// `test accuracy: 0.xxxx` that scripts read.
+fn report<N: Model>(mnist: &Mnist, net: &N, test: ArrayView<'_, f32, N::Batch>) -> Result<()>
+where
+    N::Batch: Dimension + RemoveAxis,
+{
     let mut confusion = ConfusionMatrix::new(10);
     let batches = (0..mnist.test_labels.len()).step_by(1000);
     for (start, labels) in batches.zip(mnist.test_labels.chunks(1000)) {
