@@ -1,4 +1,4 @@
-//! Measures the design's workloads W1, W2 and W3 for `tools/bench.sh`, printing one
+//! Measures the design's workloads W1 to W6 for `tools/bench.sh`, printing one
 //! JSON object per line.
 //!
 //! ```text
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use frechet::prelude::*;
 use frechet::train::Model;
-use nets::{Data, LR, POOL, W1, W2, W3};
+use nets::{Data, LR, POOL, W1, W2, W3, W4, W5, W6};
 
 #[derive(Parser)]
 struct Args {
@@ -73,6 +73,9 @@ fn main() {
             for batch in [1, 32, 128] {
                 timing.train("w3_train", batch, W3::new);
             }
+            timing.train("w4_train", 64, W4::new);
+            timing.train("w5_train", 128, W5::new);
+            timing.train("w6_train", 128, W6::new);
             timing.infer("w1_infer", W1::new);
             timing.infer("w3_infer", W3::new);
         }

@@ -281,6 +281,11 @@ TABLE = [
     ("w3_train_b1", "W3 train, batch 1", "~1,200", 10, 1.517),
     ("w3_train_b32", "W3 train, batch 32", "~11,300", 3, 1.517),
     ("w3_train_b128", "W3 train, batch 128", "~14,000", 2.5, 1.517),
+    # Issue 18's wide convnets (targets there) and issue 16's BatchNorm LeNet (no target
+    # of speed: not behind PyTorch).
+    ("w4_train_b64", "W4 train, batch 64", "573–631", 1.6, 71.6),
+    ("w5_train_b128", "W5 train, batch 128", "~1,500", 3, 14.3),
+    ("w6_train_b128", "W6 train, batch 128", "—", 1, 1.52),
     ("w1_infer_b1", "W1 inference, batch 1", "21 µs", 4, None),
     ("w3_infer_b1", "W3 inference, batch 1", "190 µs", 5, None),
 ]

@@ -1,4 +1,4 @@
-"""The design's workloads W1, W2 and W3 in PyTorch, the reference of issue 7.
+"""The design's workloads W1 to W6 in PyTorch, the reference of issue 7.
 
     ../venv/bin/python tools/bench_torch.py speed --threads 1 [--seconds 1.5] [--warmup 0.5] [--only w1_train]
     ../venv/bin/python tools/bench_torch.py rss --threads 1      # W1, batch 128, 500 steps
@@ -53,9 +53,40 @@ def w3():
     )
 
 
-NETS = {"w1": (w1, (784,)), "w2": (w2, (784,)), "w3": (w3, (1, 28, 28))}
+def w4():
+    """PyTorch's MNIST example net without its dropout."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+def w5():
+    """Keras' simple MNIST convnet without its dropout."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(1600, 10),
+    )
+
+
+def w6():
+    """LeNet-5 with batch normalisation, as examples/mnist_batchnorm_lenet.rs without
+    its dropout."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(256, 120), nn.BatchNorm1d(120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10),
+    )
+
+
+NETS = {"w1": (w1, (784,)), "w2": (w2, (784,)), "w3": (w3, (1, 28, 28)),
+        "w4": (w4, (1, 28, 28)), "w5": (w5, (1, 28, 28)), "w6": (w6, (1, 28, 28))}
 TRAIN = [("w1", 1), ("w1", 32), ("w1", 128), ("w1", 1024), ("w2", 256),
-         ("w3", 1), ("w3", 32), ("w3", 128)]
+         ("w3", 1), ("w3", 32), ("w3", 128), ("w4", 64), ("w5", 128), ("w6", 128)]
 INFER = ["w1", "w3"]
 
 

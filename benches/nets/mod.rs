@@ -8,6 +8,9 @@
 //! | W1 | 784 → Dense 128 → ReLU → Dense 10 | 1, 32, 128, 1024 |
 //! | W2 | 784 → Dense 512 → ReLU → Dense 512 → ReLU → Dense 10 | 256 |
 //! | W3 | LeNet-5 exactly as in `examples/mnist_lenet.rs` | 1, 32, 128 |
+//! | W4 | PyTorch's MNIST example net without its dropout | 64 |
+//! | W5 | Keras' simple MNIST convnet without its dropout | 128 |
+//! | W6 | LeNet-5 with batch normalisation, as `examples/mnist_batchnorm_lenet.rs` without its dropout | 128 |
 //!
 //! A step is `train_step` with [`SoftmaxCrossEntropy`] and plain [`Sgd::new`]`(LR)`.
 
@@ -46,6 +49,50 @@ network! {
         pool2: MaxPool2d(2),
         flat:  Flatten,
         fc1:   Dense(120) -> ReLU,
+        fc2:   Dense(84) -> ReLU,
+        fc3:   Dense(10),
+    }
+}
+
+network! {
+    /// W4: the network of PyTorch's MNIST example, without its dropout.
+    pub struct W4 {
+        input: [1, 28, 28],
+        conv1: Conv2d(32, kernel = 3) -> ReLU,
+        conv2: Conv2d(64, kernel = 3) -> ReLU,
+        pool:  MaxPool2d(2),
+        flat:  Flatten,
+        fc1:   Dense(128) -> ReLU,
+        fc2:   Dense(10),
+    }
+}
+
+network! {
+    /// W5: Keras' simple MNIST convnet, without its dropout.
+    pub struct W5 {
+        input: [1, 28, 28],
+        conv1: Conv2d(32, kernel = 3) -> ReLU,
+        pool1: MaxPool2d(2),
+        conv2: Conv2d(64, kernel = 3) -> ReLU,
+        pool2: MaxPool2d(2),
+        flat:  Flatten,
+        fc:    Dense(10),
+    }
+}
+
+network! {
+    /// W6: LeNet-5 with batch normalisation, without its dropout.
+    pub struct W6 {
+        input: [1, 28, 28],
+        conv1: Conv2d(6, kernel = 5),
+        bn1:   BatchNorm2d -> ReLU,
+        pool1: MaxPool2d(2),
+        conv2: Conv2d(16, kernel = 5),
+        bn2:   BatchNorm2d -> ReLU,
+        pool2: MaxPool2d(2),
+        flat:  Flatten,
+        fc1:   Dense(120),
+        bn3:   BatchNorm1d -> ReLU,
         fc2:   Dense(84) -> ReLU,
         fc3:   Dense(10),
     }

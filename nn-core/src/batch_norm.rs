@@ -22,7 +22,7 @@
 
 use std::marker::PhantomData;
 
-use ndarray::{Array1, ArrayView, ArrayViewMut, Axis, Dimension, Ix1};
+use ndarray::{Array1, ArrayView, ArrayViewMut, Dimension, Ix1};
 
 use crate::aligned;
 use crate::init::{Init, InitRng};
@@ -93,26 +93,30 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> BatchNorm<I, EPS, MOMENTUM
         self.num_batches_tracked
     }
 
-    /// The channel of element `e` of a batch, in row-major order.
-    const fn channel_of(e: usize) -> usize {
-        if Self::PER_SAMPLE == 0 {
-            return 0;
-        }
-        e % sample_len(I::SHAPE) / Self::PER_SAMPLE
+    /// The runs of a batch in row-major order: for each sample and channel, its
+    /// `PER_SAMPLE` consecutive values, as `(channel, run)`.
+    fn runs(x: &[f32]) -> impl Iterator<Item = (usize, &[f32])> {
+        let per_sample = Self::PER_SAMPLE.max(1);
+        x.chunks_exact(per_sample)
+            .enumerate()
+            .map(move |(i, run)| (i % Self::CHANNELS.max(1), run))
     }
 
     /// The statistics of every channel of the batch `x`, summed in `f64`.
-    fn moments<D: Dimension>(x: &ArrayView<'_, f32, D>) -> Vec<Moments> {
-        let m = (x.len_of(Axis(0)) * Self::PER_SAMPLE).max(1) as f64;
+    fn moments(x: &[f32]) -> Vec<Moments> {
+        let m = (x.len() / Self::CHANNELS.max(1)).max(1) as f64;
         let mut means = vec![0.0f64; Self::CHANNELS];
-        for (e, &v) in x.iter().enumerate() {
-            means[Self::channel_of(e)] += f64::from(v);
+        for (c, run) in Self::runs(x) {
+            means[c] += run.iter().map(|&v| f64::from(v)).sum::<f64>();
         }
         means.iter_mut().for_each(|sum| *sum /= m);
         let mut vars = vec![0.0f64; Self::CHANNELS];
-        for (e, &v) in x.iter().enumerate() {
-            let c = Self::channel_of(e);
-            vars[c] += (f64::from(v) - means[c]).powi(2);
+        for (c, run) in Self::runs(x) {
+            let mean = means[c];
+            vars[c] += run
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>();
         }
         means
             .iter()
@@ -128,15 +132,48 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> BatchNorm<I, EPS, MOMENTUM
             .collect()
     }
 
-    /// `out[c] = f(c, x[c])` for every element of every channel, in any layout.
-    fn per_channel<D: Dimension>(
-        x: ArrayView<'_, f32, D>,
-        mut out: ArrayViewMut<'_, f32, D>,
-        mut f: impl FnMut(usize, f32) -> f32,
+    /// `out = scale[c] · x + shift[c]` run by run: every map of the layer is affine per
+    /// channel once its statistics are known.
+    fn affine<D: Dimension>(
+        x: &[f32],
+        out: ArrayViewMut<'_, f32, D>,
+        scale: &[f32],
+        shift: &[f32],
     ) {
-        for (e, (out, &x)) in out.iter_mut().zip(x.iter()).enumerate() {
-            *out = f(Self::channel_of(e), x);
-        }
+        write_contiguous(out, |out| {
+            for ((c, run), out) in Self::runs(x).zip(out.chunks_exact_mut(Self::PER_SAMPLE.max(1)))
+            {
+                let (scale, shift) = (scale[c], shift[c]);
+                for (o, &v) in out.iter_mut().zip(run) {
+                    *o = scale * v + shift;
+                }
+            }
+        });
+    }
+}
+
+/// The elements of `x` in row-major order: borrowed where it is in standard layout (the
+/// step's buffers always are), copied otherwise.
+fn contiguous<'a, D: Dimension>(x: &'a ArrayView<'_, f32, D>) -> std::borrow::Cow<'a, [f32]> {
+    match x.as_slice() {
+        Some(slice) => std::borrow::Cow::Borrowed(slice),
+        None => std::borrow::Cow::Owned(x.iter().copied().collect()),
+    }
+}
+
+/// Runs `write` on the elements of `out` in row-major order, in place where it is in
+/// standard layout.
+fn write_contiguous<D: Dimension>(
+    mut out: ArrayViewMut<'_, f32, D>,
+    write: impl FnOnce(&mut [f32]),
+) {
+    if let Some(slice) = out.as_slice_mut() {
+        return write(slice);
+    }
+    let mut values: Vec<f32> = out.iter().copied().collect();
+    write(&mut values);
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = v;
     }
 }
 
@@ -289,11 +326,15 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
 
     /// Evaluation: normalised by the running statistics.
     fn forward(&self, a_prev: ArrayView<'_, f32, I::Batch>, z: ArrayViewMut<'_, f32, I::Batch>) {
+        // z = γ (x − μ)/σ + β = (γ/σ) x + (β − μ γ/σ) per channel.
         let eps = Self::EPS;
-        Self::per_channel(a_prev, z, |c, x| {
-            let inv_std = 1.0 / (self.running_var[c] + eps).sqrt();
-            self.weight[c] * ((x - self.running_mean[c]) * inv_std) + self.bias[c]
-        });
+        let scale: Vec<f32> = (0..Self::CHANNELS)
+            .map(|c| self.weight[c] / (self.running_var[c] + eps).sqrt())
+            .collect();
+        let shift: Vec<f32> = (0..Self::CHANNELS)
+            .map(|c| self.bias[c] - self.running_mean[c] * scale[c])
+            .collect();
+        Self::affine(&contiguous(&a_prev), z, &scale, &shift);
     }
 
     /// Training: normalised by the batch's statistics, which then update the running
@@ -303,8 +344,9 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
         a_prev: ArrayView<'_, f32, I::Batch>,
         z: ArrayViewMut<'_, f32, I::Batch>,
     ) {
-        let moments = Self::moments(&a_prev);
-        let m = a_prev.len_of(Axis(0)) * Self::PER_SAMPLE;
+        let x = contiguous(&a_prev);
+        let moments = Self::moments(&x);
+        let m = x.len() / Self::CHANNELS.max(1);
         let momentum = Self::MOMENTUM;
         for (c, moment) in moments.iter().enumerate() {
             // PyTorch refuses a channel of one value in training; its unbiased variance
@@ -318,10 +360,13 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
             self.running_var[c] = (1.0 - momentum) * self.running_var[c] + momentum * unbiased;
         }
         self.num_batches_tracked += 1;
-        Self::per_channel(a_prev, z, |c, x| {
-            let Moments { mean, inv_std, .. } = moments[c];
-            self.weight[c] * ((x - mean) * inv_std) + self.bias[c]
-        });
+        let scale: Vec<f32> = (0..Self::CHANNELS)
+            .map(|c| self.weight[c] * moments[c].inv_std)
+            .collect();
+        let shift: Vec<f32> = (0..Self::CHANNELS)
+            .map(|c| self.bias[c] - moments[c].mean * scale[c])
+            .collect();
+        Self::affine(&x, z, &scale, &shift);
     }
 
     /// `δ_prev = (γ/√(σ² + ε)) (δ − mean(δ) − x̂ · mean(δ x̂))`, with the statistics of
@@ -332,18 +377,22 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
         delta: ArrayView<'_, f32, I::Batch>,
         delta_prev: ArrayViewMut<'_, f32, I::Batch>,
     ) {
-        let moments = Self::moments(&a_prev);
-        let (sums, sums_x_hat) = Self::delta_sums(&a_prev, &delta, &moments);
-        let m = (a_prev.len_of(Axis(0)) * Self::PER_SAMPLE).max(1) as f32;
-        // x̂ of each element again, beside its δ.
-        let mut x_hat = a_prev.iter().enumerate().map(|(e, &x)| {
-            let Moments { mean, inv_std, .. } = moments[Self::channel_of(e)];
-            (x - mean) * inv_std
-        });
-        Self::per_channel(delta, delta_prev, |c, d| {
-            let x_hat = x_hat.next().expect("as many as δ");
-            let Moments { inv_std, .. } = moments[c];
-            self.weight[c] * inv_std * (d - sums[c] / m - x_hat * (sums_x_hat[c] / m))
+        let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
+        let moments = Self::moments(&x);
+        let (sums, sums_x_hat) = Self::delta_sums(&x, &delta, &moments);
+        let m = (x.len() / Self::CHANNELS.max(1)).max(1) as f32;
+        let per_sample = Self::PER_SAMPLE.max(1);
+        write_contiguous(delta_prev, |out| {
+            let runs = Self::runs(&x).zip(delta.chunks_exact(per_sample));
+            for (((c, x), d), out) in runs.zip(out.chunks_exact_mut(per_sample)) {
+                let Moments { mean, inv_std, .. } = moments[c];
+                let gain = self.weight[c] * inv_std;
+                let (mean_d, mean_dx) = (sums[c] / m, sums_x_hat[c] / m);
+                for ((o, &x), &d) in out.iter_mut().zip(x).zip(d) {
+                    let x_hat = (x - mean) * inv_std;
+                    *o = gain * (d - mean_d - x_hat * mean_dx);
+                }
+            }
         });
     }
 
@@ -353,8 +402,9 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
         delta: ArrayView<'_, f32, I::Batch>,
         a_prev: ArrayView<'_, f32, I::Batch>,
     ) {
-        let moments = Self::moments(&a_prev);
-        let (sums, sums_x_hat) = Self::delta_sums(&a_prev, &delta, &moments);
+        let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
+        let moments = Self::moments(&x);
+        let (sums, sums_x_hat) = Self::delta_sums(&x, &delta, &moments);
         self.bias.assign(&ndarray::ArrayView1::from(&sums[..]));
         self.weight
             .assign(&ndarray::ArrayView1::from(&sums_x_hat[..]));
@@ -363,18 +413,19 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
 
 impl<I: Batched, const EPS: u32, const MOMENTUM: u32> BatchNorm<I, EPS, MOMENTUM> {
     /// `Σ δ` and `Σ δ x̂` per channel, in `f64`, as `f32`.
-    fn delta_sums<D: Dimension>(
-        a_prev: &ArrayView<'_, f32, D>,
-        delta: &ArrayView<'_, f32, D>,
-        moments: &[Moments],
-    ) -> (Vec<f32>, Vec<f32>) {
-        let (mut sums, mut sums_x_hat) =
-            (vec![0.0f64; Self::CHANNELS], vec![0.0f64; Self::CHANNELS]);
-        for (e, (&x, &d)) in a_prev.iter().zip(delta.iter()).enumerate() {
-            let c = Self::channel_of(e);
-            let x_hat = (x - moments[c].mean) * moments[c].inv_std;
-            sums[c] += f64::from(d);
-            sums_x_hat[c] += f64::from(d) * f64::from(x_hat);
+    fn delta_sums(x: &[f32], delta: &[f32], moments: &[Moments]) -> (Vec<f32>, Vec<f32>) {
+        let mut sums = vec![0.0f64; Self::CHANNELS];
+        let mut sums_x_hat = vec![0.0f64; Self::CHANNELS];
+        let runs = Self::runs(x).zip(delta.chunks_exact(Self::PER_SAMPLE.max(1)));
+        for ((c, x), d) in runs {
+            let Moments { mean, inv_std, .. } = moments[c];
+            let (mut sum, mut sum_x_hat) = (0.0f64, 0.0f64);
+            for (&x, &d) in x.iter().zip(d) {
+                sum += f64::from(d);
+                sum_x_hat += f64::from(d) * f64::from((x - mean) * inv_std);
+            }
+            sums[c] += sum;
+            sums_x_hat[c] += sum_x_hat;
         }
         let to_f32 = |sums: Vec<f64>| sums.into_iter().map(|s| s as f32).collect();
         (to_f32(sums), to_f32(sums_x_hat))
