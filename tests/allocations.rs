@@ -126,10 +126,27 @@ network! {
     }
 }
 
+network! {
+    /// Batch normalisation of both kinds, and dropout on an image and on a vector.
+    struct Normalised {
+        input: [1, 28, 28],
+        conv1: Conv2d(6, kernel = 5),
+        bn1: BatchNorm2d -> ReLU,
+        pool1: MaxPool2d(2),
+        drop1: Dropout(0.25),
+        flat: Flatten,
+        fc1: Dense(32),
+        bn2: BatchNorm1d -> ReLU,
+        drop2: Dropout(0.5),
+        fc2: Dense(10),
+    }
+}
+
 #[test]
 fn warmed_up_conv_train_step_allocates_nothing() {
     single_threaded();
     let mut lenet = LeNet::new(0);
+    let mut normalised = Normalised::new(0);
     let mut odd = OddConv::new(0);
     for batch in [1, 7, 32] {
         let x = Array4::from_shape_fn((batch, 1, 28, 28), |(n, _, i, j)| {
@@ -142,8 +159,15 @@ fn warmed_up_conv_train_step_allocates_nothing() {
         let labels_odd: Vec<usize> = (0..batch).map(|i| i % 3).collect();
         let mut sgd = Sgd::momentum(0.01, 0.9);
         let mut adam = Adam::new(1e-3);
+        let mut adam_normalised = Adam::new(1e-3);
         let mut steps = || {
             lenet.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut sgd);
+            normalised.train_step(
+                x.view(),
+                &labels[..],
+                &SoftmaxCrossEntropy,
+                &mut adam_normalised,
+            );
             odd.train_step(
                 x_odd.view(),
                 &labels_odd[..],

@@ -227,6 +227,38 @@ network! {
     }
 }
 
+network! {
+    /// Batch normalisation keeps its batch's statistics, and its gradient its buffers.
+    struct Normalised {
+        input: [8],
+        fc1: Dense(16),
+        bn: BatchNorm1d -> ReLU,
+        fc2: Dense(3),
+    }
+}
+
+#[test]
+fn batch_statistics_and_buffers_are_counted_in_the_step_memory() {
+    // The gradient, the statistics of 16 channels (3 each) and the gradient's copy of
+    // the running mean and variance and the count (an int64: two floats).
+    assert_eq!(
+        Normalised::STEP_FLOATS_FIXED,
+        Normalised::NUM_PARAMS + 3 * 16 + 2 * 16 + 2
+    );
+    let mut net = Normalised::new(0);
+    let (x, labels) = classification(9, 3);
+    net.train_step(
+        x.view(),
+        &labels[..],
+        &SoftmaxCrossEntropy,
+        &mut Sgd::new(0.1),
+    );
+    assert_eq!(
+        net.__step_floats(),
+        Some(Normalised::STEP_FLOATS_PER_SAMPLE * 9 + Normalised::STEP_FLOATS_FIXED)
+    );
+}
+
 #[test]
 fn a_dropout_mask_is_counted_in_the_step_memory() {
     // Activations and error signals of 70 + 70 + 3 units, and a mask of 70 bits: two
@@ -244,6 +276,31 @@ fn a_dropout_mask_is_counted_in_the_step_memory() {
         net.__step_floats(),
         Some(Dropped::STEP_FLOATS_PER_SAMPLE * 9 + Dropped::STEP_FLOATS_FIXED)
     );
+}
+
+network! {
+    /// Two dropout layers of the same width: their masks must differ.
+    struct TwoDrops {
+        input: [8],
+        fc1: Dense(64) -> ReLU,
+        drop1: Dropout(0.5),
+        fc2: Dense(64) -> ReLU,
+        drop2: Dropout(0.5),
+        fc3: Dense(2),
+    }
+}
+
+#[test]
+fn dropout_layers_draw_masks_of_their_own_after_zeros_and_loading() {
+    use frechet::Layer;
+    let x = frechet::ndarray::Array2::from_elem((4, 64), 1.0f32);
+    for net in [TwoDrops::new(3), TwoDrops::zeros()] {
+        let (mut drop1, mut drop2) = (net.drop1.clone(), net.drop2.clone());
+        let (mut z1, mut z2) = (x.clone(), x.clone());
+        drop1.forward_train(x.view(), z1.view_mut());
+        drop2.forward_train(x.view(), z2.view_mut());
+        assert_ne!(z1, z2, "two layers drew the same mask");
+    }
 }
 
 #[test]

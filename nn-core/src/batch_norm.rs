@@ -28,25 +28,29 @@ use crate::aligned;
 use crate::init::{Init, InitRng};
 use crate::layer::{sample_len, Layer};
 use crate::network::{no_parameter, Buffer, BufferMut, Parameters};
+use crate::optim::{update_layer, Optimizer};
 use crate::shape::Batched;
 
-/// Batch normalisation of samples of shape `I` with `ε = f32::from_bits(EPS)` and
+/// Batch normalisation of samples of shape `I` — images (`BatchNorm2d`) if `IMAGE`,
+/// vectors (`BatchNorm1d`) otherwise — with `ε = f32::from_bits(EPS)` and
 /// `momentum = f32::from_bits(MOMENTUM)`, as `network!` declares it (`bn1: BatchNorm2d`
-/// is `BatchNorm<Image<..>, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>`).
+/// is `BatchNorm<Image<..>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>`).
 ///
 /// Parameters `weight` (γ) and `bias` (β), buffers `running_mean`, `running_var` and
 /// `num_batches_tracked`: PyTorch's names, so a state dict loads strictly both ways.
-pub struct BatchNorm<I, const EPS: u32, const MOMENTUM: u32> {
+pub struct BatchNorm<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> {
     weight: Array1<f32>,
     bias: Array1<f32>,
     running_mean: Array1<f32>,
     running_var: Array1<f32>,
     num_batches_tracked: i64,
+    /// The statistics of the last training step's batch, for its adjoints.
+    batch: Vec<Moments>,
     shape: PhantomData<fn() -> I>,
 }
 
 /// The statistics of one channel over a batch.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Moments {
     mean: f32,
     /// `1/√(σ² + ε)`.
@@ -55,7 +59,9 @@ struct Moments {
     var: f32,
 }
 
-impl<I: Batched, const EPS: u32, const MOMENTUM: u32> BatchNorm<I, EPS, MOMENTUM> {
+impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
+    BatchNorm<I, IMAGE, EPS, MOMENTUM>
+{
     /// `ε`, added to the variance.
     pub const EPS: f32 = f32::from_bits(EPS);
     /// The weight of a batch's statistics in the running ones.
@@ -93,62 +99,84 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> BatchNorm<I, EPS, MOMENTUM
         self.num_batches_tracked
     }
 
-    /// The runs of a batch in row-major order: for each sample and channel, its
-    /// `PER_SAMPLE` consecutive values, as `(channel, run)`.
-    fn runs(x: &[f32]) -> impl Iterator<Item = (usize, &[f32])> {
-        let per_sample = Self::PER_SAMPLE.max(1);
-        x.chunks_exact(per_sample)
-            .enumerate()
-            .map(move |(i, run)| (i % Self::CHANNELS.max(1), run))
+    /// The runs of channel `c` in a batch `x` (in row-major order): its `PER_SAMPLE`
+    /// consecutive values in each sample.
+    fn runs(x: &[f32], c: usize) -> impl Iterator<Item = &[f32]> {
+        let len = sample_len(I::SHAPE).max(1);
+        let per_sample = Self::PER_SAMPLE;
+        x.chunks_exact(len)
+            .map(move |sample| &sample[c * per_sample..][..per_sample])
     }
 
-    /// The statistics of every channel of the batch `x`, summed in `f64`.
-    fn moments(x: &[f32]) -> Vec<Moments> {
-        let m = (x.len() / Self::CHANNELS.max(1)).max(1) as f64;
-        let mut means = vec![0.0f64; Self::CHANNELS];
-        for (c, run) in Self::runs(x) {
-            means[c] += run.iter().map(|&v| f64::from(v)).sum::<f64>();
-        }
-        means.iter_mut().for_each(|sum| *sum /= m);
-        let mut vars = vec![0.0f64; Self::CHANNELS];
-        for (c, run) in Self::runs(x) {
-            let mean = means[c];
-            vars[c] += run
-                .iter()
-                .map(|&v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>();
-        }
-        means
-            .iter()
-            .zip(vars)
-            .map(|(&mean, sum)| {
-                let var = sum / m;
-                Moments {
-                    mean: mean as f32,
-                    var: var as f32,
-                    inv_std: (1.0 / (var + f64::from(Self::EPS)).sqrt()) as f32,
-                }
+    /// [`Self::runs`] to write to.
+    fn runs_mut(x: &mut [f32], c: usize) -> impl Iterator<Item = &mut [f32]> {
+        let len = sample_len(I::SHAPE).max(1);
+        let per_sample = Self::PER_SAMPLE;
+        x.chunks_exact_mut(len)
+            .map(move |sample| &mut sample[c * per_sample..][..per_sample])
+    }
+
+    /// The values of a channel in a batch of `x.len()` elements.
+    fn values_per_channel(x: &[f32]) -> usize {
+        x.len() / Self::CHANNELS.max(1)
+    }
+
+    /// The statistics of channel `c` of the batch `x`, summed in `f64`.
+    fn moments_of(x: &[f32], c: usize) -> Moments {
+        let m = Self::values_per_channel(x).max(1) as f64;
+        let sum: f64 = Self::runs(x, c)
+            .map(|run| run.iter().map(|&v| f64::from(v)).sum::<f64>())
+            .sum();
+        let mean = sum / m;
+        let squares: f64 = Self::runs(x, c)
+            .map(|run| {
+                run.iter()
+                    .map(|&v| (f64::from(v) - mean).powi(2))
+                    .sum::<f64>()
             })
-            .collect()
+            .sum();
+        let var = squares / m;
+        Moments {
+            mean: mean as f32,
+            var: var as f32,
+            inv_std: (1.0 / (var + f64::from(Self::EPS)).sqrt()) as f32,
+        }
     }
 
-    /// `out = scale[c] · x + shift[c]` run by run: every map of the layer is affine per
-    /// channel once its statistics are known.
-    fn affine<D: Dimension>(
-        x: &[f32],
-        out: ArrayViewMut<'_, f32, D>,
-        scale: &[f32],
-        shift: &[f32],
-    ) {
-        write_contiguous(out, |out| {
-            for ((c, run), out) in Self::runs(x).zip(out.chunks_exact_mut(Self::PER_SAMPLE.max(1)))
-            {
-                let (scale, shift) = (scale[c], shift[c]);
-                for (o, &v) in out.iter_mut().zip(run) {
-                    *o = scale * v + shift;
-                }
+    /// `Σ δ` and `Σ δ x̂` over channel `c`, in `f64`.
+    fn delta_sums_of(x: &[f32], delta: &[f32], c: usize, moments: Moments) -> (f32, f32) {
+        let Moments { mean, inv_std, .. } = moments;
+        let (mut sum, mut sum_x_hat) = (0.0f64, 0.0f64);
+        for (x, d) in Self::runs(x, c).zip(Self::runs(delta, c)) {
+            for (&x, &d) in x.iter().zip(d) {
+                sum += f64::from(d);
+                sum_x_hat += f64::from(d) * f64::from((x - mean) * inv_std);
             }
-        });
+        }
+        (sum as f32, sum_x_hat as f32)
+    }
+
+    /// `out = scale · x + shift` over channel `c`: every map of the layer is affine per
+    /// channel once its statistics are known.
+    fn affine(x: &[f32], out: &mut [f32], c: usize, scale: f32, shift: f32) {
+        for (run, out) in Self::runs(x, c).zip(Self::runs_mut(out, c)) {
+            for (o, &v) in out.iter_mut().zip(run) {
+                *o = scale * v + shift;
+            }
+        }
+    }
+
+    /// The statistics of the batch `x` the last training step saw, or computed again
+    /// where there was none (a layer asked for its adjoint without a training step).
+    fn batch_moments(&self, x: &[f32]) -> std::borrow::Cow<'_, [Moments]> {
+        if self.batch.len() == Self::CHANNELS {
+            return std::borrow::Cow::Borrowed(&self.batch);
+        }
+        std::borrow::Cow::Owned(
+            (0..Self::CHANNELS)
+                .map(|c| Self::moments_of(x, c))
+                .collect(),
+        )
     }
 }
 
@@ -177,7 +205,9 @@ fn write_contiguous<D: Dimension>(
     }
 }
 
-impl<I, const EPS: u32, const MOMENTUM: u32> Clone for BatchNorm<I, EPS, MOMENTUM> {
+impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Clone
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+{
     fn clone(&self) -> Self {
         BatchNorm {
             weight: aligned::copy(&self.weight),
@@ -185,12 +215,15 @@ impl<I, const EPS: u32, const MOMENTUM: u32> Clone for BatchNorm<I, EPS, MOMENTU
             running_mean: self.running_mean.clone(),
             running_var: self.running_var.clone(),
             num_batches_tracked: self.num_batches_tracked,
+            batch: self.batch.clone(),
             shape: PhantomData,
         }
     }
 }
 
-impl<I, const EPS: u32, const MOMENTUM: u32> std::fmt::Debug for BatchNorm<I, EPS, MOMENTUM> {
+impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> std::fmt::Debug
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchNorm")
             .field("weight", &self.weight)
@@ -202,7 +235,9 @@ impl<I, const EPS: u32, const MOMENTUM: u32> std::fmt::Debug for BatchNorm<I, EP
     }
 }
 
-impl<I, const EPS: u32, const MOMENTUM: u32> PartialEq for BatchNorm<I, EPS, MOMENTUM> {
+impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> PartialEq
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+{
     fn eq(&self, other: &Self) -> bool {
         self.weight == other.weight
             && self.bias == other.bias
@@ -212,7 +247,9 @@ impl<I, const EPS: u32, const MOMENTUM: u32> PartialEq for BatchNorm<I, EPS, MOM
     }
 }
 
-impl<I, const EPS: u32, const MOMENTUM: u32> Parameters for BatchNorm<I, EPS, MOMENTUM> {
+impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Parameters
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+{
     fn param_names(&self) -> &'static [&'static str] {
         &["weight", "bias"]
     }
@@ -284,18 +321,17 @@ impl<I, const EPS: u32, const MOMENTUM: u32> Parameters for BatchNorm<I, EPS, MO
     }
 }
 
-impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS, MOMENTUM> {
-    const KIND: &'static str = if I::SHAPE.len() == 1 {
-        "BatchNorm1d"
-    } else {
-        "BatchNorm2d"
-    };
+impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+{
+    const KIND: &'static str = if IMAGE { "BatchNorm2d" } else { "BatchNorm1d" };
     type InputDim = I::Batch;
     type OutputDim = I::Batch;
     const INPUT_SHAPE: &'static [usize] = I::SHAPE;
-    const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = if !matches!(I::SHAPE.len(), 1 | 3)
-    {
-        Err("batch normalisation takes a vector (`BatchNorm1d`) or an image (`BatchNorm2d`)")
+    const OUTPUT_SHAPE: Result<&'static [usize], &'static str> = if IMAGE && I::SHAPE.len() != 3 {
+        Err("`BatchNorm2d` takes an image\nhelp: `BatchNorm1d` normalises the features of a vector")
+    } else if !IMAGE && I::SHAPE.len() != 1 {
+        Err("`BatchNorm1d` takes a vector of features\nhelp: `BatchNorm2d` normalises the channels of an image")
     } else if Self::EPS.is_nan() || Self::EPS <= 0.0 {
         Err("the eps of batch normalisation must be positive")
     } else if Self::MOMENTUM.is_nan() || Self::MOMENTUM < 0.0 || Self::MOMENTUM > 1.0 {
@@ -304,6 +340,10 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
         Ok(I::SHAPE)
     };
     const NUM_PARAMS: usize = 2 * Self::CHANNELS;
+    /// The mean, `1/σ` and variance of each channel.
+    const KEPT_FLOATS_FIXED: usize = 3 * Self::CHANNELS;
+    /// The running mean and variance, and the count.
+    const BUFFER_FLOATS: usize = 2 * Self::CHANNELS + 2;
 
     /// γ = 1, β = 0, and running statistics of a standard normal, as PyTorch.
     fn new(_rng: &mut InitRng, _init: Init) -> Self {
@@ -320,57 +360,61 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
             running_mean: Array1::zeros(Self::CHANNELS),
             running_var: Array1::zeros(Self::CHANNELS),
             num_batches_tracked: 0,
+            batch: Vec::new(),
             shape: PhantomData,
         }
     }
 
     /// Evaluation: normalised by the running statistics.
     fn forward(&self, a_prev: ArrayView<'_, f32, I::Batch>, z: ArrayViewMut<'_, f32, I::Batch>) {
-        // z = γ (x − μ)/σ + β = (γ/σ) x + (β − μ γ/σ) per channel.
-        let eps = Self::EPS;
-        let scale: Vec<f32> = (0..Self::CHANNELS)
-            .map(|c| self.weight[c] / (self.running_var[c] + eps).sqrt())
-            .collect();
-        let shift: Vec<f32> = (0..Self::CHANNELS)
-            .map(|c| self.bias[c] - self.running_mean[c] * scale[c])
-            .collect();
-        Self::affine(&contiguous(&a_prev), z, &scale, &shift);
+        let x = contiguous(&a_prev);
+        write_contiguous(z, |z| {
+            for c in 0..Self::CHANNELS {
+                // z = γ (x − μ)/σ + β = (γ/σ) x + (β − μ γ/σ).
+                let scale = self.weight[c] / (self.running_var[c] + Self::EPS).sqrt();
+                let shift = self.bias[c] - self.running_mean[c] * scale;
+                Self::affine(&x, z, c, scale, shift);
+            }
+        });
     }
 
-    /// Training: normalised by the batch's statistics, which then update the running
-    /// ones.
+    /// Training: normalised by the batch's statistics, which it keeps for the adjoints
+    /// and which then update the running ones.
     fn forward_train(
         &mut self,
         a_prev: ArrayView<'_, f32, I::Batch>,
         z: ArrayViewMut<'_, f32, I::Batch>,
     ) {
         let x = contiguous(&a_prev);
-        let moments = Self::moments(&x);
-        let m = x.len() / Self::CHANNELS.max(1);
+        self.batch.resize(Self::CHANNELS, Moments::default());
+        let m = Self::values_per_channel(&x);
         let momentum = Self::MOMENTUM;
-        for (c, moment) in moments.iter().enumerate() {
-            // PyTorch refuses a channel of one value in training; its unbiased variance
-            // would divide by 0, so the biased one (0) stands in for it.
-            let unbiased = if m > 1 {
-                moment.var * m as f32 / (m - 1) as f32
-            } else {
-                moment.var
-            };
-            self.running_mean[c] = (1.0 - momentum) * self.running_mean[c] + momentum * moment.mean;
-            self.running_var[c] = (1.0 - momentum) * self.running_var[c] + momentum * unbiased;
+        for c in 0..Self::CHANNELS {
+            let moment = Self::moments_of(&x, c);
+            self.batch[c] = moment;
+            // PyTorch refuses a channel of one value in training, whose unbiased variance
+            // would divide by 0; here it leaves the running statistics as they are.
+            if m > 1 {
+                let unbiased = moment.var * m as f32 / (m - 1) as f32;
+                self.running_mean[c] =
+                    (1.0 - momentum) * self.running_mean[c] + momentum * moment.mean;
+                self.running_var[c] = (1.0 - momentum) * self.running_var[c] + momentum * unbiased;
+            }
         }
-        self.num_batches_tracked += 1;
-        let scale: Vec<f32> = (0..Self::CHANNELS)
-            .map(|c| self.weight[c] * moments[c].inv_std)
-            .collect();
-        let shift: Vec<f32> = (0..Self::CHANNELS)
-            .map(|c| self.bias[c] - moments[c].mean * scale[c])
-            .collect();
-        Self::affine(&x, z, &scale, &shift);
+        if m > 1 {
+            self.num_batches_tracked += 1;
+        }
+        write_contiguous(z, |z| {
+            for c in 0..Self::CHANNELS {
+                let Moments { mean, inv_std, .. } = self.batch[c];
+                let scale = self.weight[c] * inv_std;
+                Self::affine(&x, z, c, scale, self.bias[c] - mean * scale);
+            }
+        });
     }
 
     /// `δ_prev = (γ/√(σ² + ε)) (δ − mean(δ) − x̂ · mean(δ x̂))`, with the statistics of
-    /// the batch `a_prev`.
+    /// the batch `a_prev` the training step saw.
     fn adjoint_input(
         &self,
         a_prev: ArrayView<'_, f32, I::Batch>,
@@ -378,19 +422,20 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
         delta_prev: ArrayViewMut<'_, f32, I::Batch>,
     ) {
         let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
-        let moments = Self::moments(&x);
-        let (sums, sums_x_hat) = Self::delta_sums(&x, &delta, &moments);
-        let m = (x.len() / Self::CHANNELS.max(1)).max(1) as f32;
-        let per_sample = Self::PER_SAMPLE.max(1);
+        let moments = self.batch_moments(&x);
+        let m = Self::values_per_channel(&x).max(1) as f32;
         write_contiguous(delta_prev, |out| {
-            let runs = Self::runs(&x).zip(delta.chunks_exact(per_sample));
-            for (((c, x), d), out) in runs.zip(out.chunks_exact_mut(per_sample)) {
-                let Moments { mean, inv_std, .. } = moments[c];
+            for (c, &moment) in moments.iter().enumerate() {
+                let (sum, sum_x_hat) = Self::delta_sums_of(&x, &delta, c, moment);
+                let Moments { mean, inv_std, .. } = moment;
                 let gain = self.weight[c] * inv_std;
-                let (mean_d, mean_dx) = (sums[c] / m, sums_x_hat[c] / m);
-                for ((o, &x), &d) in out.iter_mut().zip(x).zip(d) {
-                    let x_hat = (x - mean) * inv_std;
-                    *o = gain * (d - mean_d - x_hat * mean_dx);
+                let (mean_d, mean_dx) = (sum / m, sum_x_hat / m);
+                let runs = Self::runs(&x, c).zip(Self::runs(&delta, c));
+                for ((x, d), out) in runs.zip(Self::runs_mut(out, c)) {
+                    for ((o, &x), &d) in out.iter_mut().zip(x).zip(d) {
+                        let x_hat = (x - mean) * inv_std;
+                        *o = gain * (d - mean_d - x_hat * mean_dx);
+                    }
                 }
             }
         });
@@ -403,32 +448,37 @@ impl<I: Batched, const EPS: u32, const MOMENTUM: u32> Layer for BatchNorm<I, EPS
         a_prev: ArrayView<'_, f32, I::Batch>,
     ) {
         let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
-        let moments = Self::moments(&x);
-        let (sums, sums_x_hat) = Self::delta_sums(&x, &delta, &moments);
-        self.bias.assign(&ndarray::ArrayView1::from(&sums[..]));
-        self.weight
-            .assign(&ndarray::ArrayView1::from(&sums_x_hat[..]));
-    }
-}
-
-impl<I: Batched, const EPS: u32, const MOMENTUM: u32> BatchNorm<I, EPS, MOMENTUM> {
-    /// `Σ δ` and `Σ δ x̂` per channel, in `f64`, as `f32`.
-    fn delta_sums(x: &[f32], delta: &[f32], moments: &[Moments]) -> (Vec<f32>, Vec<f32>) {
-        let mut sums = vec![0.0f64; Self::CHANNELS];
-        let mut sums_x_hat = vec![0.0f64; Self::CHANNELS];
-        let runs = Self::runs(x).zip(delta.chunks_exact(Self::PER_SAMPLE.max(1)));
-        for ((c, x), d) in runs {
-            let Moments { mean, inv_std, .. } = moments[c];
-            let (mut sum, mut sum_x_hat) = (0.0f64, 0.0f64);
-            for (&x, &d) in x.iter().zip(d) {
-                sum += f64::from(d);
-                sum_x_hat += f64::from(d) * f64::from((x - mean) * inv_std);
-            }
-            sums[c] += sum;
-            sums_x_hat[c] += sum_x_hat;
+        for c in 0..Self::CHANNELS {
+            let moment = Self::moments_of(&x, c);
+            let (sum, sum_x_hat) = Self::delta_sums_of(&x, &delta, c, moment);
+            self.bias[c] = sum;
+            self.weight[c] = sum_x_hat;
         }
-        let to_f32 = |sums: Vec<f64>| sums.into_iter().map(|s| s as f32).collect();
-        (to_f32(sums), to_f32(sums_x_hat))
+    }
+
+    /// The gradient with the statistics the training step kept, then the update.
+    fn step<O: Optimizer>(
+        &mut self,
+        optimizer: &mut O,
+        index: usize,
+        delta: ArrayViewMut<'_, f32, I::Batch>,
+        a_prev: ArrayView<'_, f32, I::Batch>,
+        grad: &mut Self,
+    ) {
+        let delta = delta.view();
+        let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
+        let moments = self.batch_moments(&x);
+        for (c, &moment) in moments.iter().enumerate() {
+            let (sum, sum_x_hat) = Self::delta_sums_of(&x, &delta, c, moment);
+            grad.bias[c] = sum;
+            grad.weight[c] = sum_x_hat;
+        }
+        drop(moments);
+        update_layer(optimizer, index, self, grad);
+    }
+
+    fn kept_floats(&self) -> usize {
+        3 * self.batch.len()
     }
 }
 
@@ -440,8 +490,8 @@ mod tests {
     use ndarray::Array2;
     use typenum::{U2, U3, U4};
 
-    type Norm1d = BatchNorm<Vector<U3>, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>;
-    type Norm2d = BatchNorm<Image<U2, U3, U4>, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>;
+    type Norm1d = BatchNorm<Vector<U3>, false, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>;
+    type Norm2d = BatchNorm<Image<U2, U3, U4>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>;
 
     #[test]
     fn training_normalises_each_channel_and_updates_the_running_statistics() {

@@ -26,10 +26,10 @@ use crate::layer::{sample_len, Layer};
 use crate::network::{no_parameter, Parameters};
 use crate::shape::Batched;
 
-/// Dropout with probability `f32::from_bits(RATE)` of samples of shape `I`, as `network!`
-/// declares it (`drop1: Dropout(0.25)` is `Dropout<I, { 0.25f32.to_bits() }>`: a rate is
-/// not a const generic parameter of its own).
-pub struct Dropout<I, const RATE: u32> {
+/// Dropout with probability `f64::from_bits(RATE)` of samples of shape `I`, as `network!`
+/// declares it (`drop1: Dropout(0.25)` is `Dropout<I, { 0.25f64.to_bits() }>`: a float is
+/// not a const generic parameter of its own; `f64`, as PyTorch's `p`).
+pub struct Dropout<I, const RATE: u64> {
     rng: ChaCha8Rng,
     /// The kept elements of the last training step, a bit each, `WORDS` words a sample.
     mask: Vec<u64>,
@@ -38,12 +38,12 @@ pub struct Dropout<I, const RATE: u32> {
     shape: PhantomData<fn() -> I>,
 }
 
-impl<I: Batched, const RATE: u32> Dropout<I, RATE> {
+impl<I: Batched, const RATE: u64> Dropout<I, RATE> {
     /// The probability of dropping an element.
-    pub const RATE: f32 = f32::from_bits(RATE);
-    /// What the kept elements are multiplied by: `1/(1 − p)`, rounded to `f32` as
-    /// PyTorch rounds it.
-    pub const SCALE: f32 = 1.0 / (1.0 - Self::RATE);
+    pub const RATE: f64 = f64::from_bits(RATE);
+    /// What the kept elements are multiplied by: `1/(1 − p)`, rounded as PyTorch rounds
+    /// it (`1 − p` in `f64`, then to `f32`, then divided).
+    pub const SCALE: f32 = 1.0 / (1.0 - Self::RATE) as f32;
     /// Elements of one sample.
     const LEN: usize = sample_len(I::SHAPE);
     /// Words of mask a sample.
@@ -74,7 +74,7 @@ impl<I: Batched, const RATE: u32> Dropout<I, RATE> {
     }
 }
 
-impl<I, const RATE: u32> Clone for Dropout<I, RATE> {
+impl<I, const RATE: u64> Clone for Dropout<I, RATE> {
     fn clone(&self) -> Self {
         Dropout {
             rng: self.rng.clone(),
@@ -85,20 +85,20 @@ impl<I, const RATE: u32> Clone for Dropout<I, RATE> {
     }
 }
 
-impl<I, const RATE: u32> std::fmt::Debug for Dropout<I, RATE> {
+impl<I, const RATE: u64> std::fmt::Debug for Dropout<I, RATE> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Dropout({})", f32::from_bits(RATE))
+        write!(f, "Dropout({})", f64::from_bits(RATE))
     }
 }
 
-impl<I, const RATE: u32> PartialEq for Dropout<I, RATE> {
+impl<I, const RATE: u64> PartialEq for Dropout<I, RATE> {
     /// Dropout has no parameters: two layers of the same rate are equal.
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl<I, const RATE: u32> Parameters for Dropout<I, RATE> {
+impl<I, const RATE: u64> Parameters for Dropout<I, RATE> {
     fn param_names(&self) -> &'static [&'static str] {
         &[]
     }
@@ -116,7 +116,7 @@ impl<I, const RATE: u32> Parameters for Dropout<I, RATE> {
     }
 }
 
-impl<I: Batched, const RATE: u32> Layer for Dropout<I, RATE> {
+impl<I: Batched, const RATE: u64> Layer for Dropout<I, RATE> {
     const KIND: &'static str = "Dropout";
     type InputDim = I::Batch;
     type OutputDim = I::Batch;
@@ -141,6 +141,10 @@ impl<I: Batched, const RATE: u32> Layer for Dropout<I, RATE> {
         Self::with_seed(0)
     }
 
+    fn reseed(&mut self, rng: &mut InitRng) {
+        self.rng = ChaCha8Rng::seed_from_u64(rng.next_seed());
+    }
+
     /// Evaluation: the identity.
     fn forward(
         &self,
@@ -160,7 +164,7 @@ impl<I: Batched, const RATE: u32> Layer for Dropout<I, RATE> {
         self.mask.clear();
         self.mask.resize(batch * Self::WORDS, 0);
         // Keep where a uniform 32-bit draw falls below (1 − p)·2³².
-        let keep = ((1.0 - f64::from(Self::RATE)) * 4_294_967_296.0) as u64;
+        let keep = ((1.0 - Self::RATE) * 4_294_967_296.0) as u64;
         if let Some(mask) = &self.fixed {
             assert_eq!(
                 mask.len(),
@@ -197,7 +201,7 @@ impl<I: Batched, const RATE: u32> Layer for Dropout<I, RATE> {
     }
 }
 
-impl<I: Batched, const RATE: u32> Dropout<I, RATE> {
+impl<I: Batched, const RATE: u64> Dropout<I, RATE> {
     /// `out = x ⊙ m · 1/(1 − p)`, `x` and `out` batches in any layout, read in row-major
     /// order as the mask was drawn.
     fn apply_mask<D: Dimension>(
@@ -225,7 +229,7 @@ mod tests {
     use ndarray::{Array2, Array4};
     use typenum::{U2, U3, U4, U70};
 
-    type Half = Dropout<Vector<U70>, { 0.5f32.to_bits() }>;
+    type Half = Dropout<Vector<U70>, { 0.5f64.to_bits() }>;
 
     #[test]
     fn training_keeps_about_one_minus_p_and_scales_by_its_inverse() {
@@ -244,8 +248,18 @@ mod tests {
     }
 
     #[test]
+    fn the_scale_is_rounded_as_pytorch_rounds_it() {
+        // PyTorch: noise.div_(1 - p), 1 - p a Python float: 1/(1 - 0.33) is 1.4925373 in
+        // f32 that way (as numpy says), one ulp below 1/(1 - 0.33f32).
+        type Rate = Dropout<Vector<U70>, { 0.33f64.to_bits() }>;
+        assert_eq!(Rate::SCALE, 1.4925373);
+        assert_ne!(Rate::SCALE, 1.0 / (1.0 - 0.33f32));
+        assert_eq!(Half::SCALE, 2.0);
+    }
+
+    #[test]
     fn the_adjoint_uses_the_mask_of_the_step() {
-        let mut layer = Dropout::<Image<U2, U3, U4>, { 0.25f32.to_bits() }>::with_seed(1);
+        let mut layer = Dropout::<Image<U2, U3, U4>, { 0.25f64.to_bits() }>::with_seed(1);
         let a = Array4::from_shape_fn((3, 2, 3, 4), |(n, c, y, x)| (n + c + y + x) as f32 + 1.0);
         let mut z = Array4::zeros(a.dim());
         layer.forward_train(a.view(), z.view_mut());
@@ -262,7 +276,7 @@ mod tests {
 
     #[test]
     fn a_fixed_mask_is_used_until_released() {
-        let mut layer = Dropout::<Dims<1, 3, 0, 0>, { 0.5f32.to_bits() }>::with_seed(0);
+        let mut layer = Dropout::<Dims<1, 3, 0, 0>, { 0.5f64.to_bits() }>::with_seed(0);
         layer.fix_mask(Some(vec![true, false, true, false, false, true]));
         let a = Array2::from_elem((2, 3), 1.0f32).into_dyn();
         let mut z = a.clone();
@@ -294,7 +308,7 @@ mod tests {
 
     #[test]
     fn the_adjoint_passes_the_checker() {
-        // In evaluation the layer is the identity, whose adjoint the identity.
+        // The checker runs the training map, with one mask drawn for all its points.
         let report = check::layer::<Half>(2, 0);
         report.assert_passed();
     }

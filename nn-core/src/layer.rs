@@ -84,6 +84,14 @@ pub trait Layer: Parameters + Clone {
     /// The floats [`Layer::forward_train`] keeps per sample of its batch, at most.
     const KEPT_FLOATS_PER_SAMPLE: usize = 0;
 
+    /// The floats [`Layer::forward_train`] keeps whatever the batch (batch
+    /// normalisation's statistics of each channel).
+    const KEPT_FLOATS_FIXED: usize = 0;
+
+    /// The floats of the layer's buffers ([`Parameters::buffer`]; an `I64` counts as
+    /// two), which a training step's gradient holds too.
+    const BUFFER_FLOATS: usize = 0;
+
     /// The scratch each thread keeps for [`Layer::forward`] and [`Layer::step`] (the
     /// core's kernels lend it; a layer that keeps none of its own leaves this at none).
     const SCRATCH: ThreadScratch = ThreadScratch::NONE;
@@ -97,6 +105,13 @@ pub trait Layer: Parameters + Clone {
 
     /// A layer whose parameters are all zero: the start of a gradient, or of loading.
     fn zeros() -> Self;
+
+    /// Draws a new seed for the layer's own random stream from `rng`, if it has one
+    /// (dropout's masks), so that the layers of a network built by `Net::zeros()` — and
+    /// so `load_safetensors` — draw different masks. Nothing by default.
+    fn reseed(&mut self, rng: &mut InitRng) {
+        let _ = rng;
+    }
 
     /// `z = B(W, a_prev) + C b` for a batch `a_prev`, written into `z`.
     fn forward(
@@ -161,6 +176,17 @@ pub trait Layer: Parameters + Clone {
         grad.assign_adjoint_weight(delta.view(), a_prev);
         update_layer(optimizer, index, self, grad);
     }
+}
+
+/// The floats of `layer`'s buffers, an `I64` counted as two: what
+/// [`Layer::BUFFER_FLOATS`] promises.
+pub fn buffer_floats(layer: &dyn Parameters) -> usize {
+    (0..layer.buffer_names().len())
+        .map(|index| match layer.buffer(index) {
+            crate::network::Buffer::F32 { values, .. } => values.len(),
+            crate::network::Buffer::I64(_) => 2,
+        })
+        .sum()
 }
 
 /// The shape of one output sample of `L`, or no shape (`[]`) if `L` refuses its input.

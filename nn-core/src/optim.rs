@@ -264,6 +264,9 @@ impl Optimizer for Adam {
 pub struct Adadelta {
     lr: f32,
     rho: f32,
+    /// `1 − ρ`, rounded from `f64` as PyTorch rounds its Python float (`0.1`, not the
+    /// `0.100000024` of `1 − 0.9f32`).
+    one_minus_rho: f32,
     eps: f32,
     averages: SlotStates<AdadeltaState>,
 }
@@ -281,11 +284,12 @@ impl Adadelta {
         Self::with_rho(lr, 0.9, 1e-6)
     }
 
-    /// Adadelta with every hyper-parameter given.
-    pub fn with_rho(lr: f32, rho: f32, eps: f32) -> Self {
+    /// Adadelta with every hyper-parameter given, as PyTorch's Python floats.
+    pub fn with_rho(lr: f32, rho: f64, eps: f32) -> Self {
         Adadelta {
             lr,
-            rho,
+            rho: rho as f32,
+            one_minus_rho: (1.0 - rho) as f32,
             eps,
             averages: SlotStates::default(),
         }
@@ -302,7 +306,7 @@ impl Optimizer for Adadelta {
     }
 
     fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]) {
-        let (rho, eps, lr) = (self.rho, self.eps, self.lr);
+        let (rho, one_minus_rho, eps, lr) = (self.rho, self.one_minus_rho, self.eps, self.lr);
         let state = self.averages.get_or_insert_with(slot, || AdadeltaState {
             square_avg: vec![0.0; grad.len()],
             acc_delta: vec![0.0; grad.len()],
@@ -314,10 +318,10 @@ impl Optimizer for Adadelta {
             .zip(state.acc_delta.iter_mut())
             .zip(grad)
         {
-            *s = *s * rho + (1.0 - rho) * g * g;
+            *s = *s * rho + one_minus_rho * g * g;
             let std = (*s + eps).sqrt();
             let delta = (*u + eps).sqrt() / std * g;
-            *u = *u * rho + (1.0 - rho) * delta * delta;
+            *u = *u * rho + one_minus_rho * delta * delta;
             *p -= lr * delta;
         }
     }

@@ -1,11 +1,13 @@
-//! Saving and loading a network's parameters as [safetensors].
+//! Saving and loading a network's parameters and buffers as [safetensors].
 //!
 //! # Names and layouts
 //!
 //! Every parameter tensor of every layer is stored as one `F32` tensor named
 //! `"<layer>.<tensor>"`: the layer's name in the network (its field name in the
 //! `network!` declaration) and the tensor's name from [`Parameters::param_names`], such as
-//! `fc1.weight` and `fc1.bias`. Shapes are those of [`Parameters::param_shape`], data is
+//! `fc1.weight` and `fc1.bias`; every buffer likewise (`bn1.running_mean`, `F32`, and
+//! `bn1.num_batches_tracked`, an `I64` scalar, as PyTorch's batch normalisation stores
+//! them). Shapes are those of [`Parameters::param_shape`], data is
 //! row-major (C order) and little-endian, as the format requires. These are PyTorch's
 //! names and layouts — a Dense weight is `[out, in]` like `nn.Linear`'s — so a file
 //! written here is a state dict that `safetensors.torch.load_file` followed by
@@ -19,9 +21,10 @@
 //!
 //! [`load_into`] behaves like PyTorch's `load_state_dict(strict=True)`: the file must
 //! hold exactly the network's tensors. It checks, in the order the network lists its
-//! parameters, that each one is present ([`Error::MissingTensor`]), stored as `F32`
-//! ([`Error::DtypeMismatch`]) and of the right shape ([`Error::ShapeMismatch`]); then
-//! that the file holds nothing else ([`Error::UnexpectedTensor`], the first such name
+//! parameters and buffers, that each one is present ([`Error::MissingTensor`]), stored
+//! as the layer stores it, `F32` or `I64` ([`Error::DtypeMismatch`]), of the right shape
+//! ([`Error::ShapeMismatch`]), and, for a buffer, with values the layer takes (a running
+//! variance is not negative: [`Error::InvalidTensor`]); then that the file holds nothing else ([`Error::UnexpectedTensor`], the first such name
 //! in sorted order). It returns the first problem it finds, and it changes the network
 //! only once everything has checked out, so a failed load leaves the network exactly
 //! as it was. A `__metadata__` entry (PyTorch writes `{"format": "pt"}`) is allowed and
@@ -30,7 +33,7 @@
 //! The file is read into memory whole, so memory is bounded by the file's actual size,
 //! never by a size the file claims, and reading stops (with an error) once the file is
 //! longer than any valid file for the network: 8 bytes, the crate's 100 MB limit on the
-//! header, and 4 bytes per parameter. The safetensors crate then checks the
+//! header, and the bytes of every tensor. The safetensors crate then checks the
 //! header length against the file, the JSON header, and that the tensors' byte ranges
 //! tile the data exactly and match their shapes and dtypes; any bytes that fail these
 //! checks give [`Error::Malformed`], never a panic. Before the crate parses the header,
@@ -72,7 +75,8 @@ const SPARE_HEADER_VALUES: usize = 256;
 /// keeps a header's cost within a few times its length.
 const HEADER_BYTES_PER_VALUE: usize = 16;
 
-/// Writes every parameter of `network` to `path` as `F32` safetensors.
+/// Writes every parameter (`F32`) and buffer (`F32` or `I64`) of `network` to `path` as
+/// safetensors.
 ///
 /// Tensors are named `"<layer>.<tensor>"` (for example `fc1.weight`) and shaped as
 /// [`Parameters::param_shape`](crate::Parameters::param_shape) gives them — a Dense weight is
@@ -93,11 +97,11 @@ pub fn save<N: Network + ?Sized>(network: &N, path: &Path) -> Result<(), Error> 
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-/// Reads every parameter of `network` from the safetensors file at `path`, replacing
-/// its values.
+/// Reads every parameter and buffer of `network` from the safetensors file at `path`,
+/// replacing their values.
 ///
 /// Loading is strict, like PyTorch's `load_state_dict(strict=True)`: every tensor the
-/// network has must be in the file as `F32` with the same shape, and the file must
+/// network has must be in the file with its dtype and shape, and the file must
 /// hold no other tensor. On any error the network is left unchanged. See the
 /// [module documentation](self) for the order of the checks.
 ///
@@ -107,7 +111,9 @@ pub fn save<N: Network + ?Sized>(network: &N, path: &Path) -> Result<(), Error> 
 /// - [`Error::Malformed`] if it is not a valid safetensors file (too short, a header
 ///   length beyond the file, malformed JSON, byte ranges that do not match the data);
 /// - [`Error::MissingTensor`], [`Error::DtypeMismatch`], [`Error::ShapeMismatch`] for
-///   the first of the network's tensors that is absent, not `F32` or of another shape;
+///   the first of the network's tensors that is absent, of another dtype or of another
+///   shape;
+/// - [`Error::InvalidTensor`] for a buffer with values its layer cannot take;
 /// - [`Error::UnexpectedTensor`] for a tensor the network does not have.
 ///
 /// # Panics
@@ -129,7 +135,7 @@ pub fn load_into<N: Network + ?Sized>(network: &mut N, path: &Path) -> Result<()
             path,
             format!(
                 "the file is larger than any safetensors file of this network's {} parameters \
-                 ({largest} bytes at most)",
+                 and its buffers ({largest} bytes at most)",
                 num_params
             ),
         ));

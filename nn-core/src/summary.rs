@@ -16,7 +16,12 @@
 //!     Row { name: "fc1", kind: "Dense", activation: Some("ReLU"), output: &[128], params: 100_480 },
 //!     Row { name: "fc2", kind: "Dense", activation: None, output: &[10], params: 1_290 },
 //! ];
-//! const MEMORY: Memory = Memory { params: 101_770, step_per_sample: 276, scratch: ThreadScratch::NONE };
+//! const MEMORY: Memory = Memory {
+//!     params: 101_770,
+//!     step_per_sample: 276,
+//!     step_fixed: 101_770,
+//!     scratch: ThreadScratch::NONE,
+//! };
 //! const LEN: usize = render::<0>("Mlp", &[784], ROWS, MEMORY).len();
 //! const SUMMARY: Text<LEN> = render("Mlp", &[784], ROWS, MEMORY);
 //! assert!(SUMMARY.as_str().contains("fc1    Dense → ReLU  128           100,480"));
@@ -32,6 +37,8 @@ pub struct Memory {
     pub params: usize,
     /// Per sample of a step's batch: every layer's activation and error signal.
     pub step_per_sample: usize,
+    /// Whatever the batch: the gradient, and what layers keep for their adjoints.
+    pub step_fixed: usize,
     /// Per thread, at most: the kernels' scratch.
     pub scratch: ThreadScratch,
 }
@@ -140,13 +147,14 @@ const fn push_memory<const N: usize>(text: Text<N>, memory: Memory) -> Text<N> {
     let Memory {
         params,
         step_per_sample,
+        step_fixed,
         scratch,
     } = memory;
     let text = push_floats(text.push("parameters        "), params);
     let text = push_floats(text.push("\nstep, per sample  "), step_per_sample);
     let text = push_floats(
         text.push(": activations, error signals\nstep, fixed       "),
-        params,
+        step_fixed,
     );
     let text = push_bytes(
         text.push(": the gradient\noptimizer state   none (Sgd::new), "),
@@ -223,6 +231,7 @@ mod tests {
         let memory = Memory {
             params: 156,
             step_per_sample: 2 * (3456 + 3456),
+            step_fixed: 156,
             scratch: ThreadScratch {
                 packed_a: 10,
                 ..ThreadScratch::NONE

@@ -65,7 +65,8 @@ pub enum Schedule {
         /// The factor per epoch.
         gamma: f32,
     },
-    /// Multiplied by `gamma` after every `step_size` epochs (PyTorch's `StepLR`).
+    /// Multiplied by `gamma` after every `step_size` epochs (PyTorch's `StepLR`);
+    /// `step_size` must be at least 1.
     Step {
         /// Epochs between two decays.
         step_size: usize,
@@ -285,6 +286,10 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
             inputs.len_of(Axis(0)),
             labels.len(),
             "fit: one label per training sample"
+        );
+        assert!(
+            !matches!(self.schedule, Schedule::Step { step_size: 0, .. }),
+            "fit: a step schedule's step_size must be at least 1"
         );
         if let Some(validation) = &self.validation {
             assert_eq!(

@@ -46,7 +46,7 @@ impl Activation {
             "LeakyReLU" => {
                 let slope = args.fraction("slope", "negative slope", "0.01");
                 args.finish();
-                return Some(Activation::LeakyReLU(slope?));
+                return Some(Activation::LeakyReLU(slope? as f32));
             }
             "Softmax" => {
                 args.forget();

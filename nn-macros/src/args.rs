@@ -124,7 +124,7 @@ impl<'a> Args<'a> {
     /// The next positional argument as a number in [0, 1): `what` it is (LeakyReLU's
     /// "slope", Dropout's "rate"), the `full` name if it has one ("negative slope"), and
     /// an `example` of the number.
-    pub fn fraction(&mut self, what: &str, full: &str, example: &str) -> Option<f32> {
+    pub fn fraction(&mut self, what: &str, full: &str, example: &str) -> Option<f64> {
         let (layer, kind) = (self.layer, &self.call.name);
         let Some(expr) = self.next_positional() else {
             self.cx.error_spanned_by(
@@ -145,7 +145,7 @@ impl<'a> Args<'a> {
             None => {
                 self.cx.error_spanned_by(
                     expr,
-                    format!("`{layer}`: the {what} of `{kind}` must be a number literal, such as `{example}`"),
+                    format!("`{layer}`: the {what} of `{kind}` must be a finite number literal, such as `{example}`"),
                 );
                 None
             }
@@ -157,10 +157,10 @@ impl<'a> Args<'a> {
     pub fn keyword_number(
         &mut self,
         key: &'static str,
-        default: f32,
-        accepts: fn(f32) -> bool,
+        (default, example): (f64, &str),
+        accepts: fn(f64) -> bool,
         range: &str,
-    ) -> Option<f32> {
+    ) -> Option<f64> {
         let (layer, kind) = (self.layer, &self.call.name);
         let Some(expr) = self.find(key) else {
             return Some(default);
@@ -180,7 +180,7 @@ impl<'a> Args<'a> {
             None => {
                 self.cx.error_spanned_by(
                     expr,
-                    format!("`{layer}`: the {key} of `{kind}` must be a number literal, such as `{default:e}`"),
+                    format!("`{layer}`: the {key} of `{kind}` must be a finite number literal, such as `{example}`"),
                 );
                 None
             }
@@ -265,17 +265,20 @@ fn as_written(expr: &Expr) -> String {
     }
 }
 
-/// A number literal's value, negative ones included; `None` for anything else.
-fn number(expr: &Expr) -> Option<f32> {
-    match expr {
+/// A number literal's value, negative ones included, as PyTorch's Python floats are
+/// `f64`; `None` for anything else, and for a number too large for an `f32` (the layers
+/// keep most of theirs as `f32`).
+fn number(expr: &Expr) -> Option<f64> {
+    let value = match expr {
         Expr::Lit(lit) => match &lit.lit {
-            Lit::Float(f) => f.base10_parse::<f32>().ok(),
-            Lit::Int(i) => i.base10_parse::<f32>().ok(),
+            Lit::Float(f) => f.base10_parse::<f64>().ok(),
+            Lit::Int(i) => i.base10_parse::<f64>().ok(),
             _ => None,
         },
         Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => {
             number(&unary.expr).map(|value| -value)
         }
         _ => None,
-    }
+    };
+    value.filter(|&value| (value as f32).is_finite())
 }

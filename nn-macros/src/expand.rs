@@ -156,6 +156,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 const __FRECHET_MEMORY: ::frechet::summary::Memory = ::frechet::summary::Memory {
                     params: #name::NUM_PARAMS,
                     step_per_sample: #name::STEP_FLOATS_PER_SAMPLE,
+                    step_fixed: #name::STEP_FLOATS_FIXED,
                     scratch: #name::__SCRATCH,
                 };
                 const __FRECHET_ROWS: &[::frechet::summary::Row] = &[#(#rows),*];
@@ -174,10 +175,15 @@ pub fn expand(model: &Model) -> TokenStream {
                 + 2 * ::frechet::layer::sample_len(::frechet::layer::output_shape::<#types>())
                 + <#types as ::frechet::Layer>::KEPT_FLOATS_PER_SAMPLE
             )*;
-            /// The floats a training step keeps whatever the batch size: the gradient.
+            /// The floats a training step keeps whatever the batch size: the gradient (with
+            /// its copy of the layers' buffers), and what layers keep for their adjoints
+            /// (batch normalisation's statistics).
             /// (Besides these, the parameters, the optimizer's state, and the scratch space
             /// each thread keeps for the kernels, [`Self::SCRATCH_FLOATS_PER_THREAD`].)
-            pub const STEP_FLOATS_FIXED: usize = Self::NUM_PARAMS;
+            pub const STEP_FLOATS_FIXED: usize = Self::NUM_PARAMS #(
+                + <#types as ::frechet::Layer>::KEPT_FLOATS_FIXED
+                + <#types as ::frechet::Layer>::BUFFER_FLOATS
+            )*;
             /// The floats each thread keeps for the kernels, at most, whatever the batch
             /// size and the CPU: a convolution's unrolled input and partial gradient, and
             /// the matrix products' packed panels and partial sums. Made on a thread's
@@ -199,12 +205,17 @@ pub fn expand(model: &Model) -> TokenStream {
             }
 
             /// A network whose parameters are all zero (a starting point for loading, or
-            /// for summing gradients).
+            /// for summing gradients); its dropout layers draw their masks from streams of
+            /// seed 0, each its own.
             pub fn zeros() -> Self {
-                #name {
+                let mut network = #name {
                     #(#names: ::frechet::Layer::zeros(),)*
                     __scratch: ::std::default::Default::default(),
-                }
+                };
+                // Each dropout layer its own mask stream, the same for every network.
+                let mut rng = ::frechet::InitRng::new(0);
+                #(::frechet::Layer::reseed(&mut network.#names, &mut rng);)*
+                network
             }
 
             /// The outputs for a batch of inputs (batch first), in evaluation mode, like
@@ -222,8 +233,10 @@ pub fn expand(model: &Model) -> TokenStream {
 
             /// The mean loss over the batch and its gradient, a value of the network's own
             /// type (Remark 3): the gradient of `fc1.weight` is the returned `fc1.weight`.
-            /// In training mode, like PyTorch's `model.train()`: dropout draws its mask, from
-            /// a copy of the network's stream, which does not advance.
+            /// In training mode, like PyTorch's `model.train()`, on a copy of the network:
+            /// dropout draws its mask from the copy's stream, so the network's own does not
+            /// advance (every call draws the same masks), and batch normalisation's running
+            /// statistics are not updated; `train_step` does both.
             ///
             /// # Panics
             ///
@@ -297,6 +310,7 @@ pub fn expand(model: &Model) -> TokenStream {
                     0 #(+ s.a.#names.len() + s.delta.#names.len())*
                         #(+ ::frechet::Layer::kept_floats(&self.#names))*
                         + ::frechet::Network::num_params(&*s.grad)
+                        #(+ ::frechet::layer::buffer_floats(&s.grad.#names))*
                 })
             }
 
@@ -314,8 +328,9 @@ pub fn expand(model: &Model) -> TokenStream {
                 #(#forward_train)*
             }
 
-            /// Writes every parameter to `path` as safetensors (`"<layer>.weight"`,
-            /// `"<layer>.bias"`, PyTorch's layouts), f32.
+            /// Writes every parameter and buffer to `path` as safetensors
+            /// (`"<layer>.weight"`, `"<layer>.bias"`, `"<layer>.running_mean"`, …: PyTorch's
+            /// names and layouts).
             pub fn save_safetensors(&self, path: impl ::std::convert::AsRef<::std::path::Path>) -> ::std::result::Result<(), ::frechet::Error> {
                 ::frechet::safetensors::save(self, path.as_ref())
             }

@@ -42,8 +42,10 @@ pub enum Kind {
     },
     Flatten,
     /// Inverted dropout of elements with probability `rate`, in training only.
+    /// (`rate` in `f64`, as PyTorch's Python float: it scales by `1/(1 − rate)` rounded
+    /// from there.)
     Dropout {
-        rate: f32,
+        rate: f64,
     },
     /// Batch normalisation of a vector's features (`BatchNorm1d`) or an image's channels
     /// (`BatchNorm2d`).
@@ -131,18 +133,18 @@ impl Kind {
                 Some(Kind::Dropout { rate: rate? })
             }
             kind @ ("BatchNorm1d" | "BatchNorm2d") => {
-                let eps = args.keyword_number("eps", 1e-5, |eps| eps > 0.0, "positive");
+                let eps = args.keyword_number("eps", (1e-5, "1e-5"), |eps| eps > 0.0, "positive");
                 let momentum = args.keyword_number(
                     "momentum",
-                    0.1,
+                    (0.1, "0.1"),
                     |momentum| (0.0..=1.0).contains(&momentum),
                     "at least 0 and at most 1",
                 );
                 args.finish();
                 Some(Kind::BatchNorm {
                     image: kind == "BatchNorm2d",
-                    eps: eps?,
-                    momentum: momentum?,
+                    eps: eps? as f32,
+                    momentum: momentum? as f32,
                 })
             }
             other => {
@@ -328,12 +330,16 @@ impl Kind {
             }
             Kind::Flatten => quote!(::frechet::Flatten<#image>),
             Kind::Dropout { rate } => {
-                let rate = Literal::f32_suffixed(*rate);
+                let rate = Literal::f64_suffixed(*rate);
                 quote!(::frechet::Dropout<#image, { #rate.to_bits() }>)
             }
-            Kind::BatchNorm { eps, momentum, .. } => {
+            Kind::BatchNorm {
+                image: is_image,
+                eps,
+                momentum,
+            } => {
                 let [eps, momentum] = [*eps, *momentum].map(Literal::f32_suffixed);
-                quote!(::frechet::BatchNorm<#image, { #eps.to_bits() }, { #momentum.to_bits() }>)
+                quote!(::frechet::BatchNorm<#image, #is_image, { #eps.to_bits() }, { #momentum.to_bits() }>)
             }
             Kind::User { path, args } => {
                 let args = args.iter().map(|arg| match arg {

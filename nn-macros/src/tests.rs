@@ -155,6 +155,19 @@ proptest! {
         expand(&words.join(" "));
     }
 
+    /// Numbers of every size in every float argument: none may reach a `Literal` that
+    /// refuses it (an infinite `f32`).
+    #[test]
+    fn any_float_arguments_never_panic(
+        eps in prop::sample::select(vec!["1e40", "1e-50", "0.0", "-1.0", "3", "1e308", "0.5"]),
+        rate in prop::sample::select(vec!["1e40", "0.99999999", "0", "-0.0", "1"]),
+    ) {
+        let source = format!(
+            "struct Net {{ input: [4], fc: Dense(3) -> LeakyReLU({rate}), bn: BatchNorm1d(eps = {eps}, momentum = {rate}), drop: Dropout({rate}), out: Dense(2) }}"
+        );
+        expand(&source);
+    }
+
     /// Small sizes, so that many of these are valid and go through expansion too.
     #[test]
     fn any_sizes_never_panic(
