@@ -15,11 +15,11 @@ use depthwise::DepthwiseConv2d;
 use frechet::check::{self, reference_adjoint_input, reference_adjoint_weight};
 use frechet::layer::{batch_dim, output_shape};
 use frechet::ndarray::{Array, ArrayView2, ArrayViewMut2, Dimension, Ix2};
-use frechet::shape::{Dims, Image};
+use frechet::shape::{Dims, Image, Vector};
 use frechet::typenum::{U0, U1, U2, U3, U4, U5, U6, U7, U8, U9};
 use frechet::{
-    AvgPool2d, Conv2d, Dense, Flatten, Identity, Init, InitRng, Layer, LeakyReLU, MaxPool2d,
-    Parameters, ReLU, Sigmoid, Tanh,
+    AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, Identity, Init, InitRng, Layer,
+    LeakyReLU, MaxPool2d, Parameters, ReLU, Sigmoid, Tanh,
 };
 
 fn checked<L: Layer>(batch: usize) {
@@ -42,6 +42,12 @@ fn every_built_in_kind_passes() {
     // After a user's layer, the built-ins take their input as `Dims`.
     checked::<Conv2d<Dims<3, 2, 6, 6>, U4, U3, U1, U0>>(2);
     checked::<Dense<Dims<1, 10, 0, 0>, U3>>(2);
+    // The training maps: dropout with its mask, batch normalisation with the batch's
+    // statistics (not homogeneous in its input: central differences test its adjoint).
+    checked::<Dropout<Vector<U9>, { 0.5f64.to_bits() }>>(3);
+    checked::<Dropout<Image<U2, U3, U4>, { 0.25f64.to_bits() }>>(2);
+    checked::<BatchNorm<Vector<U9>, false, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>>(6);
+    checked::<BatchNorm<Image<U2, U5, U4>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>>(3);
 }
 
 #[test]

@@ -265,8 +265,8 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
         name: "NUM_PARAMS = the parameters' elements",
         left: L::NUM_PARAMS as f64,
         right: (0..layer.param_names().len())
-            .map(|tensor| layer.param(tensor).len() as f64)
-            .sum(),
+            .map(|tensor| layer.param(tensor).len())
+            .sum::<usize>() as f64,
         tolerance: 0.0,
     }];
 
