@@ -250,35 +250,7 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> PartialEq
 impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Parameters
     for BatchNorm<I, IMAGE, EPS, MOMENTUM>
 {
-    fn param_names(&self) -> &'static [&'static str] {
-        &["weight", "bias"]
-    }
-
-    fn param_shape(&self, index: usize) -> &[usize] {
-        match index {
-            0 => self.weight.shape(),
-            1 => self.bias.shape(),
-            _ => no_parameter("BatchNorm", index),
-        }
-    }
-
-    fn param(&self, index: usize) -> &[f32] {
-        let tensor = match index {
-            0 => &self.weight,
-            1 => &self.bias,
-            _ => no_parameter("BatchNorm", index),
-        };
-        tensor.as_slice().expect("contiguous")
-    }
-
-    fn param_mut(&mut self, index: usize) -> &mut [f32] {
-        let tensor = match index {
-            0 => &mut self.weight,
-            1 => &mut self.bias,
-            _ => no_parameter("BatchNorm", index),
-        };
-        tensor.as_slice_mut().expect("contiguous")
-    }
+    crate::network::weight_and_bias_methods!("BatchNorm");
 
     fn buffer_names(&self) -> &'static [&'static str] {
         &["running_mean", "running_var", "num_batches_tracked"]

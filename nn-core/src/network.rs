@@ -216,39 +216,48 @@ pub(crate) use parameterless_layer;
 macro_rules! weight_and_bias_layer {
     ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty) => {
         impl<$($generic $(: $bound)?),*> $crate::network::Parameters for $ty {
-            fn param_names(&self) -> &'static [&'static str] {
-                &["weight", "bias"]
-            }
+            $crate::network::weight_and_bias_methods!($kind);
+        }
+    };
+}
 
-            fn param_shape(&self, index: usize) -> &[usize] {
-                match index {
-                    0 => self.weight.shape(),
-                    1 => self.bias.shape(),
-                    _ => $crate::network::no_parameter($kind, index),
-                }
-            }
+/// The four parameter methods of [`weight_and_bias_layer!`], for an impl that adds its
+/// own (batch normalisation's buffers).
+macro_rules! weight_and_bias_methods {
+    ($kind:literal) => {
+        fn param_names(&self) -> &'static [&'static str] {
+            &["weight", "bias"]
+        }
 
-            fn param(&self, index: usize) -> &[f32] {
-                let data = match index {
-                    0 => self.weight.as_slice(),
-                    1 => self.bias.as_slice(),
-                    _ => $crate::network::no_parameter($kind, index),
-                };
-                data.expect("parameters are always contiguous")
+        fn param_shape(&self, index: usize) -> &[usize] {
+            match index {
+                0 => self.weight.shape(),
+                1 => self.bias.shape(),
+                _ => $crate::network::no_parameter($kind, index),
             }
+        }
 
-            fn param_mut(&mut self, index: usize) -> &mut [f32] {
-                let data = match index {
-                    0 => self.weight.as_slice_mut(),
-                    1 => self.bias.as_slice_mut(),
-                    _ => $crate::network::no_parameter($kind, index),
-                };
-                data.expect("parameters are always contiguous")
-            }
+        fn param(&self, index: usize) -> &[f32] {
+            let data = match index {
+                0 => self.weight.as_slice(),
+                1 => self.bias.as_slice(),
+                _ => $crate::network::no_parameter($kind, index),
+            };
+            data.expect("parameters are always contiguous")
+        }
+
+        fn param_mut(&mut self, index: usize) -> &mut [f32] {
+            let data = match index {
+                0 => self.weight.as_slice_mut(),
+                1 => self.bias.as_slice_mut(),
+                _ => $crate::network::no_parameter($kind, index),
+            };
+            data.expect("parameters are always contiguous")
         }
     };
 }
 pub(crate) use weight_and_bias_layer;
+pub(crate) use weight_and_bias_methods;
 
 /// Panics for a parameter index a layer of `kind` does not have.
 #[track_caller]

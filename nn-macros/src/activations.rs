@@ -5,9 +5,9 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 use syn::Expr;
 
-use crate::args::Args;
+use crate::args::{positional_only, Args};
 use crate::ctxt::Ctxt;
-use crate::parse::{Arg, Call, LayerDecl};
+use crate::parse::{Call, LayerDecl};
 use crate::suggest::{misspelt, unknown};
 
 /// The names `network!` knows, for suggestions.
@@ -103,21 +103,9 @@ impl Activation {
 
 /// A user's activation: `path` or `path(args)`, its value's constructor.
 fn user_activation(layer: &LayerDecl, call: &Call, cx: &mut Ctxt) -> Option<Activation> {
-    let mut args = Vec::new();
-    let mut ok = true;
-    for arg in &call.args {
-        match arg {
-            Arg::Positional(expr) => args.push(expr.clone()),
-            Arg::Keyword { key, .. } => {
-                cx.error_spanned_by(
-                    arg,
-                    format!("`{}`: an activation of your own takes positional arguments, not `{key} = ...`\nhelp: they are the fields of its tuple struct, in order", layer.name),
-                );
-                ok = false;
-            }
-        }
-    }
-    ok.then(|| Activation::User {
+    let help = "they are the fields of its tuple struct, in order";
+    let args = positional_only("activation", &layer.name, call, help, cx)?;
+    Some(Activation::User {
         path: call.path.clone(),
         args,
     })

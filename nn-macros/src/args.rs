@@ -282,3 +282,30 @@ fn number(expr: &Expr) -> Option<f64> {
     };
     value.filter(|&value| (value as f32).is_finite())
 }
+
+/// The arguments of a type of the user's (`what`: a "layer" or an "activation"), which
+/// are positional only: they become its generic parameters or its fields, in order. A
+/// keyword argument is reported with `help`; `None` if there was one.
+pub fn positional_only(
+    what: &str,
+    layer: &Ident,
+    call: &Call,
+    help: &str,
+    cx: &mut Ctxt,
+) -> Option<Vec<Expr>> {
+    let mut args = Vec::new();
+    let mut ok = true;
+    for arg in &call.args {
+        match arg {
+            Arg::Positional(expr) => args.push(expr.clone()),
+            Arg::Keyword { key, .. } => {
+                cx.error_spanned_by(
+                    arg,
+                    format!("`{layer}`: a {what} of your own takes positional arguments, not `{key} = ...`\nhelp: {help}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(args)
+}

@@ -8,9 +8,9 @@ use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use syn::Expr;
 
-use crate::args::Args;
+use crate::args::{positional_only, Args};
 use crate::ctxt::Ctxt;
-use crate::parse::{Arg, LayerDecl};
+use crate::parse::LayerDecl;
 use crate::sample::{Shape, Window};
 use crate::suggest::{misspelt, unknown};
 
@@ -385,22 +385,10 @@ fn known_dims(shape: Shape) -> TokenStream {
 /// parameters of its type in order.
 fn user_layer(layer: &LayerDecl, cx: &mut Ctxt) -> Option<Kind> {
     let call = &layer.kind;
-    let mut args = Vec::new();
-    let mut ok = true;
-    for arg in &call.args {
-        match arg {
-            Arg::Positional(expr) => args.push(expr.clone()),
-            Arg::Keyword { key, .. } => {
-                let kind = &call.name;
-                cx.error_spanned_by(
-                    arg,
-                    format!("`{}`: a layer of your own takes positional arguments, not `{key} = ...`\nhelp: they become the generic parameters of `{kind}` after its input shape, in order, as in `{kind}(3)` for `{kind}<Input, 3>`", layer.name),
-                );
-                ok = false;
-            }
-        }
-    }
-    ok.then(|| Kind::User {
+    let kind = &call.name;
+    let help = format!("they become the generic parameters of `{kind}` after its input shape, in order, as in `{kind}(3)` for `{kind}<Input, 3>`");
+    let args = positional_only("layer", &layer.name, call, &help, cx)?;
+    Some(Kind::User {
         path: call.path.clone(),
         args,
     })
