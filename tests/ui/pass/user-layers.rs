@@ -33,7 +33,21 @@ network! {
     }
 }
 
+network! {
+    /// A network of one layer of the user's: its output is the network's.
+    struct OnlyScale {
+        input: [5],
+        scale: user::Scale,
+    }
+}
+
 fn main() {
+    let mut only = OnlyScale::new(0);
+    let x = Array2::from_elem((2, 5), 0.5f32);
+    assert_eq!(only.forward(x.view()), x);
+    assert_eq!(OnlyScale::OUTPUT_SHAPE, [5]);
+    only.train_step(x.view(), x.view(), &MeanSquaredError, &mut Sgd::new(0.1));
+
     assert_eq!(Mixed::OUTPUT_SHAPE, [3]);
     assert_eq!(
         Mixed::NUM_PARAMS,
