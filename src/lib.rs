@@ -99,7 +99,7 @@
 //! |---|---|
 //! | `Mlp::new(seed)` | He-uniform weights before ReLU/LeakyReLU, Xavier-uniform otherwise, zero biases; the same on every platform |
 //! | `Mlp::zeros()` | every parameter zero |
-//! | `net.forward(x)` | inference on a batch, `ArrayView2<f32>` (batch, features) or `ArrayView4<f32>` (batch, C, H, W), in evaluation mode (PyTorch's `model.eval()`: no dropout, batch normalisation by its running statistics); a wrong shape panics with expected vs got |
+//! | `net.forward(x)` | inference on a batch, `ArrayView2<f32>` (batch, features) or `ArrayView4<f32>` (batch, C, H, W), in evaluation mode (PyTorch's `model.eval()`: no dropout, batch normalisation by its running statistics); a wrong shape panics with expected vs got, at the caller's line |
 //! | `net.loss_and_grads(x, targets, &loss)` | `(f32, Mlp)`: the mean loss and its gradient |
 //! | `net.train_step(x, targets, &loss, &mut optimizer)` | one fused step in training mode (`model.train()`: dropout draws its masks from the network's seeded streams, batch normalisation uses the batch's statistics and updates its running ones); returns the loss before the update, and updates nothing if it is not finite |
 //! | `net.save_safetensors(path)`, `Mlp::load_safetensors(path)` | PyTorch's names (`fc1.weight`) and layouts (Dense `[out, in]`, Conv2d `[out, in, kh, kw]`) |

@@ -224,6 +224,7 @@ pub fn expand(model: &Model) -> TokenStream {
             /// # Panics
             ///
             /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`].
+            #[track_caller]
             pub fn forward(&self, x: #input_array) -> ::frechet::ndarray::Array2<f32> {
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut a = #buffers::zeros(batch);
@@ -242,6 +243,7 @@ pub fn expand(model: &Model) -> TokenStream {
             ///
             /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`] or the targets do
             /// not match the batch.
+            #[track_caller]
             pub fn loss_and_grads<L: ::frechet::Loss>(
                 &self,
                 x: #input_array,
@@ -271,6 +273,7 @@ pub fn expand(model: &Model) -> TokenStream {
             ///
             /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`] or the targets do
             /// not match the batch.
+            #[track_caller]
             pub fn train_step<L: ::frechet::Loss, O: ::frechet::Optimizer>(
                 &mut self,
                 x: #input_array,
