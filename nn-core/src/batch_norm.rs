@@ -22,11 +22,11 @@
 
 use std::marker::PhantomData;
 
-use ndarray::{Array1, ArrayView, ArrayViewMut, Dimension, Ix1};
+use ndarray::{Array1, ArrayView, ArrayViewMut, Ix1};
 
 use crate::aligned;
 use crate::init::{Init, InitRng};
-use crate::layer::{sample_len, Layer};
+use crate::layer::{contiguous, sample_len, write_contiguous, Layer};
 use crate::network::{no_parameter, Buffer, BufferMut, Parameters};
 use crate::optim::{update_layer, Optimizer};
 use crate::shape::Batched;
@@ -156,6 +156,16 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
         (sum as f32, sum_x_hat as f32)
     }
 
+    /// Makes `self` the gradient `∇γ = Σ δ x̂`, `∇β = Σ δ` for the batch `x` of
+    /// statistics `moments`.
+    fn assign_gradient(&mut self, x: &[f32], delta: &[f32], moments: &[Moments]) {
+        for (c, &moment) in moments.iter().enumerate() {
+            let (sum, sum_x_hat) = Self::delta_sums_of(x, delta, c, moment);
+            self.bias[c] = sum;
+            self.weight[c] = sum_x_hat;
+        }
+    }
+
     /// `out = scale · x + shift` over channel `c`: every map of the layer is affine per
     /// channel once its statistics are known.
     fn affine(x: &[f32], out: &mut [f32], c: usize, scale: f32, shift: f32) {
@@ -177,31 +187,6 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
                 .map(|c| Self::moments_of(x, c))
                 .collect(),
         )
-    }
-}
-
-/// The elements of `x` in row-major order: borrowed where it is in standard layout (the
-/// step's buffers always are), copied otherwise.
-fn contiguous<'a, D: Dimension>(x: &'a ArrayView<'_, f32, D>) -> std::borrow::Cow<'a, [f32]> {
-    match x.as_slice() {
-        Some(slice) => std::borrow::Cow::Borrowed(slice),
-        None => std::borrow::Cow::Owned(x.iter().copied().collect()),
-    }
-}
-
-/// Runs `write` on the elements of `out` in row-major order, in place where it is in
-/// standard layout.
-fn write_contiguous<D: Dimension>(
-    mut out: ArrayViewMut<'_, f32, D>,
-    write: impl FnOnce(&mut [f32]),
-) {
-    if let Some(slice) = out.as_slice_mut() {
-        return write(slice);
-    }
-    let mut values: Vec<f32> = out.iter().copied().collect();
-    write(&mut values);
-    for (o, v) in out.iter_mut().zip(values) {
-        *o = v;
     }
 }
 
@@ -419,13 +404,11 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
         delta: ArrayView<'_, f32, I::Batch>,
         a_prev: ArrayView<'_, f32, I::Batch>,
     ) {
-        let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
-        for c in 0..Self::CHANNELS {
-            let moment = Self::moments_of(&x, c);
-            let (sum, sum_x_hat) = Self::delta_sums_of(&x, &delta, c, moment);
-            self.bias[c] = sum;
-            self.weight[c] = sum_x_hat;
-        }
+        let x = contiguous(&a_prev);
+        let moments: Vec<Moments> = (0..Self::CHANNELS)
+            .map(|c| Self::moments_of(&x, c))
+            .collect();
+        self.assign_gradient(&x, &contiguous(&delta), &moments);
     }
 
     /// The gradient with the statistics the training step kept, then the update.
@@ -438,14 +421,8 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
         grad: &mut Self,
     ) {
         let delta = delta.view();
-        let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
-        let moments = self.batch_moments(&x);
-        for (c, &moment) in moments.iter().enumerate() {
-            let (sum, sum_x_hat) = Self::delta_sums_of(&x, &delta, c, moment);
-            grad.bias[c] = sum;
-            grad.weight[c] = sum_x_hat;
-        }
-        drop(moments);
+        let x = contiguous(&a_prev);
+        grad.assign_gradient(&x, &contiguous(&delta), &self.batch_moments(&x));
         update_layer(optimizer, index, self, grad);
     }
 

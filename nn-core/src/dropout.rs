@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::init::{Init, InitRng};
-use crate::layer::{sample_len, Layer};
+use crate::layer::{contiguous, sample_len, write_contiguous, Layer};
 use crate::network::{no_parameter, Parameters};
 use crate::shape::Batched;
 
@@ -66,11 +66,6 @@ impl<I: Batched, const RATE: u64> Dropout<I, RATE> {
     /// A training step then panics if its batch does not have as many elements.
     pub fn fix_mask(&mut self, mask: Option<Vec<bool>>) {
         self.fixed = mask;
-    }
-
-    /// Whether element `i` of sample `n` was kept in the last training step.
-    fn kept(&self, n: usize, i: usize) -> bool {
-        self.mask[n * Self::WORDS + i / 64] >> (i % 64) & 1 == 1
     }
 }
 
@@ -203,21 +198,20 @@ impl<I: Batched, const RATE: u64> Layer for Dropout<I, RATE> {
 
 impl<I: Batched, const RATE: u64> Dropout<I, RATE> {
     /// `out = x ⊙ m · 1/(1 − p)`, `x` and `out` batches in any layout, read in row-major
-    /// order as the mask was drawn.
-    fn apply_mask<D: Dimension>(
-        &self,
-        x: ArrayView<'_, f32, D>,
-        mut out: ArrayViewMut<'_, f32, D>,
-    ) {
+    /// order as the mask was drawn: a sample at a time, with its words of mask.
+    fn apply_mask<D: Dimension>(&self, x: ArrayView<'_, f32, D>, out: ArrayViewMut<'_, f32, D>) {
         let scale = Self::SCALE;
-        let len = Self::LEN.max(1);
-        for (e, (out, &x)) in out.iter_mut().zip(x.iter()).enumerate() {
-            *out = if self.kept(e / len, e % len) {
-                x * scale
-            } else {
-                0.0
-            };
-        }
+        let x = contiguous(&x);
+        write_contiguous(out, |out| {
+            let len = Self::LEN.max(1);
+            let samples = x.chunks_exact(len).zip(out.chunks_exact_mut(len));
+            for ((x, out), words) in samples.zip(self.mask.chunks_exact(Self::WORDS.max(1))) {
+                for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+                    let kept = words[i / 64] >> (i % 64) & 1 == 1;
+                    *o = if kept { v * scale } else { 0.0 };
+                }
+            }
+        });
     }
 }
 

@@ -178,6 +178,33 @@ pub trait Layer: Parameters + Clone {
     }
 }
 
+/// The elements of `x` in row-major order: borrowed where it is in standard layout (a
+/// step's buffers always are), copied otherwise.
+pub(crate) fn contiguous<'a, D: Dimension>(
+    x: &'a ArrayView<'_, f32, D>,
+) -> std::borrow::Cow<'a, [f32]> {
+    match x.as_slice() {
+        Some(slice) => std::borrow::Cow::Borrowed(slice),
+        None => std::borrow::Cow::Owned(x.iter().copied().collect()),
+    }
+}
+
+/// Runs `write` on the elements of `out` in row-major order, in place where it is in
+/// standard layout.
+pub(crate) fn write_contiguous<D: Dimension>(
+    mut out: ArrayViewMut<'_, f32, D>,
+    write: impl FnOnce(&mut [f32]),
+) {
+    if let Some(slice) = out.as_slice_mut() {
+        return write(slice);
+    }
+    let mut values: Vec<f32> = out.iter().copied().collect();
+    write(&mut values);
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = v;
+    }
+}
+
 /// The floats of `layer`'s buffers, an `I64` counted as two: what
 /// [`Layer::BUFFER_FLOATS`] promises.
 pub fn buffer_floats(layer: &dyn Parameters) -> usize {
