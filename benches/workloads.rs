@@ -29,7 +29,12 @@ use frechet::train::Model;
 use nets::{Data, LR, POOL, W1, W2, W3};
 
 /// The training steps of `N` at each of `batches`, in one group named `name`.
-fn train<N: Model>(c: &mut Criterion, name: &str, batches: &[usize], make: fn(u64) -> N) {
+fn train<N: Model<Elem = f32>>(
+    c: &mut Criterion,
+    name: &str,
+    batches: &[usize],
+    make: fn(u64) -> N,
+) {
     let data = Data::<N>::new(1, POOL);
     let mut group = c.benchmark_group(name);
     configure(&mut group);
@@ -49,7 +54,7 @@ fn train<N: Model>(c: &mut Criterion, name: &str, batches: &[usize], make: fn(u6
 }
 
 /// `forward` of `N` at batch 1, in a group named `name`.
-fn infer<N: Model>(c: &mut Criterion, name: &str, make: fn(u64) -> N) {
+fn infer<N: Model<Elem = f32>>(c: &mut Criterion, name: &str, make: fn(u64) -> N) {
     let data = Data::<N>::new(2, POOL);
     let net = make(0);
     let mut group = c.benchmark_group(name);

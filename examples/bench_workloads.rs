@@ -106,7 +106,7 @@ impl Timing {
             .is_none_or(|only| id.contains(only.as_str()))
     }
 
-    fn train<N: Model>(&self, name: &str, batch: usize, make: fn(u64) -> N) {
+    fn train<N: Model<Elem = f32>>(&self, name: &str, batch: usize, make: fn(u64) -> N) {
         let id = format!("{name}_b{batch}");
         if !self.wanted(&id) {
             return;
@@ -135,7 +135,7 @@ impl Timing {
         );
     }
 
-    fn infer<N: Model>(&self, name: &str, make: fn(u64) -> N) {
+    fn infer<N: Model<Elem = f32>>(&self, name: &str, make: fn(u64) -> N) {
         let id = format!("{name}_b1");
         if !self.wanted(&id) {
             return;

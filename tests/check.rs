@@ -50,6 +50,33 @@ fn every_built_in_kind_passes() {
     checked::<BatchNorm<Image<U2, U5, U4>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>>(3);
 }
 
+/// The same kinds in `f64`, to the tighter tolerances of `f64` (central differences to
+/// about `1e-8`).
+#[test]
+fn every_built_in_kind_passes_in_f64() {
+    checked::<Dense<U9, U4, f64>>(3);
+    checked::<Conv2d<Image<U3, U9, U7>, U2, U3, U2, U1, f64>>(2);
+    checked::<MaxPool2d<Image<U2, U7, U7>, U3, U2, f64>>(2);
+    checked::<AvgPool2d<Image<U2, U7, U9>, U3, U2, f64>>(2);
+    checked::<Flatten<Image<U2, U3, U4>, f64>>(3);
+    checked::<Dense<Dims<1, 10, 0, 0>, U3, f64>>(2);
+    checked::<Dropout<Image<U2, U3, U4>, { 0.25f64.to_bits() }, f64>>(2);
+    checked::<BatchNorm<Vector<U9>, false, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }, f64>>(6);
+    checked::<BatchNorm<Image<U2, U5, U4>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }, f64>>(
+        3,
+    );
+    checked::<DepthwiseConv2d<Dims<3, 3, 8, 8>, 3, f64>>(2);
+    for report in [
+        check::layer::<Dense<U9, U4, f64>>(3, 7),
+        check::layer::<
+            BatchNorm<Vector<U9>, false, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }, f64>,
+        >(6, 7),
+    ] {
+        let differences = report.equations.last().expect("central differences last");
+        assert!(differences.tolerance <= 1e-7, "{report}");
+    }
+}
+
 #[test]
 fn layers_written_outside_the_library_pass() {
     checked::<DepthwiseConv2d<Dims<3, 3, 8, 8>, 3>>(2);
@@ -92,7 +119,7 @@ type Point<L> = (
 );
 
 /// A layer, input and error signal of kind `L`.
-fn random<L: Layer>(batch: usize) -> Point<L> {
+fn random<L: Layer<Elem = f32>>(batch: usize) -> Point<L> {
     let mut layer = L::new(&mut InitRng::new(3), Init::Xavier);
     for tensor in 0..layer.param_names().len() {
         for (i, p) in layer.param_mut(tensor).iter_mut().enumerate() {
@@ -105,7 +132,7 @@ fn random<L: Layer>(batch: usize) -> Point<L> {
 }
 
 /// The reference adjoints, from the forward map alone, against the layer's own.
-fn references_agree<L: Layer>(batch: usize) {
+fn references_agree<L: Layer<Elem = f32>>(batch: usize) {
     let (layer, a, g) = random::<L>(batch);
     let mut fast = Array::zeros(a.raw_dim());
     layer.adjoint_input(a.view(), g.view(), fast.view_mut());
@@ -152,6 +179,8 @@ fn reference_adjoints_are_the_fast_ones() {
 struct Slipped(Dense<U8, U8>);
 
 impl Parameters for Slipped {
+    type Elem = f32;
+
     fn param_names(&self) -> &'static [&'static str] {
         self.0.param_names()
     }

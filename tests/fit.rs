@@ -390,7 +390,7 @@ fn step_memory_is_what_summary_promises() {
 /// Trains `net` a step at each of `batches` and runs its forward pass, on a thread of its
 /// own, then returns the floats that thread keeps for the kernels: a pool of one thread
 /// is a fresh thread whose buffers nothing else fills.
-fn scratch_after<N: Model + Send>(
+fn scratch_after<N: Model<Elem = f32> + Send>(
     mut net: N,
     batches: &[usize],
     optimizer: &mut (impl Optimizer + Send),

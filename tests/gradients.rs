@@ -31,7 +31,7 @@ fn close(numeric: f32, analytic: f32, absolute: f32) -> bool {
 }
 
 /// The central difference of `loss_at` in coordinate `i` with step `h`.
-fn central_difference<N: Network>(
+fn central_difference<N: Network<Elem = f32>>(
     probe: &mut N,
     theta: &[f32],
     i: usize,
@@ -49,7 +49,11 @@ fn central_difference<N: Network>(
 }
 
 /// Checks `grad` against central differences of `loss_at` in every coordinate.
-fn check_every_coordinate<N: Network + Clone>(net: &N, grad: &N, loss_at: impl Fn(&N) -> f32) {
+fn check_every_coordinate<N: Network<Elem = f32> + Clone>(
+    net: &N,
+    grad: &N,
+    loss_at: impl Fn(&N) -> f32,
+) {
     let theta = params(net);
     let analytic = params(grad);
     let mut probe = net.clone();
@@ -74,7 +78,7 @@ fn check_every_coordinate<N: Network + Clone>(net: &N, grad: &N, loss_at: impl F
 ///   tie) gives both steps the mean of the slopes on either side, but makes the forward
 ///   and backward differences disagree by the jump in slope. For a smooth loss they
 ///   differ by h · L'', under the tolerance unless the loss is sharply curved there.
-fn check_kinked<N: Network + Clone>(net: &N, grad: &N, loss_at: impl Fn(&N) -> f32) {
+fn check_kinked<N: Network<Elem = f32> + Clone>(net: &N, grad: &N, loss_at: impl Fn(&N) -> f32) {
     let theta = params(net);
     let analytic = params(grad);
     let mut probe = net.clone();

@@ -98,7 +98,7 @@ fn saved(save: impl FnOnce(&Path) -> Result<(), frechet::Error>) -> Vec<u8> {
 }
 
 /// `net`'s tensors written by the safetensors crate with PyTorch's `__metadata__`.
-fn with_metadata(net: &impl Network) -> Vec<u8> {
+fn with_metadata(net: &impl Network<Elem = f32>) -> Vec<u8> {
     let mut tensors = Vec::new();
     for (layer_name, layer) in net.layers() {
         for (i, param) in layer.param_names().iter().enumerate() {

@@ -46,7 +46,7 @@ fn batch(rows: usize) -> Array2<f32> {
 }
 
 /// Every parameter of `net` with its full name and shape, in the network's order.
-fn tensors(net: &impl Network) -> Vec<(String, Vec<usize>, Vec<u32>)> {
+fn tensors(net: &impl Network<Elem = f32>) -> Vec<(String, Vec<usize>, Vec<u32>)> {
     net.layers()
         .into_iter()
         .flat_map(|(layer_name, layer)| {

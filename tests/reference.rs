@@ -596,7 +596,7 @@ impl Case {
         &self,
         report: &mut Report,
         prefix: &str,
-        net: &impl Network,
+        net: &impl Network<Elem = f32>,
         slack: f64,
         groups: impl Fn(&str) -> Vec<String>,
     ) {
@@ -625,7 +625,7 @@ impl Case {
                     continue;
                 }
                 match layer.buffer(index) {
-                    Buffer::F32 { values, .. } => {
+                    Buffer::Float { values, .. } => {
                         let expected = self.fixture.f32(&name).as_slice().expect("contiguous");
                         let d = deviation(values, expected, scale(expected), 0.0);
                         let group = vec!["running statistics".to_string()];
@@ -651,7 +651,7 @@ impl Case {
 
     /// Runs `step` ten times from `net`, comparing the losses it returns and the
     /// parameters after the steps of [`SNAPSHOTS`] with `<optimizer>.…` in the fixture.
-    fn compare_trajectory<N: Network>(
+    fn compare_trajectory<N: Network<Elem = f32>>(
         &self,
         report: &mut Report,
         optimizer: &str,

@@ -109,14 +109,14 @@ pub const POOL: usize = 4096;
 
 /// Fixed synthetic data for a network: inputs uniform in [0, 1) like pixel
 /// intensities and labels uniform over the 10 classes, from a seeded stream.
-pub struct Data<N: Model> {
+pub struct Data<N: Model<Elem = f32>> {
     /// The inputs, samples of `N`'s input shape.
     pub x: Array<f32, N::Batch>,
     /// The class of each sample.
     pub labels: Vec<usize>,
 }
 
-impl<N: Model> Data<N> {
+impl<N: Model<Elem = f32>> Data<N> {
     /// `len` samples drawn from seed `seed`.
     pub fn new(seed: u64, len: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -141,7 +141,7 @@ impl<N: Model> Data<N> {
 }
 
 /// One training step of `net` on the `index`-th batch; returns the loss.
-pub fn step<N: Model>(
+pub fn step<N: Model<Elem = f32>>(
     net: &mut N,
     sgd: &mut Sgd,
     data: &Data<N>,

@@ -169,7 +169,7 @@ pub fn load(args: &Args) -> Result<Mnist> {
 /// Trains `net` as the flags say on `train` (the training digits as the network's
 /// input), prints one line per epoch, the confusion matrix on `test` and, last, the
 /// line `test accuracy: 0.xxxx` that scripts read; saves and plots if asked.
-pub fn train<N: Model>(
+pub fn train<N: Model<Elem = f32>>(
     args: &Args,
     mnist: &Mnist,
     net: &mut N,
@@ -192,7 +192,7 @@ where
         .seed(args.seed)
         .schedule(Schedule::Step {
             step_size: 1,
-            gamma: recipe.lr_decay,
+            gamma: f64::from(recipe.lr_decay),
         })
         .on_epoch(|epoch| println!("{epoch}"));
     trainer = match args.holdout {
@@ -229,7 +229,11 @@ where
 
 /// Prints the confusion matrix on the test digits and, last, the line
 /// `test accuracy: 0.xxxx` that scripts read.
-fn report<N: Model>(mnist: &Mnist, net: &N, test: ArrayView<'_, f32, N::Batch>) -> Result<()>
+fn report<N: Model<Elem = f32>>(
+    mnist: &Mnist,
+    net: &N,
+    test: ArrayView<'_, f32, N::Batch>,
+) -> Result<()>
 where
     N::Batch: Dimension + RemoveAxis,
 {

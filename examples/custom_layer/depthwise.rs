@@ -19,19 +19,20 @@ use std::marker::PhantomData;
 use frechet::layer::dim;
 use frechet::ndarray::{Array1, Array4, ArrayView4, ArrayViewMut4, Ix4};
 use frechet::shape::SampleShape;
-use frechet::{Init, InitRng, Layer, Parameters};
+use frechet::{Init, InitRng, Layer, Parameters, Scalar};
 
-/// A depthwise convolution of `I`-shaped images with `K × K` kernels. Declared in
-/// `network!` as `dw: DepthwiseConv2d(K)`; the macro supplies `I`.
-pub struct DepthwiseConv2d<I, const K: usize> {
+/// A depthwise convolution of `I`-shaped images with `K × K` kernels, of element type
+/// `T`. Declared in `network!` as `dw: DepthwiseConv2d(K)`; the macro supplies `I`, and
+/// `T` in a network of `f64`.
+pub struct DepthwiseConv2d<I, const K: usize, T = f32> {
     /// `[C, 1, K, K]`, PyTorch's layout for `groups = C`.
-    weight: Array4<f32>,
+    weight: Array4<T>,
     /// `[C]`.
-    bias: Array1<f32>,
+    bias: Array1<T>,
     input: PhantomData<fn() -> I>,
 }
 
-impl<I: SampleShape, const K: usize> DepthwiseConv2d<I, K> {
+impl<I: SampleShape, const K: usize, T: Scalar> DepthwiseConv2d<I, K, T> {
     /// The channels, and the output's height and width (meaningful where the shape rule
     /// accepts `I`).
     const CHANNELS: usize = dim(I::SHAPE, 0);
@@ -39,12 +40,12 @@ impl<I: SampleShape, const K: usize> DepthwiseConv2d<I, K> {
     const OUT_WIDTH: usize = (dim(I::SHAPE, 2) + 1).saturating_sub(K);
 
     /// The weight, `[C, 1, K, K]`.
-    pub fn weight(&self) -> ArrayView4<'_, f32> {
+    pub fn weight(&self) -> ArrayView4<'_, T> {
         self.weight.view()
     }
 }
 
-impl<I, const K: usize> Clone for DepthwiseConv2d<I, K> {
+impl<I, const K: usize, T: Scalar> Clone for DepthwiseConv2d<I, K, T> {
     fn clone(&self) -> Self {
         DepthwiseConv2d {
             weight: self.weight.clone(),
@@ -54,7 +55,7 @@ impl<I, const K: usize> Clone for DepthwiseConv2d<I, K> {
     }
 }
 
-impl<I: SampleShape, const K: usize> Layer for DepthwiseConv2d<I, K> {
+impl<I: SampleShape, const K: usize, T: Scalar> Layer for DepthwiseConv2d<I, K, T> {
     const KIND: &'static str = "DepthwiseConv2d";
     type InputDim = Ix4;
     type OutputDim = Ix4;
@@ -85,7 +86,7 @@ impl<I: SampleShape, const K: usize> Layer for DepthwiseConv2d<I, K> {
         }
     }
 
-    fn forward(&self, a_prev: ArrayView4<'_, f32>, mut z: ArrayViewMut4<'_, f32>) {
+    fn forward(&self, a_prev: ArrayView4<'_, T>, mut z: ArrayViewMut4<'_, T>) {
         let (oh, ow) = (Self::OUT_HEIGHT, Self::OUT_WIDTH);
         for (a, mut z) in a_prev.outer_iter().zip(z.outer_iter_mut()) {
             for c in 0..Self::CHANNELS {
@@ -106,11 +107,11 @@ impl<I: SampleShape, const K: usize> Layer for DepthwiseConv2d<I, K> {
 
     fn adjoint_input(
         &self,
-        _a_prev: ArrayView4<'_, f32>,
-        delta: ArrayView4<'_, f32>,
-        mut delta_prev: ArrayViewMut4<'_, f32>,
+        _a_prev: ArrayView4<'_, T>,
+        delta: ArrayView4<'_, T>,
+        mut delta_prev: ArrayViewMut4<'_, T>,
     ) {
-        delta_prev.fill(0.0);
+        delta_prev.fill(T::zero());
         let (oh, ow) = (Self::OUT_HEIGHT, Self::OUT_WIDTH);
         for (d, mut d_prev) in delta.outer_iter().zip(delta_prev.outer_iter_mut()) {
             for c in 0..Self::CHANNELS {
@@ -128,9 +129,9 @@ impl<I: SampleShape, const K: usize> Layer for DepthwiseConv2d<I, K> {
         }
     }
 
-    fn assign_adjoint_weight(&mut self, delta: ArrayView4<'_, f32>, a_prev: ArrayView4<'_, f32>) {
-        self.weight.fill(0.0);
-        self.bias.fill(0.0);
+    fn assign_adjoint_weight(&mut self, delta: ArrayView4<'_, T>, a_prev: ArrayView4<'_, T>) {
+        self.weight.fill(T::zero());
+        self.bias.fill(T::zero());
         let (oh, ow) = (Self::OUT_HEIGHT, Self::OUT_WIDTH);
         for (d, a) in delta.outer_iter().zip(a_prev.outer_iter()) {
             for c in 0..Self::CHANNELS {
@@ -150,7 +151,9 @@ impl<I: SampleShape, const K: usize> Layer for DepthwiseConv2d<I, K> {
     }
 }
 
-impl<I, const K: usize> Parameters for DepthwiseConv2d<I, K> {
+impl<I, const K: usize, T: Scalar> Parameters for DepthwiseConv2d<I, K, T> {
+    type Elem = T;
+
     fn param_names(&self) -> &'static [&'static str] {
         &["weight", "bias"]
     }
@@ -162,7 +165,7 @@ impl<I, const K: usize> Parameters for DepthwiseConv2d<I, K> {
         }
     }
 
-    fn param(&self, index: usize) -> &[f32] {
+    fn param(&self, index: usize) -> &[T] {
         let data = match index {
             0 => self.weight.as_slice(),
             _ => self.bias.as_slice(),
@@ -170,7 +173,7 @@ impl<I, const K: usize> Parameters for DepthwiseConv2d<I, K> {
         data.expect("contiguous")
     }
 
-    fn param_mut(&mut self, index: usize) -> &mut [f32] {
+    fn param_mut(&mut self, index: usize) -> &mut [T] {
         let data = match index {
             0 => self.weight.as_slice_mut(),
             _ => self.bias.as_slice_mut(),

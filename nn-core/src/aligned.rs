@@ -10,15 +10,16 @@
 
 use ndarray::{s, Array, Array1, Dimension};
 
-/// Floats in a cache line of 64 bytes.
-const LINE: usize = 64 / std::mem::size_of::<f32>();
+use crate::scalar::Scalar;
 
 /// An array of zeros of shape `dim`, in standard layout, whose first element starts a
 /// cache line.
-pub(crate) fn zeros<D: Dimension>(dim: D) -> Array<f32, D> {
+pub(crate) fn zeros<T: Scalar, D: Dimension>(dim: D) -> Array<T, D> {
+    // Elements in a cache line of 64 bytes.
+    let line = 64 / std::mem::size_of::<T>();
     let len = dim.size();
-    let buffer = vec![0.0f32; len + LINE];
-    let offset = buffer.as_ptr().align_offset(64).min(LINE);
+    let buffer = vec![T::zero(); len + line];
+    let offset = buffer.as_ptr().align_offset(64).min(line);
     Array1::from_vec(buffer)
         .slice_move(s![offset..offset + len])
         .into_shape_with_order(dim)
@@ -26,7 +27,7 @@ pub(crate) fn zeros<D: Dimension>(dim: D) -> Array<f32, D> {
 }
 
 /// A copy of `array` in standard layout, starting on a cache line.
-pub(crate) fn copy<D: Dimension>(array: &Array<f32, D>) -> Array<f32, D> {
+pub(crate) fn copy<T: Scalar, D: Dimension>(array: &Array<T, D>) -> Array<T, D> {
     let mut copy = zeros(array.raw_dim());
     copy.assign(array);
     copy

@@ -70,7 +70,7 @@ pub fn adjoint_input<T: Scalar>(
         for (delta, mut delta_prev) in planes(delta).zip(planes_mut(delta_prev)) {
             windows.for_each(|i, j, square| {
                 let share = delta.at(i, j) / area;
-                delta_prev.for_each_in(square, |g| *g = *g + share);
+                delta_prev.for_each_in(square, |g| *g += share);
             });
         }
     });
@@ -84,21 +84,21 @@ fn area<T: Scalar>(window: Window) -> T {
 /// Average pooling over `K × K` windows at stride `S` (by default `K`, non-overlapping)
 /// of images of shape `I`, with the output shape in its type
 /// ([`crate::shape::LayerShape`]).
-pub type AvgPool2d<I, K, S = K> = Pool2d<Avg, I, K, S>;
+pub type AvgPool2d<I, K, S = K, T = f32> = Pool2d<Avg, I, K, S, T>;
 
 impl PoolKind for Avg {
     const NAME: &'static str = "AvgPool2d";
     const TAKES_AN_IMAGE: &'static str = crate::shape::takes_an_image!("AvgPool2d");
 
-    fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
+    fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>) {
         forward(window, a_prev, a);
     }
 
-    fn adjoint_input(
+    fn adjoint_input<T: Scalar>(
         window: Window,
-        _a_prev: ArrayView4<'_, f32>,
-        delta: ArrayView4<'_, f32>,
-        delta_prev: ArrayViewMut4<'_, f32>,
+        _a_prev: ArrayView4<'_, T>,
+        delta: ArrayView4<'_, T>,
+        delta_prev: ArrayViewMut4<'_, T>,
     ) {
         adjoint_input(window, delta, delta_prev);
     }

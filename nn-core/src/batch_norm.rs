@@ -29,6 +29,7 @@ use crate::init::{Init, InitRng};
 use crate::layer::{contiguous, sample_len, write_contiguous, Layer};
 use crate::network::{no_parameter, Buffer, BufferMut, Parameters};
 use crate::optim::{update_layer, Optimizer};
+use crate::scalar::Scalar;
 use crate::shape::Batched;
 
 /// Batch normalisation of samples of shape `I` — images (`BatchNorm2d`) if `IMAGE`,
@@ -38,34 +39,39 @@ use crate::shape::Batched;
 ///
 /// Parameters `weight` (γ) and `bias` (β), buffers `running_mean`, `running_var` and
 /// `num_batches_tracked`: PyTorch's names, so a state dict loads strictly both ways.
-pub struct BatchNorm<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> {
-    weight: Array1<f32>,
-    bias: Array1<f32>,
-    running_mean: Array1<f32>,
-    running_var: Array1<f32>,
+pub struct BatchNorm<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T = f32> {
+    weight: Array1<T>,
+    bias: Array1<T>,
+    running_mean: Array1<T>,
+    running_var: Array1<T>,
     num_batches_tracked: i64,
     /// The statistics of the last training step's batch, for its adjoints.
-    batch: Vec<Moments>,
+    batch: Vec<Moments<T>>,
     shape: PhantomData<fn() -> I>,
 }
 
 /// The statistics of one channel over a batch.
 #[derive(Clone, Copy, Debug, Default)]
-struct Moments {
-    mean: f32,
+struct Moments<T> {
+    mean: T,
     /// `1/√(σ² + ε)`.
-    inv_std: f32,
+    inv_std: T,
     /// The biased variance `σ²`.
-    var: f32,
+    var: T,
 }
 
-impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
-    BatchNorm<I, IMAGE, EPS, MOMENTUM>
+impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar>
+    BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     /// `ε`, added to the variance.
     pub const EPS: f32 = f32::from_bits(EPS);
     /// The weight of a batch's statistics in the running ones.
     pub const MOMENTUM: f32 = f32::from_bits(MOMENTUM);
+
+    /// [`Self::EPS`] and [`Self::MOMENTUM`] as `T`.
+    fn eps_and_momentum() -> (T, T) {
+        (T::of_f32(Self::EPS), T::of_f32(Self::MOMENTUM))
+    }
     /// Channels: the features of a vector, the channels of an image.
     pub const CHANNELS: usize = if I::SHAPE.is_empty() { 0 } else { I::SHAPE[0] };
     /// Elements of a channel in one sample: 1 for a vector, `H · W` for an image.
@@ -75,22 +81,22 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
     };
 
     /// γ.
-    pub fn weight(&self) -> ndarray::ArrayView1<'_, f32> {
+    pub fn weight(&self) -> ndarray::ArrayView1<'_, T> {
         self.weight.view()
     }
 
     /// β.
-    pub fn bias(&self) -> ndarray::ArrayView1<'_, f32> {
+    pub fn bias(&self) -> ndarray::ArrayView1<'_, T> {
         self.bias.view()
     }
 
     /// The running mean, what evaluation normalises with.
-    pub fn running_mean(&self) -> ndarray::ArrayView1<'_, f32> {
+    pub fn running_mean(&self) -> ndarray::ArrayView1<'_, T> {
         self.running_mean.view()
     }
 
     /// The running (unbiased) variance.
-    pub fn running_var(&self) -> ndarray::ArrayView1<'_, f32> {
+    pub fn running_var(&self) -> ndarray::ArrayView1<'_, T> {
         self.running_var.view()
     }
 
@@ -101,7 +107,7 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
 
     /// The runs of channel `c` in a batch `x` (in row-major order): its `PER_SAMPLE`
     /// consecutive values in each sample.
-    fn runs(x: &[f32], c: usize) -> impl Iterator<Item = &[f32]> {
+    fn runs(x: &[T], c: usize) -> impl Iterator<Item = &[T]> {
         let len = sample_len(I::SHAPE).max(1);
         let per_sample = Self::PER_SAMPLE;
         x.chunks_exact(len)
@@ -109,7 +115,7 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
     }
 
     /// [`Self::runs`] to write to.
-    fn runs_mut(x: &mut [f32], c: usize) -> impl Iterator<Item = &mut [f32]> {
+    fn runs_mut(x: &mut [T], c: usize) -> impl Iterator<Item = &mut [T]> {
         let len = sample_len(I::SHAPE).max(1);
         let per_sample = Self::PER_SAMPLE;
         x.chunks_exact_mut(len)
@@ -117,48 +123,45 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
     }
 
     /// The values of a channel in a batch of `x.len()` elements.
-    fn values_per_channel(x: &[f32]) -> usize {
+    fn values_per_channel(x: &[T]) -> usize {
         x.len() / Self::CHANNELS.max(1)
     }
 
     /// The statistics of channel `c` of the batch `x`, summed in `f64`.
-    fn moments_of(x: &[f32], c: usize) -> Moments {
+    fn moments_of(x: &[T], c: usize) -> Moments<T> {
         let m = Self::values_per_channel(x).max(1) as f64;
         let sum: f64 = Self::runs(x, c)
-            .map(|run| run.iter().map(|&v| f64::from(v)).sum::<f64>())
+            .map(|run| run.iter().map(|&v| v.widen()).sum::<f64>())
             .sum();
         let mean = sum / m;
         let squares: f64 = Self::runs(x, c)
-            .map(|run| {
-                run.iter()
-                    .map(|&v| (f64::from(v) - mean).powi(2))
-                    .sum::<f64>()
-            })
+            .map(|run| run.iter().map(|&v| (v.widen() - mean).powi(2)).sum::<f64>())
             .sum();
         let var = squares / m;
+        let eps = Self::eps_and_momentum().0.widen();
         Moments {
-            mean: mean as f32,
-            var: var as f32,
-            inv_std: (1.0 / (var + f64::from(Self::EPS)).sqrt()) as f32,
+            mean: T::of_f64(mean),
+            var: T::of_f64(var),
+            inv_std: T::of_f64(1.0 / (var + eps).sqrt()),
         }
     }
 
     /// `Σ δ` and `Σ δ x̂` over channel `c`, in `f64`.
-    fn delta_sums_of(x: &[f32], delta: &[f32], c: usize, moments: Moments) -> (f32, f32) {
+    fn delta_sums_of(x: &[T], delta: &[T], c: usize, moments: Moments<T>) -> (T, T) {
         let Moments { mean, inv_std, .. } = moments;
         let (mut sum, mut sum_x_hat) = (0.0f64, 0.0f64);
         for (x, d) in Self::runs(x, c).zip(Self::runs(delta, c)) {
             for (&x, &d) in x.iter().zip(d) {
-                sum += f64::from(d);
-                sum_x_hat += f64::from(d) * f64::from((x - mean) * inv_std);
+                sum += d.widen();
+                sum_x_hat += d.widen() * ((x - mean) * inv_std).widen();
             }
         }
-        (sum as f32, sum_x_hat as f32)
+        (T::of_f64(sum), T::of_f64(sum_x_hat))
     }
 
     /// Makes `self` the gradient `∇γ = Σ δ x̂`, `∇β = Σ δ` for the batch `x` of
     /// statistics `moments`.
-    fn assign_gradient(&mut self, x: &[f32], delta: &[f32], moments: &[Moments]) {
+    fn assign_gradient(&mut self, x: &[T], delta: &[T], moments: &[Moments<T>]) {
         for (c, &moment) in moments.iter().enumerate() {
             let (sum, sum_x_hat) = Self::delta_sums_of(x, delta, c, moment);
             self.bias[c] = sum;
@@ -168,7 +171,7 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
 
     /// `out = scale · x + shift` over channel `c`: every map of the layer is affine per
     /// channel once its statistics are known.
-    fn affine(x: &[f32], out: &mut [f32], c: usize, scale: f32, shift: f32) {
+    fn affine(x: &[T], out: &mut [T], c: usize, scale: T, shift: T) {
         for (run, out) in Self::runs(x, c).zip(Self::runs_mut(out, c)) {
             for (o, &v) in out.iter_mut().zip(run) {
                 *o = scale * v + shift;
@@ -178,7 +181,7 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
 
     /// The statistics of the batch `x` the last training step saw, or computed again
     /// where there was none (a layer asked for its adjoint without a training step).
-    fn batch_moments(&self, x: &[f32]) -> std::borrow::Cow<'_, [Moments]> {
+    fn batch_moments(&self, x: &[T]) -> std::borrow::Cow<'_, [Moments<T>]> {
         if self.batch.len() == Self::CHANNELS {
             return std::borrow::Cow::Borrowed(&self.batch);
         }
@@ -190,8 +193,8 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32>
     }
 }
 
-impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Clone
-    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Clone
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     fn clone(&self) -> Self {
         BatchNorm {
@@ -206,8 +209,8 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Clone
     }
 }
 
-impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> std::fmt::Debug
-    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> std::fmt::Debug
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchNorm")
@@ -220,8 +223,8 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> std::fmt::Debug
     }
 }
 
-impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> PartialEq
-    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> PartialEq
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     fn eq(&self, other: &Self) -> bool {
         self.weight == other.weight
@@ -232,42 +235,44 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> PartialEq
     }
 }
 
-impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Parameters
-    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Parameters
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
-    crate::network::weight_and_bias_methods!("BatchNorm");
+    type Elem = T;
+
+    crate::network::weight_and_bias_methods!("BatchNorm", T);
 
     fn buffer_names(&self) -> &'static [&'static str] {
         &["running_mean", "running_var", "num_batches_tracked"]
     }
 
-    fn buffer(&self, index: usize) -> Buffer<'_> {
+    fn buffer(&self, index: usize) -> Buffer<'_, T> {
         let running = match index {
             0 => &self.running_mean,
             1 => &self.running_var,
             2 => return Buffer::I64(self.num_batches_tracked),
             _ => no_parameter("BatchNorm's buffers", index),
         };
-        Buffer::F32 {
+        Buffer::Float {
             shape: running.shape(),
             values: running.as_slice().expect("contiguous"),
         }
     }
 
-    fn buffer_mut(&mut self, index: usize) -> BufferMut<'_> {
+    fn buffer_mut(&mut self, index: usize) -> BufferMut<'_, T> {
         match index {
-            0 => BufferMut::F32(self.running_mean.as_slice_mut().expect("contiguous")),
-            1 => BufferMut::F32(self.running_var.as_slice_mut().expect("contiguous")),
+            0 => BufferMut::Float(self.running_mean.as_slice_mut().expect("contiguous")),
+            1 => BufferMut::Float(self.running_var.as_slice_mut().expect("contiguous")),
             2 => BufferMut::I64(&mut self.num_batches_tracked),
             _ => no_parameter("BatchNorm's buffers", index),
         }
     }
 
-    fn check_buffer(&self, index: usize, values: &[f32]) -> Result<(), String> {
+    fn check_buffer(&self, index: usize, values: &[T]) -> Result<(), String> {
         // NaN is refused too: it would make every output NaN.
         match values
             .iter()
-            .position(|&v| index == 1 && (v.is_nan() || v < 0.0))
+            .position(|&v| index == 1 && (v.is_nan() || v < T::zero()))
         {
             Some(at) => Err(format!(
                 "holds a negative or NaN variance ({} at index {at})",
@@ -278,8 +283,8 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Parameters
     }
 }
 
-impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
-    for BatchNorm<I, IMAGE, EPS, MOMENTUM>
+impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Layer
+    for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     const KIND: &'static str = if IMAGE { "BatchNorm2d" } else { "BatchNorm1d" };
     type InputDim = I::Batch;
@@ -305,8 +310,8 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
     /// γ = 1, β = 0, and running statistics of a standard normal, as PyTorch.
     fn new(_rng: &mut InitRng, _init: Init) -> Self {
         let mut layer = Self::zeros();
-        layer.weight.fill(1.0);
-        layer.running_var.fill(1.0);
+        layer.weight.fill(T::one());
+        layer.running_var.fill(T::one());
         layer
     }
 
@@ -323,12 +328,13 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
     }
 
     /// Evaluation: normalised by the running statistics.
-    fn forward(&self, a_prev: ArrayView<'_, f32, I::Batch>, z: ArrayViewMut<'_, f32, I::Batch>) {
+    fn forward(&self, a_prev: ArrayView<'_, T, I::Batch>, z: ArrayViewMut<'_, T, I::Batch>) {
         let x = contiguous(&a_prev);
         write_contiguous(z, |z| {
             for c in 0..Self::CHANNELS {
                 // z = γ (x − μ)/σ + β = (γ/σ) x + (β − μ γ/σ).
-                let scale = self.weight[c] / (self.running_var[c] + Self::EPS).sqrt();
+                let eps = Self::eps_and_momentum().0;
+                let scale = self.weight[c] / (self.running_var[c] + eps).sqrt();
                 let shift = self.bias[c] - self.running_mean[c] * scale;
                 Self::affine(&x, z, c, scale, shift);
             }
@@ -339,23 +345,24 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
     /// and which then update the running ones.
     fn forward_train(
         &mut self,
-        a_prev: ArrayView<'_, f32, I::Batch>,
-        z: ArrayViewMut<'_, f32, I::Batch>,
+        a_prev: ArrayView<'_, T, I::Batch>,
+        z: ArrayViewMut<'_, T, I::Batch>,
     ) {
         let x = contiguous(&a_prev);
         self.batch.resize(Self::CHANNELS, Moments::default());
         let m = Self::values_per_channel(&x);
-        let momentum = Self::MOMENTUM;
+        let (_, momentum) = Self::eps_and_momentum();
+        let one = T::one();
         for c in 0..Self::CHANNELS {
             let moment = Self::moments_of(&x, c);
             self.batch[c] = moment;
             // PyTorch refuses a channel of one value in training, whose unbiased variance
             // would divide by 0; here it leaves the running statistics as they are.
             if m > 1 {
-                let unbiased = moment.var * m as f32 / (m - 1) as f32;
+                let unbiased = moment.var * T::of_f64(m as f64) / T::of_f64((m - 1) as f64);
                 self.running_mean[c] =
-                    (1.0 - momentum) * self.running_mean[c] + momentum * moment.mean;
-                self.running_var[c] = (1.0 - momentum) * self.running_var[c] + momentum * unbiased;
+                    (one - momentum) * self.running_mean[c] + momentum * moment.mean;
+                self.running_var[c] = (one - momentum) * self.running_var[c] + momentum * unbiased;
             }
         }
         if m > 1 {
@@ -374,13 +381,13 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
     /// the batch `a_prev` the training step saw.
     fn adjoint_input(
         &self,
-        a_prev: ArrayView<'_, f32, I::Batch>,
-        delta: ArrayView<'_, f32, I::Batch>,
-        delta_prev: ArrayViewMut<'_, f32, I::Batch>,
+        a_prev: ArrayView<'_, T, I::Batch>,
+        delta: ArrayView<'_, T, I::Batch>,
+        delta_prev: ArrayViewMut<'_, T, I::Batch>,
     ) {
         let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
         let moments = self.batch_moments(&x);
-        let m = Self::values_per_channel(&x).max(1) as f32;
+        let m = T::of_f64(Self::values_per_channel(&x).max(1) as f64);
         write_contiguous(delta_prev, |out| {
             for (c, &moment) in moments.iter().enumerate() {
                 let (sum, sum_x_hat) = Self::delta_sums_of(&x, &delta, c, moment);
@@ -401,23 +408,23 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32> Layer
     /// `∇γ = Σ δ x̂` and `∇β = Σ δ`, with the statistics of the batch `a_prev`.
     fn assign_adjoint_weight(
         &mut self,
-        delta: ArrayView<'_, f32, I::Batch>,
-        a_prev: ArrayView<'_, f32, I::Batch>,
+        delta: ArrayView<'_, T, I::Batch>,
+        a_prev: ArrayView<'_, T, I::Batch>,
     ) {
         let x = contiguous(&a_prev);
-        let moments: Vec<Moments> = (0..Self::CHANNELS)
+        let moments: Vec<Moments<T>> = (0..Self::CHANNELS)
             .map(|c| Self::moments_of(&x, c))
             .collect();
         self.assign_gradient(&x, &contiguous(&delta), &moments);
     }
 
     /// The gradient with the statistics the training step kept, then the update.
-    fn step<O: Optimizer>(
+    fn step<O: Optimizer<T>>(
         &mut self,
         optimizer: &mut O,
         index: usize,
-        delta: ArrayViewMut<'_, f32, I::Batch>,
-        a_prev: ArrayView<'_, f32, I::Batch>,
+        delta: ArrayViewMut<'_, T, I::Batch>,
+        a_prev: ArrayView<'_, T, I::Batch>,
         grad: &mut Self,
     ) {
         let delta = delta.view();

@@ -30,9 +30,10 @@
 //! report.assert_passed();
 //! ```
 //!
-//! The maps are `f32`, so the sums of these checks are taken in `f64` and agree to the
-//! rounding of `f32` (about `1e-6` relative), not to `f64`'s; a wrong adjoint is off by
-//! far more.
+//! The sums of these checks are taken in `f64`. For a layer of `f32` they agree to the
+//! rounding of `f32` (about `1e-6` relative), not to `f64`'s; a layer of `f64` is held to
+//! tolerances tighter by the ratio of the two types' precisions (central differences to
+//! about `1e-8`). A wrong adjoint is off by far more.
 
 use std::fmt;
 
@@ -43,6 +44,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::activation::Activation;
 use crate::layer::{batch_dim, output_shape, Layer};
 use crate::network::Parameters;
+use crate::scalar::Scalar;
+use num_traits::{Float, One, Zero};
 
 /// One equation evaluated at a random point: its two sides.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +57,8 @@ pub struct Equation {
     /// The right side.
     pub right: f64,
     /// The relative error up to which the two sides agree for a right implementation:
-    /// rounding in `f32` for the equations, and the step of central differences.
+    /// rounding in the layer's element type for the equations, and the step of central
+    /// differences.
     pub tolerance: f64,
 }
 
@@ -125,13 +129,29 @@ impl fmt::Display for Report {
     }
 }
 
-/// Rounding of `f32` sums of some thousand terms, far below what a wrong adjoint gives.
-const ROUNDING: f64 = 1e-4;
+/// The figures of a check of a layer of `T`: those of `f32`, scaled by the ratio `r` of
+/// `T`'s machine epsilon to `f32`'s (1, or about `2e-9` for `f64`).
+struct Tolerances {
+    /// Rounding of sums of some thousand terms, far below what a wrong adjoint gives:
+    /// `1e-4` for `f32`, as `√r`.
+    rounding: f64,
+    /// The step of central differences, relative to the gaps between the input's values:
+    /// `0.25` for `f32`, as `∛r`, where truncation and rounding balance.
+    step: f64,
+    /// The error central differences leave: `1e-2` for `f32`, as `∛r²`.
+    differences: f64,
+}
 
-/// The step of central differences, relative to the gaps between the input's values; and
-/// the error their rounding in `f32` leaves.
-const STEP: f32 = 0.25;
-const DIFFERENCES: f64 = 1e-2;
+impl Tolerances {
+    fn of<T: Scalar>() -> Self {
+        let r = T::epsilon().widen() / f64::from(f32::EPSILON);
+        Tolerances {
+            rounding: 1e-4 * r.sqrt(),
+            step: 0.25 * r.cbrt(),
+            differences: 1e-2 * r.cbrt().powi(2),
+        }
+    }
+}
 
 /// The random points of a check, from a seed.
 struct Points(ChaCha8Rng);
@@ -139,11 +159,12 @@ struct Points(ChaCha8Rng);
 impl Points {
     /// A batch of distinct values `2k/len − 1` in a random order: no two closer than
     /// `2/len`, so that a step below half that moves no max pool's selection.
-    fn distinct<D: Dimension>(&mut self, batch: usize, sample: &[usize]) -> Array<f32, D> {
+    fn distinct<T: Scalar, D: Dimension>(&mut self, batch: usize, sample: &[usize]) -> Array<T, D> {
         let mut array = Array::zeros(batch_dim::<D>(batch, sample));
         let len = array.len();
-        let mut values: Vec<f32> = (0..len)
-            .map(|k| (2 * k) as f32 / len as f32 - 1.0)
+        let as_t = |n: usize| T::from_usize(n).expect("a count is representable");
+        let mut values: Vec<T> = (0..len)
+            .map(|k| as_t(2 * k) / as_t(len) - T::one())
             .collect();
         for i in (1..len).rev() {
             values.swap(i, self.0.random_range(0..=i));
@@ -154,11 +175,16 @@ impl Points {
         array
     }
 
-    fn fill<D: Dimension>(&mut self, mut array: ArrayViewMut<'_, f32, D>) {
-        array.map_inplace(|x| *x = self.0.random_range(-1.0..1.0));
+    /// A draw from `U(-1, 1)`, in `f32` whatever `T` is.
+    fn draw<T: Scalar>(&mut self) -> T {
+        T::of_f32(self.0.random_range(-1.0..1.0))
     }
 
-    fn batch<D: Dimension>(&mut self, batch: usize, sample: &[usize]) -> Array<f32, D> {
+    fn fill<T: Scalar, D: Dimension>(&mut self, mut array: ArrayViewMut<'_, T, D>) {
+        array.map_inplace(|x| *x = self.draw());
+    }
+
+    fn batch<T: Scalar, D: Dimension>(&mut self, batch: usize, sample: &[usize]) -> Array<T, D> {
         let mut array = Array::zeros(batch_dim::<D>(batch, sample));
         self.fill(array.view_mut());
         array
@@ -169,7 +195,7 @@ impl Points {
         let mut layer = L::zeros();
         for tensor in 0..layer.param_names().len() {
             for p in layer.param_mut(tensor) {
-                *p = self.0.random_range(-1.0..1.0);
+                *p = self.draw();
             }
         }
         layer
@@ -177,11 +203,11 @@ impl Points {
 }
 
 /// `⟨x, y⟩`, summed in `f64`.
-fn inner<D: Dimension>(x: ArrayView<'_, f32, D>, y: ArrayView<'_, f32, D>) -> f64 {
+fn inner<T: Scalar, D: Dimension>(x: ArrayView<'_, T, D>, y: ArrayView<'_, T, D>) -> f64 {
     let mut sum = 0.0;
     Zip::from(x)
         .and(y)
-        .for_each(|&x, &y| sum += f64::from(x) * f64::from(y));
+        .for_each(|&x, &y| sum += x.widen() * y.widen());
     sum
 }
 
@@ -193,7 +219,7 @@ fn inner_params<L: Parameters>(layer: &L, other: &L, take: impl Fn(&str) -> bool
         .map(|tensor| {
             let x = layer.param(tensor).iter();
             x.zip(other.param(tensor))
-                .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                .map(|(&x, &y)| x.widen() * y.widen())
                 .sum::<f64>()
         })
         .sum()
@@ -204,7 +230,7 @@ fn keeping<L: Layer>(layer: &L, keep: impl Fn(&str) -> bool) -> L {
     let mut kept = layer.clone();
     for (tensor, name) in kept.param_names().iter().enumerate() {
         if !keep(name) {
-            kept.param_mut(tensor).fill(0.0);
+            kept.param_mut(tensor).fill(L::Elem::zero());
         }
     }
     kept
@@ -215,8 +241,8 @@ fn keeping<L: Layer>(layer: &L, keep: impl Fn(&str) -> bool) -> L {
 /// what its adjoints need at `a`.
 fn trained<L: Layer>(
     layer: &L,
-    a: ArrayView<'_, f32, L::InputDim>,
-) -> (Array<f32, L::OutputDim>, L) {
+    a: ArrayView<'_, L::Elem, L::InputDim>,
+) -> (Array<L::Elem, L::OutputDim>, L) {
     let batch = a.shape()[0];
     let mut z = Array::zeros(batch_dim::<L::OutputDim>(batch, output_shape::<L>()));
     let mut layer = layer.clone();
@@ -225,7 +251,10 @@ fn trained<L: Layer>(
 }
 
 /// `F(θ, a)` for a batch, as [`trained`] computes it.
-fn forward<L: Layer>(layer: &L, a: ArrayView<'_, f32, L::InputDim>) -> Array<f32, L::OutputDim> {
+fn forward<L: Layer>(
+    layer: &L,
+    a: ArrayView<'_, L::Elem, L::InputDim>,
+) -> Array<L::Elem, L::OutputDim> {
     trained(layer, a).0
 }
 
@@ -256,11 +285,16 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
             L::KIND
         );
     }
+    let Tolerances {
+        rounding: rounding_tolerance,
+        step,
+        differences,
+    } = Tolerances::of::<L::Elem>();
     let mut points = Points(ChaCha8Rng::seed_from_u64(seed));
     let layer: L = points.layer();
-    let a: Array<f32, L::InputDim> = points.distinct(batch, input_shape);
-    let g: Array<f32, L::OutputDim> = points.batch(batch, output_shape::<L>());
-    let v: Array<f32, L::InputDim> = points.batch(batch, input_shape);
+    let a: Array<L::Elem, L::InputDim> = points.distinct(batch, input_shape);
+    let g: Array<L::Elem, L::OutputDim> = points.batch(batch, output_shape::<L>());
+    let v: Array<L::Elem, L::InputDim> = points.batch(batch, input_shape);
     let mut equations = vec![Equation {
         name: "NUM_PARAMS = the parameters' elements",
         left: L::NUM_PARAMS as f64,
@@ -279,7 +313,7 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
             name: "⟨B(W, a), g⟩ = ⟨W, B(·, a)* g⟩",
             left: inner(forward(&weights_only, a.view()).view(), g.view()),
             right: inner_params(&layer, &grad, |name| !is_bias(name)),
-            tolerance: ROUNDING,
+            tolerance: rounding_tolerance,
         });
         if layer.param_names().iter().any(|&name| is_bias(name)) {
             let bias_only = keeping(&layer, is_bias);
@@ -287,7 +321,7 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
                 name: "⟨C b, g⟩ = ⟨b, C* g⟩",
                 left: inner(forward(&bias_only, a.view()).view(), g.view()),
                 right: inner_params(&layer, &grad, is_bias),
-                tolerance: ROUNDING,
+                tolerance: rounding_tolerance,
             });
         }
     }
@@ -300,33 +334,33 @@ pub fn layer<L: Layer>(batch: usize, seed: u64) -> Report {
     // The identity holds where `F(a) − F(0)` is homogeneous in `a` (linear, or piecewise
     // linear like max pooling); a normalisation is not, and only central differences
     // test its adjoint.
-    let b_of_2a = forward(&layer, (&a * 2.0).view()) - &at_zero;
+    let b_of_2a = forward(&layer, (&a + &a).view()) - &at_zero;
     let homogeneous = Equation {
         name: "",
         left: inner(b_of_2a.view(), g.view()),
         right: 2.0 * inner(b_of_a.view(), g.view()),
-        tolerance: ROUNDING,
+        tolerance: rounding_tolerance,
     };
-    if homogeneous.relative_error() <= ROUNDING {
+    if homogeneous.relative_error() <= rounding_tolerance {
         equations.push(Equation {
             name: "⟨B(W, a), g⟩ = ⟨a, B(W, ·)* g⟩",
             left: inner(b_of_a.view(), g.view()),
             right: inner(a.view(), adjoint.view()),
-            tolerance: ROUNDING,
+            tolerance: rounding_tolerance,
         });
     }
 
     // A quarter of the gap between the input's values: no max pool's selection moves.
-    let h = STEP * 2.0 / a.len().max(1) as f32;
-    // Rounding of F in f32, relative to a difference of size h: ε/h.
-    let rounding = 4.0 * f64::from(f32::EPSILON) / f64::from(h);
+    let h = L::Elem::of_f64(step * 2.0 / a.len().max(1) as f64);
+    // Rounding of F, relative to a difference of size h: ε/h.
+    let rounding = 4.0 * L::Elem::epsilon().widen() / h.widen();
     let (plus, minus) = (&a + &(&v * h), &a - &(&v * h));
     let difference = forward(&layer, plus.view()) - forward(&layer, minus.view());
     equations.push(Equation {
         name: "central differences along v = ⟨v, B(W, ·)* g⟩",
-        left: inner(difference.view(), g.view()) / (2.0 * f64::from(h)),
+        left: inner(difference.view(), g.view()) / (2.0 * h.widen()),
         right: inner(v.view(), adjoint.view()),
-        tolerance: DIFFERENCES.max(rounding),
+        tolerance: differences.max(rounding),
     });
 
     Report {
@@ -380,22 +414,22 @@ pub fn activation<A: Activation>(activation: &A, len: usize, seed: u64) -> Repor
 /// pooling, whose derivative depends on the input, needs its own.
 pub fn reference_adjoint_input<L: Layer>(
     layer: &L,
-    delta: ArrayView<'_, f32, L::OutputDim>,
-    mut delta_prev: ArrayViewMut<'_, f32, L::InputDim>,
+    delta: ArrayView<'_, L::Elem, L::OutputDim>,
+    mut delta_prev: ArrayViewMut<'_, L::Elem, L::InputDim>,
 ) {
     let batch = delta.shape()[0];
     let delta = delta.as_standard_layout();
     let delta = delta.as_slice().expect("standard layout");
     let mut basis =
-        Array::<f32, L::InputDim>::zeros(batch_dim::<L::InputDim>(batch, L::INPUT_SHAPE));
+        Array::<L::Elem, L::InputDim>::zeros(batch_dim::<L::InputDim>(batch, L::INPUT_SHAPE));
     let at_zero = forward(layer, basis.view());
     let (inputs, outputs) = (basis.len() / batch.max(1), delta.len() / batch.max(1));
-    let mut adjoint = Array::<f32, L::InputDim>::zeros(basis.raw_dim());
+    let mut adjoint = Array::<L::Elem, L::InputDim>::zeros(basis.raw_dim());
     for j in 0..inputs {
         // e_j in every sample at once: the samples do not mix.
-        set_coordinate(&mut basis, inputs, j, 1.0);
+        set_coordinate(&mut basis, inputs, j, L::Elem::one());
         let b = forward(layer, basis.view()) - &at_zero;
-        set_coordinate(&mut basis, inputs, j, 0.0);
+        set_coordinate(&mut basis, inputs, j, L::Elem::zero());
         let b = b.as_slice().expect("a new array");
         let adjoint = adjoint.as_slice_mut().expect("a new array");
         for n in 0..batch {
@@ -406,9 +440,9 @@ pub fn reference_adjoint_input<L: Layer>(
             let value: f64 = b
                 .iter()
                 .zip(delta)
-                .map(|(&b, &d)| f64::from(b) * f64::from(d))
+                .map(|(&b, &d)| b.widen() * d.widen())
                 .sum();
-            adjoint[n * inputs + j] = value as f32;
+            adjoint[n * inputs + j] = L::Elem::of_f64(value);
         }
     }
     delta_prev.assign(&adjoint);
@@ -420,23 +454,28 @@ pub fn reference_adjoint_input<L: Layer>(
 /// batch per parameter.
 pub fn reference_adjoint_weight<L: Layer>(
     grad: &mut L,
-    delta: ArrayView<'_, f32, L::OutputDim>,
-    a_prev: ArrayView<'_, f32, L::InputDim>,
+    delta: ArrayView<'_, L::Elem, L::OutputDim>,
+    a_prev: ArrayView<'_, L::Elem, L::InputDim>,
 ) {
     let mut basis = L::zeros();
     let at_zero = forward(&basis, a_prev.view());
     for tensor in 0..grad.param_names().len() {
         for k in 0..grad.param(tensor).len() {
-            basis.param_mut(tensor)[k] = 1.0;
+            basis.param_mut(tensor)[k] = L::Elem::one();
             let b = forward(&basis, a_prev.view()) - &at_zero;
-            basis.param_mut(tensor)[k] = 0.0;
-            grad.param_mut(tensor)[k] = inner(b.view(), delta.view()) as f32;
+            basis.param_mut(tensor)[k] = L::Elem::zero();
+            grad.param_mut(tensor)[k] = L::Elem::of_f64(inner(b.view(), delta.view()));
         }
     }
 }
 
 /// Coordinate `j` of every sample (of `len` coordinates) of `batch` set to `value`.
-fn set_coordinate<D: Dimension>(batch: &mut Array<f32, D>, len: usize, j: usize, value: f32) {
+fn set_coordinate<T: Scalar, D: Dimension>(
+    batch: &mut Array<T, D>,
+    len: usize,
+    j: usize,
+    value: T,
+) {
     let batch = batch.as_slice_mut().expect("a new array");
     for sample in batch.chunks_exact_mut(len) {
         sample[j] = value;

@@ -9,8 +9,7 @@
 //! adjoint_weight   ∇W     = Δᵀ A,  ∇b = Σ_rows Δ   B(·, a)* δ and C* δ
 //! ```
 //!
-//! The free functions are generic over the element type so that the tests can check
-//! them in `f64`; [`Dense`] holds `f32` parameters and calls them.
+//! The free functions and [`Dense`] are generic over the element type, `f32` or `f64`.
 
 use std::marker::PhantomData;
 
@@ -89,13 +88,13 @@ fn sum_rows<T: Scalar>(x: ArrayView2<'_, T>, mut sum: ArrayViewMut1<'_, T>) {
 /// By Remark 3 of the paper the gradient of a layer lives in the same space as its
 /// parameters, so it is a `Dense<I, O>` too.
 #[derive(Debug, PartialEq)]
-pub struct Dense<I, O> {
-    weight: Array2<f32>,
-    bias: Array1<f32>,
+pub struct Dense<I, O, T = f32> {
+    weight: Array2<T>,
+    bias: Array1<T>,
     shape: PhantomData<fn() -> (I, O)>,
 }
 
-impl<I: Features, O: Unsigned> Dense<I, O> {
+impl<I: Features, O: Unsigned, T: Scalar> Dense<I, O, T> {
     /// The number of input features.
     pub const INPUTS: usize = I::FEATURES;
     /// The number of output features.
@@ -124,27 +123,27 @@ impl<I: Features, O: Unsigned> Dense<I, O> {
     }
 
     /// The weight matrix, `[out, in]`.
-    pub fn weight(&self) -> ArrayView2<'_, f32> {
+    pub fn weight(&self) -> ArrayView2<'_, T> {
         self.weight.view()
     }
 
     /// The weight matrix, `[out, in]`, for changing in place (its shape is fixed).
-    pub fn weight_mut(&mut self) -> ArrayViewMut2<'_, f32> {
+    pub fn weight_mut(&mut self) -> ArrayViewMut2<'_, T> {
         self.weight.view_mut()
     }
 
     /// The bias, `[out]`.
-    pub fn bias(&self) -> ArrayView1<'_, f32> {
+    pub fn bias(&self) -> ArrayView1<'_, T> {
         self.bias.view()
     }
 
     /// The bias, `[out]`, for changing in place.
-    pub fn bias_mut(&mut self) -> ArrayViewMut1<'_, f32> {
+    pub fn bias_mut(&mut self) -> ArrayViewMut1<'_, T> {
         self.bias.view_mut()
     }
 }
 
-impl<I: Features, O: Unsigned> Layer for Dense<I, O> {
+impl<I: Features, O: Unsigned, T: Scalar> Layer for Dense<I, O, T> {
     const KIND: &'static str = "Dense";
     type InputDim = Ix2;
     type OutputDim = Ix2;
@@ -170,22 +169,22 @@ impl<I: Features, O: Unsigned> Layer for Dense<I, O> {
     }
 
     /// `z = a Wᵀ + 1 bᵀ` for a batch `a_prev` (batch × `I`) into `z` (batch × `O`).
-    fn forward(&self, a_prev: ArrayView2<'_, f32>, z: ArrayViewMut2<'_, f32>) {
+    fn forward(&self, a_prev: ArrayView2<'_, T>, z: ArrayViewMut2<'_, T>) {
         forward(self.weight.view(), self.bias.view(), a_prev, z);
     }
 
     /// `Δ_prev = Δ W`.
     fn adjoint_input(
         &self,
-        _a_prev: ArrayView2<'_, f32>,
-        delta: ArrayView2<'_, f32>,
-        delta_prev: ArrayViewMut2<'_, f32>,
+        _a_prev: ArrayView2<'_, T>,
+        delta: ArrayView2<'_, T>,
+        delta_prev: ArrayViewMut2<'_, T>,
     ) {
         adjoint_input(self.weight.view(), delta, delta_prev);
     }
 
     /// `∇W = Δᵀ A`, `∇b = Σ_rows Δ`.
-    fn assign_adjoint_weight(&mut self, delta: ArrayView2<'_, f32>, a_prev: ArrayView2<'_, f32>) {
+    fn assign_adjoint_weight(&mut self, delta: ArrayView2<'_, T>, a_prev: ArrayView2<'_, T>) {
         adjoint_weight(delta, a_prev, self.weight.view_mut(), self.bias.view_mut());
     }
 
@@ -194,12 +193,12 @@ impl<I: Features, O: Unsigned> Layer for Dense<I, O> {
     /// accumulated into `W` and only `∇b` is written, not `∇W`: for a large layer and a
     /// small batch that halves the memory traffic of the step. `delta` is scaled in place
     /// then.
-    fn step<Opt: Optimizer>(
+    fn step<Opt: Optimizer<T>>(
         &mut self,
         optimizer: &mut Opt,
         index: usize,
-        mut delta: ArrayViewMut2<'_, f32>,
-        a_prev: ArrayView2<'_, f32>,
+        mut delta: ArrayViewMut2<'_, T>,
+        a_prev: ArrayView2<'_, T>,
         grad: &mut Self,
     ) {
         let Some(rate) = optimizer.plain_rate() else {
@@ -214,12 +213,12 @@ impl<I: Features, O: Unsigned> Layer for Dense<I, O> {
             .and(&grad.bias)
             .for_each(|b, &g| *b -= rate * g);
         delta.mapv_inplace(|d| -rate * d);
-        matmul(delta.t(), a_prev, 1.0, self.weight.view_mut());
+        matmul(delta.t(), a_prev, T::one(), self.weight.view_mut());
     }
 }
 
 // By hand, so that the copy's parameters start on a cache line too.
-impl<I, O> Clone for Dense<I, O> {
+impl<I, O, T: Scalar> Clone for Dense<I, O, T> {
     fn clone(&self) -> Self {
         Dense {
             weight: aligned::copy(&self.weight),
@@ -229,18 +228,18 @@ impl<I, O> Clone for Dense<I, O> {
     }
 }
 
-impl<I: Features, O: Unsigned> Default for Dense<I, O> {
+impl<I: Features, O: Unsigned, T: Scalar> Default for Dense<I, O, T> {
     fn default() -> Self {
         Self::zeros()
     }
 }
 
-impl<I, O> LayerShape for Dense<I, O> {
+impl<I, O, T> LayerShape for Dense<I, O, T> {
     type Input = Vector<I>;
     type Output = Vector<O>;
 }
 
-crate::network::weight_and_bias_layer!("Dense", impl<I: Features, O: Unsigned> for Dense<I, O>);
+crate::network::weight_and_bias_layer!("Dense", impl<I: Features, O: Unsigned, T: Scalar> for Dense<I, O, T>, elem T);
 
 #[cfg(test)]
 mod tests {

@@ -24,26 +24,24 @@ use rand_chacha::ChaCha8Rng;
 use crate::init::{Init, InitRng};
 use crate::layer::{contiguous, sample_len, write_contiguous, Layer};
 use crate::network::{no_parameter, Parameters};
+use crate::scalar::Scalar;
 use crate::shape::Batched;
 
 /// Dropout with probability `f64::from_bits(RATE)` of samples of shape `I`, as `network!`
 /// declares it (`drop1: Dropout(0.25)` is `Dropout<I, { 0.25f64.to_bits() }>`: a float is
 /// not a const generic parameter of its own; `f64`, as PyTorch's `p`).
-pub struct Dropout<I, const RATE: u64> {
+pub struct Dropout<I, const RATE: u64, T = f32> {
     rng: ChaCha8Rng,
     /// The kept elements of the last training step, a bit each, `WORDS` words a sample.
     mask: Vec<u64>,
     /// The mask every training step uses instead of drawing one, if fixed.
     fixed: Option<Vec<bool>>,
-    shape: PhantomData<fn() -> I>,
+    shape: PhantomData<fn() -> (I, T)>,
 }
 
-impl<I: Batched, const RATE: u64> Dropout<I, RATE> {
+impl<I: Batched, const RATE: u64, T: Scalar> Dropout<I, RATE, T> {
     /// The probability of dropping an element.
     pub const RATE: f64 = f64::from_bits(RATE);
-    /// What the kept elements are multiplied by: `1/(1 − p)`, rounded as PyTorch rounds
-    /// it (`1 − p` in `f64`, then to `f32`, then divided).
-    pub const SCALE: f32 = 1.0 / (1.0 - Self::RATE) as f32;
     /// Elements of one sample.
     const LEN: usize = sample_len(I::SHAPE);
     /// Words of mask a sample.
@@ -67,9 +65,15 @@ impl<I: Batched, const RATE: u64> Dropout<I, RATE> {
     pub fn fix_mask(&mut self, mask: Option<Vec<bool>>) {
         self.fixed = mask;
     }
+
+    /// What the kept elements are multiplied by: `1/(1 − p)`, rounded as PyTorch rounds
+    /// it (`1 − p` in `f64`, then to `T`, then divided).
+    pub fn scale() -> T {
+        T::one() / T::of_f64(1.0 - Self::RATE)
+    }
 }
 
-impl<I, const RATE: u64> Clone for Dropout<I, RATE> {
+impl<I, const RATE: u64, T> Clone for Dropout<I, RATE, T> {
     fn clone(&self) -> Self {
         Dropout {
             rng: self.rng.clone(),
@@ -80,20 +84,22 @@ impl<I, const RATE: u64> Clone for Dropout<I, RATE> {
     }
 }
 
-impl<I, const RATE: u64> std::fmt::Debug for Dropout<I, RATE> {
+impl<I, const RATE: u64, T> std::fmt::Debug for Dropout<I, RATE, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Dropout({})", f64::from_bits(RATE))
     }
 }
 
-impl<I, const RATE: u64> PartialEq for Dropout<I, RATE> {
+impl<I, const RATE: u64, T> PartialEq for Dropout<I, RATE, T> {
     /// Dropout has no parameters: two layers of the same rate are equal.
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl<I, const RATE: u64> Parameters for Dropout<I, RATE> {
+impl<I, const RATE: u64, T: Scalar> Parameters for Dropout<I, RATE, T> {
+    type Elem = T;
+
     fn param_names(&self) -> &'static [&'static str] {
         &[]
     }
@@ -102,16 +108,16 @@ impl<I, const RATE: u64> Parameters for Dropout<I, RATE> {
         no_parameter("Dropout", index)
     }
 
-    fn param(&self, index: usize) -> &[f32] {
+    fn param(&self, index: usize) -> &[T] {
         no_parameter("Dropout", index)
     }
 
-    fn param_mut(&mut self, index: usize) -> &mut [f32] {
+    fn param_mut(&mut self, index: usize) -> &mut [T] {
         no_parameter("Dropout", index)
     }
 }
 
-impl<I: Batched, const RATE: u64> Layer for Dropout<I, RATE> {
+impl<I: Batched, const RATE: u64, T: Scalar> Layer for Dropout<I, RATE, T> {
     const KIND: &'static str = "Dropout";
     type InputDim = I::Batch;
     type OutputDim = I::Batch;
@@ -141,19 +147,15 @@ impl<I: Batched, const RATE: u64> Layer for Dropout<I, RATE> {
     }
 
     /// Evaluation: the identity.
-    fn forward(
-        &self,
-        a_prev: ArrayView<'_, f32, I::Batch>,
-        mut z: ArrayViewMut<'_, f32, I::Batch>,
-    ) {
+    fn forward(&self, a_prev: ArrayView<'_, T, I::Batch>, mut z: ArrayViewMut<'_, T, I::Batch>) {
         z.assign(&a_prev);
     }
 
     /// Training: draws a mask and keeps it for the adjoint.
     fn forward_train(
         &mut self,
-        a_prev: ArrayView<'_, f32, I::Batch>,
-        mut z: ArrayViewMut<'_, f32, I::Batch>,
+        a_prev: ArrayView<'_, T, I::Batch>,
+        mut z: ArrayViewMut<'_, T, I::Batch>,
     ) {
         let batch = a_prev.shape()[0];
         self.mask.clear();
@@ -184,9 +186,9 @@ impl<I: Batched, const RATE: u64> Layer for Dropout<I, RATE> {
     /// `δ_prev = D_m δ`, with the mask of the training step.
     fn adjoint_input(
         &self,
-        _a_prev: ArrayView<'_, f32, I::Batch>,
-        delta: ArrayView<'_, f32, I::Batch>,
-        delta_prev: ArrayViewMut<'_, f32, I::Batch>,
+        _a_prev: ArrayView<'_, T, I::Batch>,
+        delta: ArrayView<'_, T, I::Batch>,
+        delta_prev: ArrayViewMut<'_, T, I::Batch>,
     ) {
         self.apply_mask(delta, delta_prev);
     }
@@ -196,11 +198,11 @@ impl<I: Batched, const RATE: u64> Layer for Dropout<I, RATE> {
     }
 }
 
-impl<I: Batched, const RATE: u64> Dropout<I, RATE> {
+impl<I: Batched, const RATE: u64, T: Scalar> Dropout<I, RATE, T> {
     /// `out = x ⊙ m · 1/(1 − p)`, `x` and `out` batches in any layout, read in row-major
     /// order as the mask was drawn: a sample at a time, with its words of mask.
-    fn apply_mask<D: Dimension>(&self, x: ArrayView<'_, f32, D>, out: ArrayViewMut<'_, f32, D>) {
-        let scale = Self::SCALE;
+    fn apply_mask<D: Dimension>(&self, x: ArrayView<'_, T, D>, out: ArrayViewMut<'_, T, D>) {
+        let scale = Self::scale();
         let x = contiguous(&x);
         write_contiguous(out, |out| {
             let len = Self::LEN.max(1);
@@ -208,7 +210,7 @@ impl<I: Batched, const RATE: u64> Dropout<I, RATE> {
             for ((x, out), words) in samples.zip(self.mask.chunks_exact(Self::WORDS.max(1))) {
                 for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
                     let kept = words[i / 64] >> (i % 64) & 1 == 1;
-                    *o = if kept { v * scale } else { 0.0 };
+                    *o = if kept { v * scale } else { T::zero() };
                 }
             }
         });
@@ -246,9 +248,9 @@ mod tests {
         // PyTorch: noise.div_(1 - p), 1 - p a Python float: 1/(1 - 0.33) is 1.4925373 in
         // f32 that way (as numpy says), one ulp below 1/(1 - 0.33f32).
         type Rate = Dropout<Vector<U70>, { 0.33f64.to_bits() }>;
-        assert_eq!(Rate::SCALE, 1.4925373);
-        assert_ne!(Rate::SCALE, 1.0 / (1.0 - 0.33f32));
-        assert_eq!(Half::SCALE, 2.0);
+        assert_eq!(Rate::scale(), 1.4925373);
+        assert_ne!(Rate::scale(), 1.0 / (1.0 - 0.33f32));
+        assert_eq!(Half::scale(), 2.0);
     }
 
     #[test]

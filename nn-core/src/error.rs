@@ -91,8 +91,8 @@ pub enum Error {
         epoch: usize,
         /// The step within the epoch, counting from 1.
         step: usize,
-        /// The loss.
-        loss: f32,
+        /// The loss (NaN or infinite), in `f64` whatever the network's element type.
+        loss: f64,
     },
 }
 

@@ -25,6 +25,7 @@ use typenum::Prod;
 use crate::init::{Init, InitRng};
 use crate::layer::Layer;
 use crate::network::batch_size;
+use crate::scalar::Scalar;
 use crate::shape::{Image, ImageShape, LayerShape, Vector};
 
 /// Flattens a batch `a_prev` (N × C × H × W) into `a` (N × C·H·W).
@@ -86,9 +87,9 @@ fn copy_in_row_major_order<T: Copy, D: Dimension, E: Dimension>(
 /// shape in its type ([`LayerShape`]).
 ///
 /// The layer has no parameters: its value only carries the sizes.
-pub struct Flatten<I>(PhantomData<fn() -> I>);
+pub struct Flatten<I, T = f32>(PhantomData<fn() -> (I, T)>);
 
-impl<I: ImageShape> Flatten<I> {
+impl<I: ImageShape, T> Flatten<I, T> {
     /// The number of output features, `C·H·W`.
     pub const OUTPUTS: usize = I::CHANNELS * I::HEIGHT * I::WIDTH;
 
@@ -98,7 +99,7 @@ impl<I: ImageShape> Flatten<I> {
     }
 }
 
-impl<I: ImageShape> Layer for Flatten<I> {
+impl<I: ImageShape, T: Scalar> Layer for Flatten<I, T> {
     const KIND: &'static str = "Flatten";
     type InputDim = Ix4;
     type OutputDim = Ix2;
@@ -123,7 +124,7 @@ impl<I: ImageShape> Layer for Flatten<I> {
     ///
     /// If `a_prev` is not a batch of `I` or `a` is not N × C·H·W.
     #[track_caller]
-    fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut2<'_, f32>) {
+    fn forward(&self, a_prev: ArrayView4<'_, T>, a: ArrayViewMut2<'_, T>) {
         batch_size(Self::KIND, a_prev.shape(), I::SHAPE);
         forward(a_prev, a);
     }
@@ -137,9 +138,9 @@ impl<I: ImageShape> Layer for Flatten<I> {
     #[track_caller]
     fn adjoint_input(
         &self,
-        _a_prev: ArrayView4<'_, f32>,
-        delta: ArrayView2<'_, f32>,
-        delta_prev: ArrayViewMut4<'_, f32>,
+        _a_prev: ArrayView4<'_, T>,
+        delta: ArrayView2<'_, T>,
+        delta_prev: ArrayViewMut4<'_, T>,
     ) {
         batch_size(Self::KIND, delta_prev.shape(), I::SHAPE);
         adjoint_input(delta, delta_prev);
@@ -147,33 +148,33 @@ impl<I: ImageShape> Layer for Flatten<I> {
 }
 
 // By hand rather than derived, so that they hold whatever `I` is.
-impl<I> Clone for Flatten<I> {
+impl<I, T> Clone for Flatten<I, T> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<I> Copy for Flatten<I> {}
+impl<I, T> Copy for Flatten<I, T> {}
 
-impl<I> Default for Flatten<I> {
+impl<I, T> Default for Flatten<I, T> {
     fn default() -> Self {
         Flatten(PhantomData)
     }
 }
 
-impl<I> std::fmt::Debug for Flatten<I> {
+impl<I, T> std::fmt::Debug for Flatten<I, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Flatten")
     }
 }
 
-impl<I> PartialEq for Flatten<I> {
+impl<I, T> PartialEq for Flatten<I, T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl<C, H, W> LayerShape for Flatten<Image<C, H, W>>
+impl<C, H, W, T> LayerShape for Flatten<Image<C, H, W>, T>
 where
     C: Mul<H>,
     Prod<C, H>: Mul<W>,
@@ -182,7 +183,7 @@ where
     type Output = Vector<Prod<Prod<C, H>, W>>;
 }
 
-crate::network::parameterless_layer!("Flatten", impl<I> for Flatten<I>);
+crate::network::parameterless_layer!("Flatten", impl<I, T: Scalar> for Flatten<I, T>, elem T);
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::scalar::Scalar;
+
 /// How to draw a layer's initial weights.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
@@ -51,10 +53,19 @@ impl InitRng {
     }
 
     /// Fills `weights` with draws from `U(-b, b)`, `b = init.bound(fan_in, fan_out)`.
-    pub fn fill(&mut self, weights: &mut [f32], init: Init, fan_in: usize, fan_out: usize) {
+    ///
+    /// The draws are `f32` whatever the element type, so a network of `f64` starts from
+    /// exactly the weights of the same network of `f32` with the same seed.
+    pub fn fill<T: Scalar>(
+        &mut self,
+        weights: &mut [T],
+        init: Init,
+        fan_in: usize,
+        fan_out: usize,
+    ) {
         let bound = init.bound(fan_in, fan_out);
         for w in weights {
-            *w = self.0.random_range(-bound..bound);
+            *w = T::of_f32(self.0.random_range(-bound..bound));
         }
     }
 }
@@ -76,7 +87,7 @@ mod tests {
 
     #[test]
     fn draws_stay_within_the_bound_and_fill_it() {
-        let mut w = vec![0.0; 10_000];
+        let mut w = vec![0.0f32; 10_000];
         InitRng::new(1).fill(&mut w, Init::He { slope: 0.0 }, 100, 10);
         let bound = (6.0f32 / 100.0).sqrt();
         assert!(w.iter().all(|&x| x.abs() < bound));

@@ -39,6 +39,7 @@ use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use crate::init::{Init, InitRng};
 use crate::network::Parameters;
 use crate::optim::{update_layer, Optimizer};
+use crate::scalar::Scalar;
 use crate::scratch::ThreadScratch;
 use crate::text::Text;
 
@@ -116,8 +117,8 @@ pub trait Layer: Parameters + Clone {
     /// `z = B(W, a_prev) + C b` for a batch `a_prev`, written into `z`.
     fn forward(
         &self,
-        a_prev: ArrayView<'_, f32, Self::InputDim>,
-        z: ArrayViewMut<'_, f32, Self::OutputDim>,
+        a_prev: ArrayView<'_, Self::Elem, Self::InputDim>,
+        z: ArrayViewMut<'_, Self::Elem, Self::OutputDim>,
     );
 
     /// The forward map of a training step: [`Layer::forward`], unless the layer behaves
@@ -126,8 +127,8 @@ pub trait Layer: Parameters + Clone {
     /// is evaluation, like PyTorch's `model.eval()`, and `train_step` training.
     fn forward_train(
         &mut self,
-        a_prev: ArrayView<'_, f32, Self::InputDim>,
-        z: ArrayViewMut<'_, f32, Self::OutputDim>,
+        a_prev: ArrayView<'_, Self::Elem, Self::InputDim>,
+        z: ArrayViewMut<'_, Self::Elem, Self::OutputDim>,
     ) {
         self.forward(a_prev, z);
     }
@@ -142,17 +143,17 @@ pub trait Layer: Parameters + Clone {
     /// [`Layer::forward_train`] at `a_prev`, the input it was given.
     fn adjoint_input(
         &self,
-        a_prev: ArrayView<'_, f32, Self::InputDim>,
-        delta: ArrayView<'_, f32, Self::OutputDim>,
-        delta_prev: ArrayViewMut<'_, f32, Self::InputDim>,
+        a_prev: ArrayView<'_, Self::Elem, Self::InputDim>,
+        delta: ArrayView<'_, Self::Elem, Self::OutputDim>,
+        delta_prev: ArrayViewMut<'_, Self::Elem, Self::InputDim>,
     );
 
     /// Makes `self`, a gradient, equal to `∇W = B(·, a_prev)* δ` and `∇b = C* δ`, summed
     /// over the batch. A layer without parameters does nothing.
     fn assign_adjoint_weight(
         &mut self,
-        delta: ArrayView<'_, f32, Self::OutputDim>,
-        a_prev: ArrayView<'_, f32, Self::InputDim>,
+        delta: ArrayView<'_, Self::Elem, Self::OutputDim>,
+        a_prev: ArrayView<'_, Self::Elem, Self::InputDim>,
     ) {
         let _ = (delta, a_prev);
     }
@@ -162,12 +163,12 @@ pub trait Layer: Parameters + Clone {
     /// the update of `optimizer` (the layer is the `index`-th of its network). A layer may
     /// fold the update into its weight adjoint, and may overwrite `delta`, which is not
     /// needed afterwards.
-    fn step<O: Optimizer>(
+    fn step<O: Optimizer<Self::Elem>>(
         &mut self,
         optimizer: &mut O,
         index: usize,
-        delta: ArrayViewMut<'_, f32, Self::OutputDim>,
-        a_prev: ArrayView<'_, f32, Self::InputDim>,
+        delta: ArrayViewMut<'_, Self::Elem, Self::OutputDim>,
+        a_prev: ArrayView<'_, Self::Elem, Self::InputDim>,
         grad: &mut Self,
     ) {
         if self.param_names().is_empty() {
@@ -180,9 +181,9 @@ pub trait Layer: Parameters + Clone {
 
 /// The elements of `x` in row-major order: borrowed where it is in standard layout (a
 /// step's buffers always are), copied otherwise.
-pub(crate) fn contiguous<'a, D: Dimension>(
-    x: &'a ArrayView<'_, f32, D>,
-) -> std::borrow::Cow<'a, [f32]> {
+pub(crate) fn contiguous<'a, T: Scalar, D: Dimension>(
+    x: &'a ArrayView<'_, T, D>,
+) -> std::borrow::Cow<'a, [T]> {
     match x.as_slice() {
         Some(slice) => std::borrow::Cow::Borrowed(slice),
         None => std::borrow::Cow::Owned(x.iter().copied().collect()),
@@ -191,14 +192,14 @@ pub(crate) fn contiguous<'a, D: Dimension>(
 
 /// Runs `write` on the elements of `out` in row-major order, in place where it is in
 /// standard layout.
-pub(crate) fn write_contiguous<D: Dimension>(
-    mut out: ArrayViewMut<'_, f32, D>,
-    write: impl FnOnce(&mut [f32]),
+pub(crate) fn write_contiguous<T: Scalar, D: Dimension>(
+    mut out: ArrayViewMut<'_, T, D>,
+    write: impl FnOnce(&mut [T]),
 ) {
     if let Some(slice) = out.as_slice_mut() {
         return write(slice);
     }
-    let mut values: Vec<f32> = out.iter().copied().collect();
+    let mut values: Vec<T> = out.iter().copied().collect();
     write(&mut values);
     for (o, v) in out.iter_mut().zip(values) {
         *o = v;
@@ -207,10 +208,10 @@ pub(crate) fn write_contiguous<D: Dimension>(
 
 /// The floats of `layer`'s buffers, an `I64` counted as two: what
 /// [`Layer::BUFFER_FLOATS`] promises.
-pub fn buffer_floats(layer: &dyn Parameters) -> usize {
+pub fn buffer_floats<T: Scalar>(layer: &dyn Parameters<Elem = T>) -> usize {
     (0..layer.buffer_names().len())
         .map(|index| match layer.buffer(index) {
-            crate::network::Buffer::F32 { values, .. } => values.len(),
+            crate::network::Buffer::Float { values, .. } => values.len(),
             crate::network::Buffer::I64(_) => 2,
         })
         .sum()
@@ -291,7 +292,7 @@ pub const fn dim(shape: &[usize], axis: usize) -> usize {
 }
 
 /// A batch of `batch` outputs of layer `L`, all zero: a buffer of a training step.
-pub fn output_batch<L: Layer>(batch: usize) -> ndarray::Array<f32, L::OutputDim> {
+pub fn output_batch<L: Layer>(batch: usize) -> ndarray::Array<L::Elem, L::OutputDim> {
     ndarray::Array::zeros(batch_dim::<L::OutputDim>(batch, output_shape::<L>()))
 }
 
@@ -304,25 +305,25 @@ pub fn output_batch<L: Layer>(batch: usize) -> ndarray::Array<f32, L::OutputDim>
 /// If the dimensions differ, which the shape checks ([`refusal`]) make a compile error
 /// first.
 #[track_caller]
-pub fn view_as<D: Dimension, E: Dimension>(view: ArrayView<'_, f32, E>) -> ArrayView<'_, f32, D> {
+pub fn view_as<T, D: Dimension, E: Dimension>(view: ArrayView<'_, T, E>) -> ArrayView<'_, T, D> {
     view.into_dimensionality()
         .expect("the shapes were checked when the network compiled")
 }
 
 /// [`view_as`] for a view to write to.
 #[track_caller]
-pub fn view_mut_as<D: Dimension, E: Dimension>(
-    view: ArrayViewMut<'_, f32, E>,
-) -> ArrayViewMut<'_, f32, D> {
+pub fn view_mut_as<T, D: Dimension, E: Dimension>(
+    view: ArrayViewMut<'_, T, E>,
+) -> ArrayViewMut<'_, T, D> {
     view.into_dimensionality()
         .expect("the shapes were checked when the network compiled")
 }
 
 /// [`view_as`] for an owned batch.
 #[track_caller]
-pub fn array_as<D: Dimension, E: Dimension>(
-    array: ndarray::Array<f32, E>,
-) -> ndarray::Array<f32, D> {
+pub fn array_as<T, D: Dimension, E: Dimension>(
+    array: ndarray::Array<T, E>,
+) -> ndarray::Array<T, D> {
     array
         .into_dimensionality()
         .expect("the shapes were checked when the network compiled")
@@ -362,43 +363,43 @@ pub const fn sample_len(shape: &[usize]) -> usize {
 }
 
 /// The one layer of the stand-in `network!` emits beside the errors of a declaration it
-/// rejects, taking batches of dimension `D`: it has every item of the contract, so that
-/// each use of the rejected network type-checks and its mistake is its only error. It is
-/// never run, since the build stops at the errors.
+/// rejects, taking batches of dimension `D` of `T`: it has every item of the contract, so
+/// that each use of the rejected network type-checks and its mistake is its only error.
+/// It is never run, since the build stops at the errors.
 #[doc(hidden)]
-pub struct Rejected<D>(std::marker::PhantomData<fn() -> D>);
+pub struct Rejected<D, T = f32>(std::marker::PhantomData<fn() -> (D, T)>);
 
-impl<D> Clone for Rejected<D> {
+impl<D, T> Clone for Rejected<D, T> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<D> Copy for Rejected<D> {}
+impl<D, T> Copy for Rejected<D, T> {}
 
-impl<D> Default for Rejected<D> {
+impl<D, T> Default for Rejected<D, T> {
     fn default() -> Self {
         Rejected(std::marker::PhantomData)
     }
 }
 
-impl<D> PartialEq for Rejected<D> {
+impl<D, T> PartialEq for Rejected<D, T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl<D> std::fmt::Debug for Rejected<D> {
+impl<D, T> std::fmt::Debug for Rejected<D, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Rejected")
     }
 }
 
-crate::network::parameterless_layer!("Rejected", impl<D> for Rejected<D>);
+crate::network::parameterless_layer!("Rejected", impl<D, T: Scalar> for Rejected<D, T>, elem T);
 
 const REJECTED: &str = "`network!` rejected this declaration";
 
-impl<D: Dimension> Layer for Rejected<D> {
+impl<D: Dimension, T: Scalar> Layer for Rejected<D, T> {
     const KIND: &'static str = "Rejected";
     type InputDim = D;
     type OutputDim = ndarray::Ix2;
@@ -414,15 +415,15 @@ impl<D: Dimension> Layer for Rejected<D> {
         unreachable!("{REJECTED}")
     }
 
-    fn forward(&self, _a_prev: ArrayView<'_, f32, D>, _z: ArrayViewMut<'_, f32, ndarray::Ix2>) {
+    fn forward(&self, _a_prev: ArrayView<'_, T, D>, _z: ArrayViewMut<'_, T, ndarray::Ix2>) {
         unreachable!("{REJECTED}")
     }
 
     fn adjoint_input(
         &self,
-        _a_prev: ArrayView<'_, f32, D>,
-        _delta: ArrayView<'_, f32, ndarray::Ix2>,
-        _delta_prev: ArrayViewMut<'_, f32, D>,
+        _a_prev: ArrayView<'_, T, D>,
+        _delta: ArrayView<'_, T, ndarray::Ix2>,
+        _delta_prev: ArrayViewMut<'_, T, D>,
     ) {
         unreachable!("{REJECTED}")
     }
@@ -439,6 +440,7 @@ mod tests {
     struct Rule<D, const OUT: usize>(std::marker::PhantomData<D>);
 
     impl<D, const OUT: usize> Parameters for Rule<D, OUT> {
+        type Elem = f32;
         fn param_names(&self) -> &'static [&'static str] {
             &[]
         }

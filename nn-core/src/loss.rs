@@ -7,10 +7,13 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use crate::scalar::Scalar;
 
-/// A loss over a batch of network outputs (batch × outputs).
-pub trait Loss {
+/// A loss over a batch of network outputs (batch × outputs) of element type `T`.
+///
+/// The losses here are generic over the element type, so one value serves networks of
+/// `f32` and of `f64`.
+pub trait Loss<T: Scalar = f32> {
     /// What the loss compares the outputs with, passed by value: class indices
-    /// `&[usize]` or an `ArrayView2<f32>` of the output's shape.
+    /// `&[usize]` or an `ArrayView2<T>` of the output's shape.
     type Targets<'a>: Copy;
 
     /// The mean loss over the batch.
@@ -19,7 +22,7 @@ pub trait Loss {
     ///
     /// If the batch is empty, or the targets do not match the outputs (wrong batch size,
     /// class index out of range, wrong shape); the message says which.
-    fn loss(&self, output: ArrayView2<'_, f32>, targets: Self::Targets<'_>) -> f32;
+    fn loss(&self, output: ArrayView2<'_, T>, targets: Self::Targets<'_>) -> T;
 
     /// The mean loss over the batch, and its gradient in `output` written into `delta`.
     ///
@@ -28,10 +31,10 @@ pub trait Loss {
     /// As [`Loss::loss`].
     fn loss_and_delta(
         &self,
-        output: ArrayView2<'_, f32>,
+        output: ArrayView2<'_, T>,
         targets: Self::Targets<'_>,
-        delta: ArrayViewMut2<'_, f32>,
-    ) -> f32;
+        delta: ArrayViewMut2<'_, T>,
+    ) -> T;
 }
 
 /// Softmax followed by cross-entropy against class indices, fused: PyTorch's
@@ -47,36 +50,36 @@ pub struct SoftmaxCrossEntropy;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct MeanSquaredError;
 
-impl Loss for SoftmaxCrossEntropy {
+impl<T: Scalar> Loss<T> for SoftmaxCrossEntropy {
     type Targets<'a> = &'a [usize];
 
-    fn loss(&self, output: ArrayView2<'_, f32>, targets: &[usize]) -> f32 {
+    fn loss(&self, output: ArrayView2<'_, T>, targets: &[usize]) -> T {
         softmax_cross_entropy(output, targets, None)
     }
 
     fn loss_and_delta(
         &self,
-        output: ArrayView2<'_, f32>,
+        output: ArrayView2<'_, T>,
         targets: &[usize],
-        delta: ArrayViewMut2<'_, f32>,
-    ) -> f32 {
+        delta: ArrayViewMut2<'_, T>,
+    ) -> T {
         softmax_cross_entropy(output, targets, Some(delta))
     }
 }
 
-impl Loss for MeanSquaredError {
-    type Targets<'a> = ArrayView2<'a, f32>;
+impl<T: Scalar> Loss<T> for MeanSquaredError {
+    type Targets<'a> = ArrayView2<'a, T>;
 
-    fn loss(&self, output: ArrayView2<'_, f32>, targets: ArrayView2<'_, f32>) -> f32 {
+    fn loss(&self, output: ArrayView2<'_, T>, targets: ArrayView2<'_, T>) -> T {
         mean_squared_error(output, targets, None)
     }
 
     fn loss_and_delta(
         &self,
-        output: ArrayView2<'_, f32>,
-        targets: ArrayView2<'_, f32>,
-        delta: ArrayViewMut2<'_, f32>,
-    ) -> f32 {
+        output: ArrayView2<'_, T>,
+        targets: ArrayView2<'_, T>,
+        delta: ArrayViewMut2<'_, T>,
+    ) -> T {
         mean_squared_error(output, targets, Some(delta))
     }
 }
@@ -131,7 +134,7 @@ pub fn softmax_cross_entropy<T: Scalar>(
             let mut row = delta.index_axis_mut(Axis(0), i);
             let per_exp = scale / sum_exp;
             row.mapv_inplace(|e| e * per_exp);
-            row[label] = row[label] - scale;
+            row[label] -= scale;
         }
     }
     total * scale
@@ -262,19 +265,19 @@ mod tests {
     #[test]
     #[should_panic(expected = "label 10 of sample 1 is out of range for 10 classes")]
     fn label_out_of_range_panics_naming_it() {
-        SoftmaxCrossEntropy.loss(Array2::zeros((2, 10)).view(), &[3, 10]);
+        SoftmaxCrossEntropy.loss(Array2::<f32>::zeros((2, 10)).view(), &[3, 10]);
     }
 
     #[test]
     #[should_panic(expected = "3 labels for a batch of 2")]
     fn wrong_number_of_labels_panics() {
-        SoftmaxCrossEntropy.loss(Array2::zeros((2, 10)).view(), &[1, 2, 3]);
+        SoftmaxCrossEntropy.loss(Array2::<f32>::zeros((2, 10)).view(), &[1, 2, 3]);
     }
 
     #[test]
     #[should_panic(expected = "empty batch")]
     fn an_empty_batch_has_no_mean() {
-        SoftmaxCrossEntropy.loss(Array2::zeros((0, 10)).view(), &[]);
+        SoftmaxCrossEntropy.loss(Array2::<f32>::zeros((0, 10)).view(), &[]);
     }
 
     #[test]

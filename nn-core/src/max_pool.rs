@@ -106,7 +106,7 @@ pub fn adjoint_input<T: Scalar>(
             windows.for_each(|i, j, square| {
                 let ((r, c), _) = arg_max(&input, square);
                 let target = delta_prev.at_mut(r, c);
-                *target = *target + delta.at(i, j);
+                *target += delta.at(i, j);
             });
         }
     });
@@ -232,7 +232,7 @@ fn adjoint_2x2<T: Scalar>(
 mod simd {
     //! The 2 × 2 adjoint eight windows at a time, for `f32` on CPUs with AVX2.
 
-    use crate::scalar::{same_type, same_type_mut, Scalar};
+    use crate::scalar::Scalar;
 
     /// [`super::adjoint_2x2`] for the first windows of every row of windows, in groups
     /// of four; returns how many windows of each row it did (a multiple of four), or
@@ -247,9 +247,9 @@ mod simd {
         #[cfg(target_arch = "x86_64")]
         {
             let arrays = (
-                same_type::<T, f32>(input),
-                same_type::<T, f32>(delta),
-                same_type_mut::<T, f32>(delta_prev),
+                T::as_f32(input),
+                T::as_f32(delta),
+                T::as_f32_mut(delta_prev),
             );
             let groups = out_width / 4;
             let pairs = delta.len() / out_width.max(1);
@@ -374,21 +374,21 @@ mod simd {
 
 /// Max pooling over `K × K` windows at stride `S` (by default `K`, non-overlapping) of
 /// images of shape `I`, with the output shape in its type ([`crate::shape::LayerShape`]).
-pub type MaxPool2d<I, K, S = K> = Pool2d<Max, I, K, S>;
+pub type MaxPool2d<I, K, S = K, T = f32> = Pool2d<Max, I, K, S, T>;
 
 impl PoolKind for Max {
     const NAME: &'static str = "MaxPool2d";
     const TAKES_AN_IMAGE: &'static str = crate::shape::takes_an_image!("MaxPool2d");
 
-    fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
+    fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>) {
         forward(window, a_prev, a);
     }
 
-    fn adjoint_input(
+    fn adjoint_input<T: Scalar>(
         window: Window,
-        a_prev: ArrayView4<'_, f32>,
-        delta: ArrayView4<'_, f32>,
-        delta_prev: ArrayViewMut4<'_, f32>,
+        a_prev: ArrayView4<'_, T>,
+        delta: ArrayView4<'_, T>,
+        delta_prev: ArrayViewMut4<'_, T>,
     ) {
         adjoint_input(window, a_prev, delta, delta_prev);
     }

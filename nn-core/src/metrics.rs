@@ -4,13 +4,15 @@ use std::fmt;
 
 use ndarray::ArrayView2;
 
+use crate::scalar::Scalar;
+
 /// The index of the largest output of each row (the predicted class); the first one
 /// on ties, and a row with a NaN predicts the NaN's class (it compares as the largest).
-pub fn predictions(outputs: ArrayView2<'_, f32>) -> impl Iterator<Item = usize> + '_ {
+pub fn predictions<T: Scalar>(outputs: ArrayView2<'_, T>) -> impl Iterator<Item = usize> + '_ {
     outputs.into_outer_iter().map(|row| {
         row.iter()
             .enumerate()
-            .fold((0, f32::NEG_INFINITY), |(best, max), (i, &v)| {
+            .fold((0, T::neg_infinity()), |(best, max), (i, &v)| {
                 if v > max || (v.is_nan() && !max.is_nan()) {
                     (i, v)
                 } else {
@@ -26,7 +28,7 @@ pub fn predictions(outputs: ArrayView2<'_, f32>) -> impl Iterator<Item = usize> 
 /// # Panics
 ///
 /// If there are not as many labels as rows.
-pub fn accuracy(outputs: ArrayView2<'_, f32>, labels: &[usize]) -> f32 {
+pub fn accuracy<T: Scalar>(outputs: ArrayView2<'_, T>, labels: &[usize]) -> f32 {
     assert_eq!(outputs.nrows(), labels.len(), "accuracy: one label per row");
     let correct = predictions(outputs)
         .zip(labels)
@@ -62,7 +64,7 @@ impl ConfusionMatrix {
     ///
     /// If there are not as many labels as rows, or a label is not below the number of
     /// columns.
-    pub fn from_outputs(outputs: ArrayView2<'_, f32>, labels: &[usize]) -> Self {
+    pub fn from_outputs<T: Scalar>(outputs: ArrayView2<'_, T>, labels: &[usize]) -> Self {
         let mut matrix = ConfusionMatrix::new(outputs.ncols());
         matrix.add_outputs(outputs, labels);
         matrix
@@ -74,7 +76,7 @@ impl ConfusionMatrix {
     ///
     /// As [`ConfusionMatrix::from_outputs`], or if the outputs do not have one column
     /// per class.
-    pub fn add_outputs(&mut self, outputs: ArrayView2<'_, f32>, labels: &[usize]) {
+    pub fn add_outputs<T: Scalar>(&mut self, outputs: ArrayView2<'_, T>, labels: &[usize]) {
         assert_eq!(
             outputs.nrows(),
             labels.len(),

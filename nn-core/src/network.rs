@@ -6,7 +6,10 @@
 //! parameters — is ordinary core code over these two traits, so the macro writes only
 //! what is specific to one network: its struct, its forward pass and its backward pass.
 
-/// A layer's parameters, seen as a list of named, C-contiguous `f32` tensors.
+use crate::scalar::Scalar;
+
+/// A layer's parameters, seen as a list of named, C-contiguous tensors of its element
+/// type, `f32` or `f64`.
 ///
 /// The names and layouts are PyTorch's (`"weight"` then `"bias"`, Dense weight
 /// `[out, in]`), so a state dict moves between frechet and PyTorch unchanged. By
@@ -18,6 +21,10 @@
     note = "a layer of your own implements `frechet::Layer`, `frechet::Parameters` and `Clone`; the crate documentation's chapter \"Writing a layer\" walks through one"
 )]
 pub trait Parameters {
+    /// The element type of the parameters, and of the batches the layer takes: `f32`,
+    /// or `f64` in a network of `f64`.
+    type Elem: Scalar;
+
     /// The names of the parameter tensors, in order (empty for layers without parameters).
     fn param_names(&self) -> &'static [&'static str];
 
@@ -30,10 +37,10 @@ pub trait Parameters {
     fn param_shape(&self, index: usize) -> &[usize];
 
     /// The elements of parameter `index`, in row-major order.
-    fn param(&self, index: usize) -> &[f32];
+    fn param(&self, index: usize) -> &[Self::Elem];
 
     /// The elements of parameter `index`, in row-major order, for updating in place.
-    fn param_mut(&mut self, index: usize) -> &mut [f32];
+    fn param_mut(&mut self, index: usize) -> &mut [Self::Elem];
 
     /// The names of the layer's buffers, PyTorch's `named_buffers`: state saved and
     /// loaded with the parameters but not trained and not part of a gradient, such as
@@ -48,18 +55,18 @@ pub trait Parameters {
     ///
     /// This and [`Parameters::buffer_mut`] panic if `index` is not below
     /// `buffer_names().len()`.
-    fn buffer(&self, index: usize) -> Buffer<'_> {
+    fn buffer(&self, index: usize) -> Buffer<'_, Self::Elem> {
         no_parameter("a layer without buffers", index)
     }
 
     /// Buffer `index`, for loading in place.
-    fn buffer_mut(&mut self, index: usize) -> BufferMut<'_> {
+    fn buffer_mut(&mut self, index: usize) -> BufferMut<'_, Self::Elem> {
         no_parameter("a layer without buffers", index)
     }
 
-    /// Why `values` cannot be loaded into the `F32` buffer `index` (a running variance
-    /// may not be negative), if they cannot.
-    fn check_buffer(&self, index: usize, values: &[f32]) -> Result<(), String> {
+    /// Why `values` cannot be loaded into the floating-point buffer `index` (a running
+    /// variance may not be negative), if they cannot.
+    fn check_buffer(&self, index: usize, values: &[Self::Elem]) -> Result<(), String> {
         let _ = (index, values);
         Ok(())
     }
@@ -67,13 +74,14 @@ pub trait Parameters {
 
 /// A buffer of a layer ([`Parameters::buffer`]), as safetensors stores it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Buffer<'a> {
-    /// An `F32` tensor of this shape, its elements in row-major order.
-    F32 {
+pub enum Buffer<'a, T> {
+    /// A tensor of the layer's element type (`F32` or `F64`) of this shape, its elements
+    /// in row-major order.
+    Float {
         /// The shape.
         shape: &'a [usize],
         /// The elements.
-        values: &'a [f32],
+        values: &'a [T],
     },
     /// An `I64` scalar, such as `num_batches_tracked`.
     I64(i64),
@@ -81,9 +89,9 @@ pub enum Buffer<'a> {
 
 /// A buffer of a layer, for loading in place ([`Parameters::buffer_mut`]).
 #[derive(Debug)]
-pub enum BufferMut<'a> {
-    /// The elements of an `F32` tensor.
-    F32(&'a mut [f32]),
+pub enum BufferMut<'a, T> {
+    /// The elements of a tensor of the layer's element type.
+    Float(&'a mut [T]),
     /// An `I64` scalar.
     I64(&'a mut i64),
 }
@@ -93,11 +101,15 @@ pub enum BufferMut<'a> {
 /// `network!` implements this trait; it is what [`crate::safetensors`] and the
 /// optimizers need to see a network whole.
 pub trait Network {
+    /// The element type of every layer: `f32`, or `f64` in a `network!` declared
+    /// `struct Net<f64>`.
+    type Elem: Scalar;
+
     /// Every layer with its name (the field name in the `network!` declaration).
-    fn layers(&self) -> Vec<(&'static str, &dyn Parameters)>;
+    fn layers(&self) -> Vec<(&'static str, &dyn Parameters<Elem = Self::Elem>)>;
 
     /// Every layer with its name, mutably.
-    fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Parameters)>;
+    fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Parameters<Elem = Self::Elem>)>;
 
     /// The total number of scalar parameters.
     fn num_params(&self) -> usize {
@@ -189,8 +201,10 @@ pub fn batch_size(network: &str, shape: &[usize], expected: &[usize]) -> usize {
 /// The [`Parameters`] methods of a layer without parameters (pools, flatten): it lists no
 /// tensors, so asking for one is an index out of range.
 macro_rules! parameterless_layer {
-    ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty) => {
+    ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty, elem $elem:ty) => {
         impl<$($generic $(: $bound)?),*> $crate::network::Parameters for $ty {
+            type Elem = $elem;
+
             fn param_names(&self) -> &'static [&'static str] {
                 &[]
             }
@@ -199,11 +213,11 @@ macro_rules! parameterless_layer {
                 $crate::network::no_parameter($kind, index)
             }
 
-            fn param(&self, index: usize) -> &[f32] {
+            fn param(&self, index: usize) -> &[$elem] {
                 $crate::network::no_parameter($kind, index)
             }
 
-            fn param_mut(&mut self, index: usize) -> &mut [f32] {
+            fn param_mut(&mut self, index: usize) -> &mut [$elem] {
                 $crate::network::no_parameter($kind, index)
             }
         }
@@ -214,9 +228,11 @@ pub(crate) use parameterless_layer;
 /// The [`Parameters`] methods of a layer with a `weight` and a `bias` array (dense,
 /// convolution): PyTorch's names, in that order.
 macro_rules! weight_and_bias_layer {
-    ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty) => {
+    ($kind:literal, impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty, elem $elem:ty) => {
         impl<$($generic $(: $bound)?),*> $crate::network::Parameters for $ty {
-            $crate::network::weight_and_bias_methods!($kind);
+            type Elem = $elem;
+
+            $crate::network::weight_and_bias_methods!($kind, $elem);
         }
     };
 }
@@ -224,7 +240,7 @@ macro_rules! weight_and_bias_layer {
 /// The four parameter methods of [`weight_and_bias_layer!`], for an impl that adds its
 /// own (batch normalisation's buffers).
 macro_rules! weight_and_bias_methods {
-    ($kind:literal) => {
+    ($kind:literal, $elem:ty) => {
         fn param_names(&self) -> &'static [&'static str] {
             &["weight", "bias"]
         }
@@ -237,7 +253,7 @@ macro_rules! weight_and_bias_methods {
             }
         }
 
-        fn param(&self, index: usize) -> &[f32] {
+        fn param(&self, index: usize) -> &[$elem] {
             let data = match index {
                 0 => self.weight.as_slice(),
                 1 => self.bias.as_slice(),
@@ -246,7 +262,7 @@ macro_rules! weight_and_bias_methods {
             data.expect("parameters are always contiguous")
         }
 
-        fn param_mut(&mut self, index: usize) -> &mut [f32] {
+        fn param_mut(&mut self, index: usize) -> &mut [$elem] {
             let data = match index {
                 0 => self.weight.as_slice_mut(),
                 1 => self.bias.as_slice_mut(),

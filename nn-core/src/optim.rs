@@ -7,6 +7,7 @@
 //! [`Slot`]; the state is allocated on the first step and reused afterwards.
 
 use crate::network::Parameters;
+use crate::scalar::Scalar;
 
 /// Where a parameter tensor sits in a network: the layer's position in declaration order
 /// and the tensor's index within the layer (0 = weight, 1 = bias).
@@ -18,13 +19,16 @@ pub struct Slot {
     pub tensor: usize,
 }
 
-/// An update rule for parameters given their gradient.
-pub trait Optimizer {
+/// An update rule for parameters of element type `T` given their gradient.
+///
+/// The optimizers here are generic over the element type and keep their state in it:
+/// `Sgd::new(0.01)` updates a network of `f32` or one of `f64`, whichever it is given.
+pub trait Optimizer<T: Scalar = f32> {
     /// The current learning rate.
-    fn learning_rate(&self) -> f32;
+    fn learning_rate(&self) -> T;
 
     /// Changes the learning rate, for instance between epochs by a schedule.
-    fn set_learning_rate(&mut self, lr: f32);
+    fn set_learning_rate(&mut self, lr: T);
 
     /// Updates one tensor in place from its gradient. `slot` names the tensor, so that
     /// state can be kept for it across steps.
@@ -33,12 +37,12 @@ pub trait Optimizer {
     ///
     /// If `param` and `grad` differ in length, or if the state kept for `slot` has
     /// another length (the optimizer was used with a different network).
-    fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]);
+    fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]);
 
     /// `Some(rate)` if every update is `θ ← θ − rate · g` and keeps no state (plain
     /// SGD). A layer may then fold the update into its weight adjoint and never form
     /// `g` at all, which saves writing and reading a gradient as large as its weights.
-    fn plain_rate(&self) -> Option<f32> {
+    fn plain_rate(&self) -> Option<T> {
         None
     }
 }
@@ -47,7 +51,7 @@ pub trait Optimizer {
 /// tensor of `grad` to `optimizer`. Generated training steps call this once per layer
 /// (through [`crate::Layer::step`], which [`crate::Dense`] fuses with plain SGD).
 pub fn update_layer<L: Parameters + ?Sized>(
-    optimizer: &mut impl Optimizer,
+    optimizer: &mut impl Optimizer<L::Elem>,
     layer_index: usize,
     layer: &mut L,
     grad: &L,
@@ -63,7 +67,7 @@ pub fn update_layer<L: Parameters + ?Sized>(
 
 /// Checks that an update is given matching slices, and state of their length.
 #[track_caller]
-fn check_lengths(slot: Slot, param: &[f32], grad: &[f32], state: Option<usize>) {
+fn check_lengths<T>(slot: Slot, param: &[T], grad: &[T], state: Option<usize>) {
     assert_eq!(
         param.len(),
         grad.len(),
@@ -113,20 +117,20 @@ impl<S> SlotStates<S> {
 /// momentum:  b ← μ b + g   (b = g on the first step),   θ ← θ − lr · b
 /// ```
 #[derive(Clone, Debug)]
-pub struct Sgd {
-    lr: f32,
-    momentum: f32,
-    velocity: SlotStates<Vec<f32>>,
+pub struct Sgd<T = f32> {
+    lr: T,
+    momentum: T,
+    velocity: SlotStates<Vec<T>>,
 }
 
-impl Sgd {
+impl<T: Scalar> Sgd<T> {
     /// Plain SGD with learning rate `lr`.
-    pub fn new(lr: f32) -> Self {
-        Self::momentum(lr, 0.0)
+    pub fn new(lr: T) -> Self {
+        Self::momentum(lr, T::zero())
     }
 
     /// SGD with momentum `mu` (PyTorch's `momentum=mu`).
-    pub fn momentum(lr: f32, mu: f32) -> Self {
+    pub fn momentum(lr: T, mu: T) -> Self {
         Sgd {
             lr,
             momentum: mu,
@@ -135,23 +139,23 @@ impl Sgd {
     }
 }
 
-impl Optimizer for Sgd {
-    fn learning_rate(&self) -> f32 {
+impl<T: Scalar> Optimizer<T> for Sgd<T> {
+    fn learning_rate(&self) -> T {
         self.lr
     }
 
-    fn plain_rate(&self) -> Option<f32> {
-        (self.momentum == 0.0).then_some(self.lr)
+    fn plain_rate(&self) -> Option<T> {
+        (self.momentum == T::zero()).then_some(self.lr)
     }
 
-    fn set_learning_rate(&mut self, lr: f32) {
+    fn set_learning_rate(&mut self, lr: T) {
         self.lr = lr;
     }
 
-    fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]) {
+    fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]) {
         check_lengths(slot, param, grad, None);
         let lr = self.lr;
-        if self.momentum == 0.0 {
+        if self.momentum == T::zero() {
             for (p, &g) in param.iter_mut().zip(grad) {
                 *p -= lr * g;
             }
@@ -183,29 +187,29 @@ impl Optimizer for Sgd {
 ///
 /// (the last line in exactly PyTorch's order of operations).
 #[derive(Clone, Debug)]
-pub struct Adam {
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    moments: SlotStates<AdamState>,
+pub struct Adam<T = f32> {
+    lr: T,
+    beta1: T,
+    beta2: T,
+    eps: T,
+    moments: SlotStates<AdamState<T>>,
 }
 
 #[derive(Clone, Debug)]
-struct AdamState {
+struct AdamState<T> {
     step: i32,
-    m: Vec<f32>,
-    v: Vec<f32>,
+    m: Vec<T>,
+    v: Vec<T>,
 }
 
-impl Adam {
+impl<T: Scalar> Adam<T> {
     /// Adam with learning rate `lr` and PyTorch's default betas and epsilon.
-    pub fn new(lr: f32) -> Self {
-        Self::with_betas(lr, 0.9, 0.999, 1e-8)
+    pub fn new(lr: T) -> Self {
+        Self::with_betas(lr, T::of_f64(0.9), T::of_f64(0.999), T::of_f64(1e-8))
     }
 
     /// Adam with every hyper-parameter given.
-    pub fn with_betas(lr: f32, beta1: f32, beta2: f32, eps: f32) -> Self {
+    pub fn with_betas(lr: T, beta1: T, beta2: T, eps: T) -> Self {
         Adam {
             lr,
             beta1,
@@ -216,26 +220,27 @@ impl Adam {
     }
 }
 
-impl Optimizer for Adam {
-    fn learning_rate(&self) -> f32 {
+impl<T: Scalar> Optimizer<T> for Adam<T> {
+    fn learning_rate(&self) -> T {
         self.lr
     }
 
-    fn set_learning_rate(&mut self, lr: f32) {
+    fn set_learning_rate(&mut self, lr: T) {
         self.lr = lr;
     }
 
-    fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]) {
+    fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]) {
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
         let state = self.moments.get_or_insert_with(slot, || AdamState {
             step: 0,
-            m: vec![0.0; grad.len()],
-            v: vec![0.0; grad.len()],
+            m: vec![T::zero(); grad.len()],
+            v: vec![T::zero(); grad.len()],
         });
         check_lengths(slot, param, grad, Some(state.m.len()));
         state.step += 1;
-        let bias_correction1 = 1.0 - b1.powi(state.step);
-        let bias_correction2_sqrt = (1.0 - b2.powi(state.step)).sqrt();
+        let one = T::one();
+        let bias_correction1 = one - b1.powi(state.step);
+        let bias_correction2_sqrt = (one - b2.powi(state.step)).sqrt();
         let step_size = self.lr / bias_correction1;
         for (((p, m), v), &g) in param
             .iter_mut()
@@ -243,8 +248,8 @@ impl Optimizer for Adam {
             .zip(state.v.iter_mut())
             .zip(grad)
         {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
+            *m = b1 * *m + (one - b1) * g;
+            *v = b2 * *v + (one - b2) * g * g;
             let denom = v.sqrt() / bias_correction2_sqrt + eps;
             *p -= step_size * *m / denom;
         }
@@ -261,55 +266,55 @@ impl Optimizer for Adam {
 /// θ ← θ − lr · Δ
 /// ```
 #[derive(Clone, Debug)]
-pub struct Adadelta {
-    lr: f32,
-    rho: f32,
+pub struct Adadelta<T = f32> {
+    lr: T,
+    rho: T,
     /// `1 − ρ`, rounded from `f64` as PyTorch rounds its Python float (`0.1`, not the
     /// `0.100000024` of `1 − 0.9f32`).
-    one_minus_rho: f32,
-    eps: f32,
-    averages: SlotStates<AdadeltaState>,
+    one_minus_rho: T,
+    eps: T,
+    averages: SlotStates<AdadeltaState<T>>,
 }
 
 #[derive(Clone, Debug)]
-struct AdadeltaState {
-    square_avg: Vec<f32>,
-    acc_delta: Vec<f32>,
+struct AdadeltaState<T> {
+    square_avg: Vec<T>,
+    acc_delta: Vec<T>,
 }
 
-impl Adadelta {
+impl<T: Scalar> Adadelta<T> {
     /// Adadelta with learning rate `lr` (PyTorch's default is 1.0) and PyTorch's default
     /// `rho` and `eps`.
-    pub fn new(lr: f32) -> Self {
-        Self::with_rho(lr, 0.9, 1e-6)
+    pub fn new(lr: T) -> Self {
+        Self::with_rho(lr, 0.9, T::of_f64(1e-6))
     }
 
-    /// Adadelta with every hyper-parameter given, as PyTorch's Python floats.
-    pub fn with_rho(lr: f32, rho: f64, eps: f32) -> Self {
+    /// Adadelta with every hyper-parameter given, `rho` as PyTorch's Python float.
+    pub fn with_rho(lr: T, rho: f64, eps: T) -> Self {
         Adadelta {
             lr,
-            rho: rho as f32,
-            one_minus_rho: (1.0 - rho) as f32,
+            rho: T::of_f64(rho),
+            one_minus_rho: T::of_f64(1.0 - rho),
             eps,
             averages: SlotStates::default(),
         }
     }
 }
 
-impl Optimizer for Adadelta {
-    fn learning_rate(&self) -> f32 {
+impl<T: Scalar> Optimizer<T> for Adadelta<T> {
+    fn learning_rate(&self) -> T {
         self.lr
     }
 
-    fn set_learning_rate(&mut self, lr: f32) {
+    fn set_learning_rate(&mut self, lr: T) {
         self.lr = lr;
     }
 
-    fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]) {
+    fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]) {
         let (rho, one_minus_rho, eps, lr) = (self.rho, self.one_minus_rho, self.eps, self.lr);
         let state = self.averages.get_or_insert_with(slot, || AdadeltaState {
-            square_avg: vec![0.0; grad.len()],
-            acc_delta: vec![0.0; grad.len()],
+            square_avg: vec![T::zero(); grad.len()],
+            acc_delta: vec![T::zero(); grad.len()],
         });
         check_lengths(slot, param, grad, Some(state.square_avg.len()));
         for (((p, s), u), &g) in param
@@ -335,14 +340,14 @@ impl Optimizer for Adadelta {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CaptureGradient;
 
-impl Optimizer for CaptureGradient {
-    fn learning_rate(&self) -> f32 {
-        0.0
+impl<T: Scalar> Optimizer<T> for CaptureGradient {
+    fn learning_rate(&self) -> T {
+        T::zero()
     }
 
-    fn set_learning_rate(&mut self, _lr: f32) {}
+    fn set_learning_rate(&mut self, _lr: T) {}
 
-    fn update(&mut self, slot: Slot, param: &mut [f32], grad: &[f32]) {
+    fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]) {
         check_lengths(slot, param, grad, None);
         param.copy_from_slice(grad);
     }

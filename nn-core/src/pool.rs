@@ -19,6 +19,7 @@ use typenum::{Unsigned, U0};
 use crate::init::{Init, InitRng};
 use crate::layer::Layer;
 use crate::network::{batch_size, Parameters};
+use crate::scalar::Scalar;
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
 
 /// Which pool a [`Pool2d`] is: its name and its two maps, in its own file.
@@ -30,15 +31,15 @@ pub trait PoolKind {
     const TAKES_AN_IMAGE: &'static str;
 
     /// The pooling of a batch `a_prev` (N × C × H × W) into `a` (N × C × OH × OW).
-    fn forward(window: Window, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>);
+    fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>);
 
     /// The adjoint of the pool's derivative at `a_prev`, applied to `delta`, into
     /// `delta_prev`.
-    fn adjoint_input(
+    fn adjoint_input<T: Scalar>(
         window: Window,
-        a_prev: ArrayView4<'_, f32>,
-        delta: ArrayView4<'_, f32>,
-        delta_prev: ArrayViewMut4<'_, f32>,
+        a_prev: ArrayView4<'_, T>,
+        delta: ArrayView4<'_, T>,
+        delta_prev: ArrayViewMut4<'_, T>,
     );
 }
 
@@ -48,18 +49,18 @@ pub enum Max {}
 /// Average pooling: each window gives its mean.
 pub enum Avg {}
 
-/// Pooling of kind `P` over `K × K` windows at stride `S` of images of shape `I`, with
-/// the output shape in its type ([`LayerShape`]). Use it as [`crate::MaxPool2d`] or
-/// [`crate::AvgPool2d`].
+/// Pooling of kind `P` over `K × K` windows at stride `S` of images of shape `I` of
+/// element type `T`, with the output shape in its type ([`LayerShape`]). Use it as
+/// [`crate::MaxPool2d`] or [`crate::AvgPool2d`].
 ///
 /// The layer has no parameters: its value only carries the sizes.
-pub struct Pool2d<P, I, K, S>(Sizes<P, I, K, S>);
+pub struct Pool2d<P, I, K, S, T = f32>(Sizes<P, I, K, S, T>);
 
 /// Sizes held in the type only; `fn() -> _` owns none of them, so the layer is `Send`
 /// and `Sync` whatever they are.
-type Sizes<P, I, K, S> = PhantomData<fn() -> (P, I, K, S)>;
+type Sizes<P, I, K, S, T> = PhantomData<fn() -> (P, I, K, S, T)>;
 
-impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Pool2d<P, I, K, S> {
+impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned, T> Pool2d<P, I, K, S, T> {
     /// The window: size `K`, stride `S`, no padding.
     pub const WINDOW: Window = Window {
         size: K::USIZE,
@@ -84,7 +85,9 @@ impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Pool2d<P, I, K, S> {
     }
 }
 
-impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Layer for Pool2d<P, I, K, S> {
+impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned, T: Scalar> Layer
+    for Pool2d<P, I, K, S, T>
+{
     const KIND: &'static str = P::NAME;
     type InputDim = Ix4;
     type OutputDim = Ix4;
@@ -112,7 +115,7 @@ impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Layer for Pool2d<P, I
     ///
     /// If `a_prev` is not a batch of `I` or `a` is not shaped like the output.
     #[track_caller]
-    fn forward(&self, a_prev: ArrayView4<'_, f32>, a: ArrayViewMut4<'_, f32>) {
+    fn forward(&self, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>) {
         Self::check_batch(a_prev.shape());
         P::forward(Self::WINDOW, a_prev, a);
     }
@@ -124,9 +127,9 @@ impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Layer for Pool2d<P, I
     #[track_caller]
     fn adjoint_input(
         &self,
-        a_prev: ArrayView4<'_, f32>,
-        delta: ArrayView4<'_, f32>,
-        delta_prev: ArrayViewMut4<'_, f32>,
+        a_prev: ArrayView4<'_, T>,
+        delta: ArrayView4<'_, T>,
+        delta_prev: ArrayViewMut4<'_, T>,
     ) {
         Self::check_batch(delta_prev.shape());
         P::adjoint_input(Self::WINDOW, a_prev, delta, delta_prev);
@@ -134,33 +137,33 @@ impl<P: PoolKind, I: ImageShape, K: Unsigned, S: Unsigned> Layer for Pool2d<P, I
 }
 
 // By hand rather than derived, so that they hold whatever `P`, `I`, `K` and `S` are.
-impl<P, I, K, S> Clone for Pool2d<P, I, K, S> {
+impl<P, I, K, S, T> Clone for Pool2d<P, I, K, S, T> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<P, I, K, S> Copy for Pool2d<P, I, K, S> {}
+impl<P, I, K, S, T> Copy for Pool2d<P, I, K, S, T> {}
 
-impl<P, I, K, S> Default for Pool2d<P, I, K, S> {
+impl<P, I, K, S, T> Default for Pool2d<P, I, K, S, T> {
     fn default() -> Self {
         Pool2d(PhantomData)
     }
 }
 
-impl<P: PoolKind, I, K, S> std::fmt::Debug for Pool2d<P, I, K, S> {
+impl<P: PoolKind, I, K, S, T> std::fmt::Debug for Pool2d<P, I, K, S, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(P::NAME)
     }
 }
 
-impl<P, I, K, S> PartialEq for Pool2d<P, I, K, S> {
+impl<P, I, K, S, T> PartialEq for Pool2d<P, I, K, S, T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl<P, C, H, W, K, S> LayerShape for Pool2d<P, Image<C, H, W>, K, S>
+impl<P, C, H, W, K, S, T> LayerShape for Pool2d<P, Image<C, H, W>, K, S, T>
 where
     H: WindowOutput<K, S, U0>,
     W: WindowOutput<K, S, U0>,
@@ -170,7 +173,9 @@ where
         Image<C, <H as WindowOutput<K, S, U0>>::Output, <W as WindowOutput<K, S, U0>>::Output>;
 }
 
-impl<P: PoolKind, I, K, S> Parameters for Pool2d<P, I, K, S> {
+impl<P: PoolKind, I, K, S, T: Scalar> Parameters for Pool2d<P, I, K, S, T> {
+    type Elem = T;
+
     fn param_names(&self) -> &'static [&'static str] {
         &[]
     }
@@ -179,11 +184,11 @@ impl<P: PoolKind, I, K, S> Parameters for Pool2d<P, I, K, S> {
         crate::network::no_parameter(P::NAME, index)
     }
 
-    fn param(&self, index: usize) -> &[f32] {
+    fn param(&self, index: usize) -> &[T] {
         crate::network::no_parameter(P::NAME, index)
     }
 
-    fn param_mut(&mut self, index: usize) -> &mut [f32] {
+    fn param_mut(&mut self, index: usize) -> &mut [T] {
         crate::network::no_parameter(P::NAME, index)
     }
 }

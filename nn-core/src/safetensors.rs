@@ -2,7 +2,8 @@
 //!
 //! # Names and layouts
 //!
-//! Every parameter tensor of every layer is stored as one `F32` tensor named
+//! Every parameter tensor of every layer is stored as one tensor of the network's element
+//! type (`F32`, or `F64` for a network of `f64`), named
 //! `"<layer>.<tensor>"`: the layer's name in the network (its field name in the
 //! `network!` declaration) and the tensor's name from [`Parameters::param_names`], such as
 //! `fc1.weight` and `fc1.bias`; every buffer likewise (`bn1.running_mean`, `F32`, and
@@ -22,7 +23,7 @@
 //! [`load_into`] behaves like PyTorch's `load_state_dict(strict=True)`: the file must
 //! hold exactly the network's tensors. It checks, in the order the network lists its
 //! parameters and buffers, that each one is present ([`Error::MissingTensor`]), stored
-//! as the layer stores it, `F32` or `I64` ([`Error::DtypeMismatch`]), of the right shape
+//! as the layer stores it, `F32`, `F64` or `I64` ([`Error::DtypeMismatch`]), of the right shape
 //! ([`Error::ShapeMismatch`]), and, for a buffer, with values the layer takes (a running
 //! variance is not negative: [`Error::InvalidTensor`]); then that the file holds nothing else ([`Error::UnexpectedTensor`], the first such name
 //! in sorted order). It returns the first problem it finds, and it changes the network
@@ -54,7 +55,9 @@ use std::path::Path;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 
+use crate::scalar::Scalar;
 use crate::{Buffer, BufferMut, Error, Network};
+use num_traits::Zero;
 
 /// Bytes in the little-endian `u64` that starts every safetensors file: the header's
 /// length.
@@ -75,8 +78,8 @@ const SPARE_HEADER_VALUES: usize = 256;
 /// keeps a header's cost within a few times its length.
 const HEADER_BYTES_PER_VALUE: usize = 16;
 
-/// Writes every parameter (`F32`) and buffer (`F32` or `I64`) of `network` to `path` as
-/// safetensors.
+/// Writes every parameter (`F32`, or `F64` for a network of `f64`) and buffer (the same,
+/// or `I64`) of `network` to `path` as safetensors.
 ///
 /// Tensors are named `"<layer>.<tensor>"` (for example `fc1.weight`) and shaped as
 /// [`Parameters::param_shape`](crate::Parameters::param_shape) gives them — a Dense weight is
@@ -155,70 +158,57 @@ fn largest_file<N: Network + ?Sized>(network: &N) -> u64 {
 
 /// A tensor borrowed from a layer — a parameter or a buffer — encoded to little-endian
 /// bytes only when the serializer asks for them.
-enum Tensor<'a> {
-    F32 {
-        shape: &'a [usize],
-        values: &'a [f32],
-    },
-    I64(i64),
-}
+type Tensor<'a, T> = Buffer<'a, T>;
 
-impl<'a> Tensor<'a> {
-    fn of_buffer(buffer: Buffer<'a>) -> Self {
-        match buffer {
-            Buffer::F32 { shape, values } => Tensor::F32 { shape, values },
-            Buffer::I64(value) => Tensor::I64(value),
-        }
-    }
-}
-
-impl View for Tensor<'_> {
+impl<T: Scalar> View for Buffer<'_, T> {
     fn dtype(&self) -> Dtype {
         match self {
-            Tensor::F32 { .. } => Dtype::F32,
-            Tensor::I64(_) => Dtype::I64,
+            Buffer::Float { .. } => T::DTYPE,
+            Buffer::I64(_) => Dtype::I64,
         }
     }
 
     fn shape(&self) -> &[usize] {
         match self {
-            Tensor::F32 { shape, .. } => shape,
+            Buffer::Float { shape, .. } => shape,
             // A scalar.
-            Tensor::I64(_) => &[],
+            Buffer::I64(_) => &[],
         }
     }
 
     fn data(&self) -> Cow<'_, [u8]> {
         match self {
-            Tensor::F32 { values, .. } => {
-                Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            Buffer::Float { values, .. } => {
+                let mut bytes = Vec::with_capacity(std::mem::size_of_val(*values));
+                values.iter().for_each(|v| v.push_le_bytes(&mut bytes));
+                Cow::Owned(bytes)
             }
-            Tensor::I64(value) => Cow::Owned(value.to_le_bytes().to_vec()),
+            Buffer::I64(value) => Cow::Owned(value.to_le_bytes().to_vec()),
         }
     }
 
     fn data_len(&self) -> usize {
         match self {
-            Tensor::F32 { values, .. } => std::mem::size_of_val(*values),
-            Tensor::I64(_) => 8,
+            Buffer::Float { values, .. } => std::mem::size_of_val(*values),
+            Buffer::I64(_) => 8,
         }
     }
 }
 
 /// Every tensor of `network` by its full name, in order: each layer's parameters, then
 /// its buffers.
-fn tensors<N: Network + ?Sized>(network: &N) -> Vec<(String, Tensor<'_>)> {
+fn tensors<N: Network + ?Sized>(network: &N) -> Vec<(String, Tensor<'_, N::Elem>)> {
     let mut tensors = Vec::new();
     for (layer_name, layer) in network.layers() {
         for (index, param) in layer.param_names().iter().enumerate() {
-            let tensor = Tensor::F32 {
+            let tensor = Tensor::Float {
                 shape: layer.param_shape(index),
                 values: layer.param(index),
             };
             tensors.push((tensor_name(layer_name, param), tensor));
         }
         for (index, buffer) in layer.buffer_names().iter().enumerate() {
-            let tensor = Tensor::of_buffer(layer.buffer(index));
+            let tensor = layer.buffer(index);
             tensors.push((tensor_name(layer_name, buffer), tensor));
         }
     }
@@ -252,12 +242,12 @@ fn load_from_bytes<N: Network + ?Sized>(
     let mut next = || views.next().expect("`check` returns one view per tensor");
     for (_, layer) in network.layers_mut() {
         for index in 0..layer.param_names().len() {
-            copy_f32(layer.param_mut(index), &next());
+            copy_floats(layer.param_mut(index), &next());
         }
         for index in 0..layer.buffer_names().len() {
             let view = next();
             match layer.buffer_mut(index) {
-                BufferMut::F32(values) => copy_f32(values, &view),
+                BufferMut::Float(values) => copy_floats(values, &view),
                 BufferMut::I64(value) => {
                     let bytes: [u8; 8] = view.data().try_into().expect("an I64 scalar");
                     *value = i64::from_le_bytes(bytes);
@@ -268,11 +258,11 @@ fn load_from_bytes<N: Network + ?Sized>(
     Ok(())
 }
 
-/// `values` from the little-endian `F32` data of `view`, which has as many.
-fn copy_f32(values: &mut [f32], view: &TensorView<'_>) {
-    for (value, bytes) in values.iter_mut().zip(view.data().chunks_exact(4)) {
-        let bytes: [u8; 4] = bytes.try_into().expect("chunks of exactly 4 bytes");
-        *value = f32::from_le_bytes(bytes);
+/// `values` from the little-endian data of `view`, which has as many of their type.
+fn copy_floats<T: Scalar>(values: &mut [T], view: &TensorView<'_>) {
+    let size = std::mem::size_of::<T>();
+    for (value, bytes) in values.iter_mut().zip(view.data().chunks_exact(size)) {
+        *value = T::from_le_slice(bytes);
     }
 }
 
@@ -287,7 +277,7 @@ fn check<'data, N: Network + ?Sized>(
     let mut expected = HashSet::new();
     for (layer_name, layer) in network.layers() {
         let buffers = (0..layer.buffer_names().len()).map(|index| layer.buffer(index));
-        let params = (0..layer.param_names().len()).map(|index| Buffer::F32 {
+        let params = (0..layer.param_names().len()).map(|index| Buffer::Float {
             shape: layer.param_shape(index),
             values: layer.param(index),
         });
@@ -303,7 +293,6 @@ fn check<'data, N: Network + ?Sized>(
                     name,
                 });
             };
-            let tensor = Tensor::of_buffer(tensor);
             if view.dtype() != tensor.dtype() {
                 return Err(Error::DtypeMismatch {
                     path: path.into(),
@@ -329,9 +318,9 @@ fn check<'data, N: Network + ?Sized>(
                 "layer `{layer_name}`: tensor `{own}` does not have as many elements as \
                  its shape {shape:?} says",
             );
-            if let (Some(index), Tensor::F32 { values, .. }) = (buffer_index, &tensor) {
-                let mut loaded = vec![0.0; values.len()];
-                copy_f32(&mut loaded, &view);
+            if let (Some(index), Tensor::Float { values, .. }) = (buffer_index, &tensor) {
+                let mut loaded = vec![N::Elem::zero(); values.len()];
+                copy_floats(&mut loaded, &view);
                 if let Err(reason) = layer.check_buffer(index, &loaded) {
                     return Err(Error::InvalidTensor {
                         path: path.into(),
@@ -549,11 +538,13 @@ mod tests {
     }
 
     impl Network for TwoLayers {
-        fn layers(&self) -> Vec<(&'static str, &dyn Parameters)> {
+        type Elem = f32;
+
+        fn layers(&self) -> Vec<(&'static str, &dyn Parameters<Elem = f32>)> {
             vec![("fc1", &self.fc1), ("fc2", &self.fc2)]
         }
 
-        fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Parameters)> {
+        fn layers_mut(&mut self) -> Vec<(&'static str, &mut dyn Parameters<Elem = f32>)> {
             vec![("fc1", &mut self.fc1), ("fc2", &mut self.fc2)]
         }
     }

@@ -1,20 +1,170 @@
-//! The element types the kernels accept.
+//! The element types of networks and kernels: `f32`, like PyTorch's default, or `f64`.
 //!
-//! Networks store `f32`, like PyTorch's default. Every kernel is generic over
-//! [`Scalar`] as well, so the finite-difference checks in the tests can run in `f64`,
-//! where a tight tolerance is meaningful (PyTorch's `gradcheck` insists on the same).
-
-use std::any::TypeId;
+//! Every kernel is generic over [`Scalar`]. The fast paths written for `f32` alone (the
+//! packed matrix products, the direct convolutions, the pooling adjoint) are reached
+//! through [`Scalar::as_f32`] and its siblings, which each type implements: `f32`
+//! hands its slices over, `f64` declines, and its kernels take the general path.
 
 use ndarray::{ArrayView, ArrayViewMut, Dimension, LinalgScalar, ScalarOperand, Zip};
-use num_traits::{Float, FromPrimitive};
+use num_traits::{Float, FromPrimitive, NumAssign};
 
 /// A floating-point element type: `f32` or `f64`.
 pub trait Scalar:
-    LinalgScalar + ScalarOperand + Float + FromPrimitive + std::fmt::Debug + Send + Sync
+    LinalgScalar
+    + ScalarOperand
+    + Float
+    + NumAssign
+    + FromPrimitive
+    + std::fmt::Debug
+    + std::fmt::Display
+    + Default
+    + Send
+    + Sync
+    + 'static
 {
+    /// The type's name as Rust spells it, for messages: `"f32"`.
+    const NAME: &'static str;
+
+    /// Whether the kernels written for `f32` alone (the packed and direct matrix
+    /// products) multiply this type; the others take ndarray's general product.
+    const F32_KERNELS: bool;
+
+    /// The safetensors dtype of this type's tensors: `F32` or `F64`.
+    const DTYPE: safetensors::Dtype;
+
+    /// The `f32` words one element takes in the threads' scratch space: 1 or 2.
+    const WORDS: usize;
+
     /// Converts an `f32` constant (a slope, a learning rate) to this type.
     fn of_f32(value: f32) -> Self;
+
+    /// This value in `f64`, exactly: where sums are taken in `f64` whatever the type.
+    fn widen(self) -> f64;
+
+    /// Converts an `f64` constant (PyTorch's Python floats) to this type, rounding to
+    /// nearest.
+    fn of_f64(value: f64) -> Self;
+
+    /// `values` as `f32`, if this type is `f32`: the way into a kernel written for `f32`
+    /// alone.
+    fn as_f32(values: &[Self]) -> Option<&[f32]>;
+
+    /// [`Scalar::as_f32`], to write to.
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]>;
+
+    /// [`Scalar::as_f32_mut`] for a view of any layout.
+    fn view_as_f32_mut<D: Dimension>(
+        view: ArrayViewMut<'_, Self, D>,
+    ) -> Option<ArrayViewMut<'_, f32, D>>;
+
+    /// `words`, which start on a cache line, as `words.len() / WORDS` elements: how a
+    /// thread's scratch space (kept in `f32` words) lends itself to either type.
+    fn of_words(words: &mut [f32]) -> &mut [Self];
+
+    /// Appends the little-endian bytes of `self`, as safetensors stores it.
+    fn push_le_bytes(self, bytes: &mut Vec<u8>);
+
+    /// The value of the little-endian bytes `bytes`, of which there are exactly
+    /// `size_of::<Self>()`.
+    fn from_le_slice(bytes: &[u8]) -> Self;
+}
+
+impl Scalar for f32 {
+    const NAME: &'static str = "f32";
+    const DTYPE: safetensors::Dtype = safetensors::Dtype::F32;
+    const F32_KERNELS: bool = true;
+    const WORDS: usize = 1;
+
+    fn of_f32(value: f32) -> Self {
+        value
+    }
+
+    fn widen(self) -> f64 {
+        f64::from(self)
+    }
+
+    fn of_f64(value: f64) -> Self {
+        value as f32
+    }
+
+    fn as_f32(values: &[Self]) -> Option<&[f32]> {
+        Some(values)
+    }
+
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]> {
+        Some(values)
+    }
+
+    fn view_as_f32_mut<D: Dimension>(
+        view: ArrayViewMut<'_, Self, D>,
+    ) -> Option<ArrayViewMut<'_, f32, D>> {
+        Some(view)
+    }
+
+    fn of_words(words: &mut [f32]) -> &mut [Self] {
+        words
+    }
+
+    fn push_le_bytes(self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(&self.to_le_bytes());
+    }
+
+    fn from_le_slice(bytes: &[u8]) -> Self {
+        f32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+    }
+}
+
+impl Scalar for f64 {
+    const NAME: &'static str = "f64";
+    const DTYPE: safetensors::Dtype = safetensors::Dtype::F64;
+    const F32_KERNELS: bool = false;
+    const WORDS: usize = 2;
+
+    fn of_f32(value: f32) -> Self {
+        f64::from(value)
+    }
+
+    fn widen(self) -> f64 {
+        self
+    }
+
+    fn of_f64(value: f64) -> Self {
+        value
+    }
+
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
+
+    fn view_as_f32_mut<D: Dimension>(
+        _: ArrayViewMut<'_, Self, D>,
+    ) -> Option<ArrayViewMut<'_, f32, D>> {
+        None
+    }
+
+    fn of_words(words: &mut [f32]) -> &mut [Self] {
+        assert_eq!(
+            words.as_ptr().align_offset(std::mem::align_of::<f64>()),
+            0,
+            "scratch words start on a cache line"
+        );
+        // SAFETY: the words are aligned for f64 (checked above), every bit pattern is a
+        // valid f64, and the result covers no more bytes than `words`, borrowed as long
+        // and as exclusively.
+        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() / 2) }
+    }
+
+    fn push_le_bytes(self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(&self.to_le_bytes());
+    }
+
+    fn from_le_slice(bytes: &[u8]) -> Self {
+        f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+    }
 }
 
 /// `sum += part`, element by element: where a sum taken in parts is put together.
@@ -24,42 +174,5 @@ pub(crate) fn add_into<T: Scalar, D: Dimension>(
 ) {
     Zip::from(&mut sum)
         .and(&part)
-        .for_each(|sum, &part| *sum = *sum + part);
-}
-
-impl Scalar for f32 {
-    fn of_f32(value: f32) -> Self {
-        value
-    }
-}
-
-impl Scalar for f64 {
-    fn of_f32(value: f32) -> Self {
-        f64::from(value)
-    }
-}
-
-/// `values` as a slice of `U`, if `T` is `U`: for kernels written for `f32` alone, called
-/// from code generic over the element type.
-pub(crate) fn same_type<T: 'static, U: 'static>(values: &[T]) -> Option<&[U]> {
-    // SAFETY: T and U are the same type.
-    (TypeId::of::<T>() == TypeId::of::<U>())
-        .then(|| unsafe { &*(values as *const [T] as *const [U]) })
-}
-
-/// [`same_type`], to write to.
-pub(crate) fn same_type_mut<T: 'static, U: 'static>(values: &mut [T]) -> Option<&mut [U]> {
-    // SAFETY: T and U are the same type.
-    (TypeId::of::<T>() == TypeId::of::<U>())
-        .then(|| unsafe { &mut *(values as *mut [T] as *mut [U]) })
-}
-
-/// [`same_type_mut`] for a view of any layout.
-pub(crate) fn same_type_view_mut<'a, T: 'static, U: 'static, D: Dimension>(
-    mut view: ArrayViewMut<'a, T, D>,
-) -> Option<ArrayViewMut<'a, U, D>> {
-    // SAFETY: T and U are the same type, so the view's elements are valid `U`s, borrowed
-    // as long and as exclusively as by `view`, which is consumed.
-    (TypeId::of::<T>() == TypeId::of::<U>())
-        .then(|| unsafe { view.raw_view_mut().cast::<U>().deref_into_view_mut() })
+        .for_each(|sum, &part| *sum += part);
 }

@@ -2,13 +2,12 @@
 //! the largest size asked of it: a warmed-up training step allocates nothing, and a
 //! kernel that works a sample at a time keeps its working set in cache.
 
-use std::any::TypeId;
 use std::cell::RefCell;
 
 use ndarray::{Array1, Ix1};
 
 use crate::aligned;
-use crate::scalar::{same_type_mut, Scalar};
+use crate::scalar::Scalar;
 
 /// A buffer of `f32` that starts on a cache line, so that no vector load from it
 /// straddles two lines, and that grows to the longest length asked of it.
@@ -127,19 +126,16 @@ pub fn thread_floats() -> usize {
 /// Runs `f` on `len` elements of scratch space for `what`, whose contents are left from
 /// earlier use: `f` must write before it reads.
 ///
-/// For `f32` the space is the calling thread's, made on its first use and kept, like the
-/// matrix products' packing buffers, so a kernel that works one sample at a time keeps
-/// its working set in cache and a warmed-up step allocates nothing. Other types (the
-/// `f64` of the gradient checks) get a fresh vector.
+/// The space is the calling thread's, made on its first use and kept, like the matrix
+/// products' packing buffers, so a kernel that works one sample at a time keeps its
+/// working set in cache and a warmed-up step allocates nothing; an `f64` takes two of its
+/// `f32` words.
 pub(crate) fn with_scratch<T: Scalar, R>(
     what: Space,
     len: usize,
     f: impl FnOnce(&mut [T]) -> R,
 ) -> R {
-    if TypeId::of::<T>() != TypeId::of::<f32>() {
-        return f(&mut vec![T::zero(); len]);
-    }
-    let run = |buffer: &mut Buffer| f(same_type_mut(buffer.get(len)).expect("T is f32"));
+    let run = |buffer: &mut Buffer| f(T::of_words(buffer.get(len * T::WORDS)));
     let mut run = Some(run);
     let ran = SCRATCH.try_with(|scratch| {
         let run = run.take().expect("called once");

@@ -21,6 +21,7 @@
 //!     step_per_sample: 276,
 //!     step_fixed: 101_770,
 //!     scratch: ThreadScratch::NONE,
+//!     element_bytes: 4,
 //! };
 //! const LEN: usize = render::<0>("Mlp", &[784], ROWS, MEMORY).len();
 //! const SUMMARY: Text<LEN> = render("Mlp", &[784], ROWS, MEMORY);
@@ -30,7 +31,7 @@
 use crate::scratch::ThreadScratch;
 use crate::text::{chars, dims_chars, thousands_chars, Text};
 
-/// What a network keeps, in floats.
+/// What a network keeps, in floats (elements of its type).
 #[derive(Clone, Copy, Debug)]
 pub struct Memory {
     /// The parameters (and the gradient a step keeps, as many).
@@ -41,6 +42,8 @@ pub struct Memory {
     pub step_fixed: usize,
     /// Per thread, at most: the kernels' scratch.
     pub scratch: ThreadScratch,
+    /// The bytes of one float: 4 for `f32`, 8 for `f64`.
+    pub element_bytes: usize,
 }
 
 /// A layer's row of the table.
@@ -149,18 +152,21 @@ const fn push_memory<const N: usize>(text: Text<N>, memory: Memory) -> Text<N> {
         step_per_sample,
         step_fixed,
         scratch,
+        element_bytes: size,
     } = memory;
-    let text = push_floats(text.push("parameters        "), params);
-    let text = push_floats(text.push("\nstep, per sample  "), step_per_sample);
+    let text = push_floats(text.push("parameters        "), params, size);
+    let text = push_floats(text.push("\nstep, per sample  "), step_per_sample, size);
     let text = push_floats(
         text.push(": activations, error signals\nstep, fixed       "),
         step_fixed,
+        size,
     );
     let text = push_bytes(
         text.push(": the gradient\noptimizer state   none (Sgd::new), "),
         params,
+        size,
     );
-    let text = push_bytes(text.push(" (momentum), "), 2 * params).push(" (Adam)\n");
+    let text = push_bytes(text.push(" (momentum), "), 2 * params, size).push(" (Adam)\n");
     let per_thread = scratch.total();
     if per_thread == 0 {
         return text;
@@ -171,17 +177,17 @@ const fn push_memory<const N: usize>(text: Text<N>, memory: Memory) -> Text<N> {
         (true, false) => "an unrolled conv input, a partial conv gradient",
         (false, _) => "packed matrix panels",
     };
-    push_floats(text.push("scratch, thread   at most "), per_thread)
+    push_floats(text.push("scratch, thread   at most "), per_thread, size)
         .push(": ")
         .push(what)
         .push("\n")
 }
 
-/// The size of `floats` `f32` values, to a tenth of a KiB or MiB.
-const fn push_bytes<const N: usize>(text: Text<N>, floats: usize) -> Text<N> {
+/// The size of `floats` values of `size` bytes, to a tenth of a KiB or MiB.
+const fn push_bytes<const N: usize>(text: Text<N>, floats: usize, size: usize) -> Text<N> {
     // In u128: ten times the bytes of the largest network the macro accepts overflow
     // a 64-bit usize.
-    let bytes = floats as u128 * 4;
+    let bytes = floats as u128 * size as u128;
     let (unit, name) = if bytes < 1024 * 1024 {
         (1024, " KiB")
     } else {
@@ -195,8 +201,8 @@ const fn push_bytes<const N: usize>(text: Text<N>, floats: usize) -> Text<N> {
 }
 
 /// `44,426 floats (173.5 KiB)`.
-const fn push_floats<const N: usize>(text: Text<N>, floats: usize) -> Text<N> {
-    push_bytes(text.push_thousands(floats).push(" floats ("), floats).push(")")
+const fn push_floats<const N: usize>(text: Text<N>, floats: usize, size: usize) -> Text<N> {
+    push_bytes(text.push_thousands(floats).push(" floats ("), floats, size).push(")")
 }
 
 #[cfg(test)]
@@ -205,8 +211,8 @@ mod tests {
 
     #[test]
     fn sizes_are_in_kib_or_mib_to_a_tenth() {
-        let text: Text<64> = push_floats(Text::new(), 44_426).push(" ");
-        let text = push_bytes(text, 1 << 20);
+        let text: Text<64> = push_floats(Text::new(), 44_426, 4).push(" ");
+        let text = push_bytes(text, 1 << 20, 4);
         assert_eq!(text.as_str(), "44,426 floats (173.5 KiB) 4.0 MiB");
     }
 
@@ -236,6 +242,7 @@ mod tests {
                 packed_a: 10,
                 ..ThreadScratch::NONE
             },
+            element_bytes: 4,
         };
         let len = render::<0>("Net", &[1, 28, 28], ROWS, memory).len();
         let text = render::<1024>("Net", &[1, 28, 28], ROWS, memory);

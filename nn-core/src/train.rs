@@ -31,6 +31,7 @@ use crate::loss::{Loss, SoftmaxCrossEntropy};
 use crate::metrics::accuracy;
 use crate::network::Network;
 use crate::optim::Optimizer;
+use crate::scalar::Scalar;
 
 /// A network as the training loop sees it: `network!` implements this trait by
 /// forwarding to the generated methods of the same names.
@@ -43,16 +44,16 @@ pub trait Model: Network {
     fn input_shape() -> &'static [usize];
 
     /// The outputs for a batch of inputs.
-    fn forward(&self, x: ArrayView<'_, f32, Self::Batch>) -> Array2<f32>;
+    fn forward(&self, x: ArrayView<'_, Self::Elem, Self::Batch>) -> Array2<Self::Elem>;
 
     /// One training step; returns the mean loss before the update.
-    fn train_step<L: Loss, O: Optimizer>(
+    fn train_step<L: Loss<Self::Elem>, O: Optimizer<Self::Elem>>(
         &mut self,
-        x: ArrayView<'_, f32, Self::Batch>,
+        x: ArrayView<'_, Self::Elem, Self::Batch>,
         targets: L::Targets<'_>,
         loss: &L,
         optimizer: &mut O,
-    ) -> f32;
+    ) -> Self::Elem;
 }
 
 /// How the learning rate changes from one epoch to the next.
@@ -63,7 +64,7 @@ pub enum Schedule {
     /// Multiplied by `gamma` after every epoch (PyTorch's `ExponentialLR`).
     Exponential {
         /// The factor per epoch.
-        gamma: f32,
+        gamma: f64,
     },
     /// Multiplied by `gamma` after every `step_size` epochs (PyTorch's `StepLR`);
     /// `step_size` must be at least 1.
@@ -71,7 +72,7 @@ pub enum Schedule {
         /// Epochs between two decays.
         step_size: usize,
         /// The factor of each decay.
-        gamma: f32,
+        gamma: f64,
     },
 }
 
@@ -171,28 +172,29 @@ pub struct History {
 
 /// A labelled data set: a batch of inputs (samples along the first axis) and a class
 /// per sample.
-struct Labelled<'a, D: Dimension> {
-    inputs: ArrayView<'a, f32, D>,
+struct Labelled<'a, D: Dimension, T> {
+    inputs: ArrayView<'a, T, D>,
     labels: &'a [usize],
 }
 
 /// What [`Trainer::on_epoch`] calls.
 type EpochCallback<'a> = Box<dyn FnMut(&Epoch) + 'a>;
 
-/// The training loop's settings; [`Trainer::fit`] runs it.
-pub struct Trainer<'a, D: Dimension> {
+/// The training loop's settings; [`Trainer::fit`] runs it, on batches of dimension `D`
+/// and element type `T`.
+pub struct Trainer<'a, D: Dimension, T = f32> {
     epochs: usize,
     batch_size: usize,
     seed: u64,
     schedule: Schedule,
-    validation: Option<Labelled<'a, D>>,
+    validation: Option<Labelled<'a, D, T>>,
     early_stopping: Option<EarlyStopping>,
     checkpoint: Option<PathBuf>,
     progress: bool,
     on_epoch: Option<EpochCallback<'a>>,
 }
 
-impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
+impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
     /// `epochs` passes over the training set in batches of `batch_size` (the last batch
     /// of an epoch may be smaller), shuffled with seed 0, at a constant learning rate,
     /// with a progress bar when standard error is a terminal.
@@ -223,7 +225,7 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
     }
 
     /// A validation set, evaluated after every epoch.
-    pub fn validation(mut self, inputs: ArrayView<'a, f32, D>, labels: &'a [usize]) -> Self {
+    pub fn validation(mut self, inputs: ArrayView<'a, T, D>, labels: &'a [usize]) -> Self {
         self.validation = Some(Labelled { inputs, labels });
         self
     }
@@ -271,12 +273,12 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
         mut self,
         net: &mut N,
         optimizer: &mut O,
-        inputs: ArrayView<'_, f32, D>,
+        inputs: ArrayView<'_, T, D>,
         labels: &[usize],
     ) -> Result<History, Error>
     where
-        N: Model<Batch = D>,
-        O: Optimizer,
+        N: Model<Batch = D, Elem = T>,
+        O: Optimizer<T>,
     {
         assert!(
             self.epochs > 0 && self.batch_size > 0,
@@ -320,7 +322,7 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
             bar.reset();
             bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
             order.shuffle(&mut rng);
-            let learning_rate = optimizer.learning_rate();
+            let learning_rate = optimizer.learning_rate().widen() as f32;
             let mut total_loss = 0.0f64;
             for (step, chunk) in order.chunks(self.batch_size).enumerate() {
                 let mut x = batch.slice_axis_mut(Axis(0), Slice::from(..chunk.len()));
@@ -336,10 +338,10 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
                     return Err(Error::NonFiniteLoss {
                         epoch,
                         step: step + 1,
-                        loss,
+                        loss: loss.widen(),
                     });
                 }
-                total_loss += f64::from(loss) * chunk.len() as f64;
+                total_loss += loss.widen() * chunk.len() as f64;
                 bar.inc(1);
                 // Formatting the message allocates: only for a visible bar, now and then.
                 if !bar.is_hidden() && (step % 8 == 0 || step + 1 == steps_per_epoch) {
@@ -405,7 +407,7 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
                 }
             };
             if let Some(gamma) = decay {
-                optimizer.set_learning_rate(optimizer.learning_rate() * gamma);
+                optimizer.set_learning_rate(optimizer.learning_rate() * T::of_f64(gamma));
             }
             if self
                 .early_stopping
@@ -437,7 +439,7 @@ impl<'a, D: Dimension + RemoveAxis> Trainer<'a, D> {
 /// a thousand samples at a time.
 pub fn evaluate<N: Model>(
     net: &N,
-    inputs: ArrayView<'_, f32, N::Batch>,
+    inputs: ArrayView<'_, N::Elem, N::Batch>,
     labels: &[usize],
 ) -> (f32, f32) {
     assert_eq!(
@@ -449,7 +451,8 @@ pub fn evaluate<N: Model>(
     for (start, labels) in (0..).step_by(1000).zip(labels.chunks(1000)) {
         let x = inputs.slice_axis(Axis(0), Slice::from(start..start + labels.len()));
         let outputs = net.forward(x);
-        loss += f64::from(SoftmaxCrossEntropy.loss(outputs.view(), labels)) * labels.len() as f64;
+        let mean = SoftmaxCrossEntropy.loss(outputs.view(), labels);
+        loss += mean.widen() * labels.len() as f64;
         correct += f64::from(accuracy(outputs.view(), labels)) * labels.len() as f64;
     }
     let n = labels.len().max(1) as f64;

@@ -13,7 +13,7 @@ use syn::ext::IdentExt;
 
 use crate::activations::Activation;
 use crate::kinds::Input;
-use crate::sample::Shape;
+use crate::sample::{Elem, Shape};
 use crate::shape::Model;
 
 pub fn expand(model: &Model) -> TokenStream {
@@ -21,6 +21,7 @@ pub fn expand(model: &Model) -> TokenStream {
         attrs,
         vis,
         name,
+        elem,
         input,
         layers,
     } = model;
@@ -101,7 +102,7 @@ pub fn expand(model: &Model) -> TokenStream {
             quote!(a.#last),
         )
     };
-    let input_array = batch_view(*input);
+    let input_array = batch_view(*input, *elem);
     let batch_dim = match input {
         Shape::Vector(_) => quote!(::frechet::ndarray::Ix2),
         Shape::Image { .. } => quote!(::frechet::ndarray::Ix4),
@@ -125,7 +126,7 @@ pub fn expand(model: &Model) -> TokenStream {
         /// One buffer per layer, for a batch: the activations `a_l` or the error signals `δ_l`.
         #[doc(hidden)]
         #vis struct #buffers {
-            #(#names: ::frechet::ndarray::Array<f32, <#types as ::frechet::Layer>::OutputDim>,)*
+            #(#names: ::frechet::ndarray::Array<#elem, <#types as ::frechet::Layer>::OutputDim>,)*
         }
 
         /// What a training step of the network keeps between steps of the same batch size.
@@ -158,6 +159,7 @@ pub fn expand(model: &Model) -> TokenStream {
                     step_per_sample: #name::STEP_FLOATS_PER_SAMPLE,
                     step_fixed: #name::STEP_FLOATS_FIXED,
                     scratch: #name::__SCRATCH,
+                    element_bytes: ::std::mem::size_of::<#elem>(),
                 };
                 const __FRECHET_ROWS: &[::frechet::summary::Row] = &[#(#rows),*];
                 const __FRECHET_LEN: usize = ::frechet::summary::render::<0>(
@@ -225,7 +227,7 @@ pub fn expand(model: &Model) -> TokenStream {
             ///
             /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`].
             #[track_caller]
-            pub fn forward(&self, x: #input_array) -> ::frechet::ndarray::Array2<f32> {
+            pub fn forward(&self, x: #input_array) -> ::frechet::ndarray::Array2<#elem> {
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut a = #buffers::zeros(batch);
                 self.forward_into(x, &mut a);
@@ -244,12 +246,12 @@ pub fn expand(model: &Model) -> TokenStream {
             /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`] or the targets do
             /// not match the batch.
             #[track_caller]
-            pub fn loss_and_grads<L: ::frechet::Loss>(
+            pub fn loss_and_grads<L: ::frechet::Loss<#elem>>(
                 &self,
                 x: #input_array,
                 targets: L::Targets<'_>,
                 loss: &L,
-            ) -> (f32, Self) {
+            ) -> (#elem, Self) {
                 // The fused step replaces each parameter by its gradient, after its last use.
                 let mut grad = #name {
                     #(#names: ::std::clone::Clone::clone(&self.#names),)*
@@ -274,13 +276,13 @@ pub fn expand(model: &Model) -> TokenStream {
             /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`] or the targets do
             /// not match the batch.
             #[track_caller]
-            pub fn train_step<L: ::frechet::Loss, O: ::frechet::Optimizer>(
+            pub fn train_step<L: ::frechet::Loss<#elem>, O: ::frechet::Optimizer<#elem>>(
                 &mut self,
                 x: #input_array,
                 targets: L::Targets<'_>,
                 loss: &L,
                 optimizer: &mut O,
-            ) -> f32 {
+            ) -> #elem {
                 use ::frechet::Activation as _;
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut s = self.__scratch.take_or(
@@ -355,28 +357,30 @@ pub fn expand(model: &Model) -> TokenStream {
                 &Self::INPUT_SHAPE
             }
 
-            fn forward(&self, x: #input_array) -> ::frechet::ndarray::Array2<f32> {
+            fn forward(&self, x: #input_array) -> ::frechet::ndarray::Array2<#elem> {
                 #name::forward(self, x)
             }
 
-            fn train_step<L: ::frechet::Loss, O: ::frechet::Optimizer>(
+            fn train_step<L: ::frechet::Loss<#elem>, O: ::frechet::Optimizer<#elem>>(
                 &mut self,
                 x: #input_array,
                 targets: L::Targets<'_>,
                 loss: &L,
                 optimizer: &mut O,
-            ) -> f32 {
+            ) -> #elem {
                 #name::train_step(self, x, targets, loss, optimizer)
             }
         }
 
         impl ::frechet::Network for #name {
-            fn layers(&self) -> ::std::vec::Vec<(&'static str, &dyn ::frechet::Parameters)> {
-                ::std::vec![#((#name_strings, &self.#names as &dyn ::frechet::Parameters)),*]
+            type Elem = #elem;
+
+            fn layers(&self) -> ::std::vec::Vec<(&'static str, &dyn ::frechet::Parameters<Elem = #elem>)> {
+                ::std::vec![#((#name_strings, &self.#names as &dyn ::frechet::Parameters<Elem = #elem>)),*]
             }
 
-            fn layers_mut(&mut self) -> ::std::vec::Vec<(&'static str, &mut dyn ::frechet::Parameters)> {
-                ::std::vec![#((#name_strings, &mut self.#names as &mut dyn ::frechet::Parameters)),*]
+            fn layers_mut(&mut self) -> ::std::vec::Vec<(&'static str, &mut dyn ::frechet::Parameters<Elem = #elem>)> {
+                ::std::vec![#((#name_strings, &mut self.#names as &mut dyn ::frechet::Parameters<Elem = #elem>)),*]
             }
         }
     }
@@ -400,7 +404,7 @@ fn layer_type(model: &Model, i: usize) -> TokenStream {
             })
         }
     };
-    layer.kind.ty(&input)
+    layer.kind.ty(&input, model.elem)
 }
 
 /// The name of the constant that holds layer `i`'s output shape, for the layers whose
@@ -598,10 +602,10 @@ fn dims(shape: Shape) -> Vec<Literal> {
         .collect()
 }
 
-/// The borrowed batch array for a per-sample shape (batch first).
-fn batch_view(shape: Shape) -> TokenStream {
+/// The borrowed batch array for a per-sample shape (batch first) of `elem`.
+fn batch_view(shape: Shape, elem: Elem) -> TokenStream {
     match shape {
-        Shape::Vector(_) => quote!(::frechet::ndarray::ArrayView2<'_, f32>),
-        Shape::Image { .. } => quote!(::frechet::ndarray::ArrayView4<'_, f32>),
+        Shape::Vector(_) => quote!(::frechet::ndarray::ArrayView2<'_, #elem>),
+        Shape::Image { .. } => quote!(::frechet::ndarray::ArrayView4<'_, #elem>),
     }
 }

@@ -16,15 +16,17 @@ use syn::{bracketed, Attribute, Ident, LitInt, Token, Visibility};
 use crate::activations::Activation;
 use crate::expand::expand;
 use crate::kinds::Kind;
-use crate::parse::NetworkDecl;
-use crate::sample::Shape;
-use crate::shape::{Layer, Model};
+use crate::parse::{parse_elem, NetworkDecl};
+use crate::sample::{Elem, Shape};
+use crate::shape::{elem_of, Layer, Model};
 
 /// What a stand-in needs to know of a declaration.
 pub struct Header {
     attrs: Vec<Attribute>,
     vis: Visibility,
     name: Ident,
+    /// The element type, `f32` where it is not one of the two.
+    elem: Elem,
     /// The number of input dimensions, if they could be read.
     input_rank: Option<usize>,
 }
@@ -36,6 +38,7 @@ impl Header {
             attrs: decl.attrs.clone(),
             vis: decl.vis.clone(),
             name: decl.name.clone(),
+            elem: decl.elem.as_ref().and_then(elem_of).unwrap_or(Elem::F32),
             input_rank: Some(decl.input.dims.len()),
         }
     }
@@ -47,6 +50,7 @@ impl Header {
             let vis = input.parse()?;
             input.parse::<Token![struct]>()?;
             let name = input.parse()?;
+            let elem = parse_elem(input).ok().flatten();
             let body: Option<Group> = input.parse().ok();
             input.parse::<TokenStream>()?;
             let input_rank = body.and_then(|body| input_rank.parse2(body.stream()).ok());
@@ -54,6 +58,7 @@ impl Header {
                 attrs,
                 vis,
                 name,
+                elem: elem.as_ref().and_then(elem_of).unwrap_or(Elem::F32),
                 input_rank,
             })
         };
@@ -96,6 +101,7 @@ pub fn fallback(header: &Header) -> TokenStream {
         attrs: header.attrs.clone(),
         vis: header.vis.clone(),
         name: header.name.clone(),
+        elem: header.elem,
         input,
         layers: vec![rejected],
     })

@@ -11,7 +11,7 @@ use syn::Expr;
 use crate::args::{positional_only, Args};
 use crate::ctxt::Ctxt;
 use crate::parse::LayerDecl;
-use crate::sample::{Shape, Window};
+use crate::sample::{Elem, Shape, Window};
 use crate::suggest::{misspelt, unknown};
 
 /// The names `network!` knows, for suggestions.
@@ -287,7 +287,11 @@ impl Kind {
     /// The core type of the layer for `input`: with its shapes as typenum numbers where
     /// the macro knows them, and as a `Dims` of const numbers where only const
     /// evaluation does (a user's layer, and every layer after one).
-    pub fn ty(&self, input: &Input) -> TokenStream {
+    ///
+    /// A network of another element type than `f32` gives it as every layer type's last
+    /// generic argument (`Dense<…, f64>`); `f32` is every layer type's default.
+    pub fn ty(&self, input: &Input, elem: Elem) -> TokenStream {
+        let elem = elem.trailing_arg();
         // The input as a number of features (for `Dense`) and as a shape type.
         let (features, image) = match input {
             Input::Known(Shape::Vector(n)) if self.is_built_in() => {
@@ -314,24 +318,24 @@ impl Kind {
         match self {
             Kind::Dense { outputs } => {
                 let outputs = type_number(*outputs);
-                quote!(::frechet::Dense<#features, #outputs>)
+                quote!(::frechet::Dense<#features, #outputs #elem>)
             }
             Kind::Conv2d { outputs, window } => {
                 let outputs = type_number(*outputs);
                 let [k, s, p] = [window.size, window.stride, window.padding].map(type_number);
-                quote!(::frechet::Conv2d<#image, #outputs, #k, #s, #p>)
+                quote!(::frechet::Conv2d<#image, #outputs, #k, #s, #p #elem>)
             }
             Kind::Pool { op, window } => {
                 let [k, s] = [window.size, window.stride].map(type_number);
                 match op {
-                    PoolOp::Max => quote!(::frechet::MaxPool2d<#image, #k, #s>),
-                    PoolOp::Avg => quote!(::frechet::AvgPool2d<#image, #k, #s>),
+                    PoolOp::Max => quote!(::frechet::MaxPool2d<#image, #k, #s #elem>),
+                    PoolOp::Avg => quote!(::frechet::AvgPool2d<#image, #k, #s #elem>),
                 }
             }
-            Kind::Flatten => quote!(::frechet::Flatten<#image>),
+            Kind::Flatten => quote!(::frechet::Flatten<#image #elem>),
             Kind::Dropout { rate } => {
                 let rate = Literal::f64_suffixed(*rate);
-                quote!(::frechet::Dropout<#image, { #rate.to_bits() }>)
+                quote!(::frechet::Dropout<#image, { #rate.to_bits() } #elem>)
             }
             Kind::BatchNorm {
                 image: is_image,
@@ -339,7 +343,7 @@ impl Kind {
                 momentum,
             } => {
                 let [eps, momentum] = [*eps, *momentum].map(Literal::f32_suffixed);
-                quote!(::frechet::BatchNorm<#image, #is_image, { #eps.to_bits() }, { #momentum.to_bits() }>)
+                quote!(::frechet::BatchNorm<#image, #is_image, { #eps.to_bits() }, { #momentum.to_bits() } #elem>)
             }
             Kind::User { path, args } => {
                 let args = args.iter().map(|arg| match arg {
@@ -348,13 +352,13 @@ impl Kind {
                 });
                 // On the user's line, so that a type without the contract is reported
                 // there.
-                respan(quote!(#path<#image #(, #args)*>), path_span(path))
+                respan(quote!(#path<#image #(, #args)* #elem>), path_span(path))
             }
             Kind::Rejected => match input {
                 Input::Known(Shape::Image { .. }) => {
-                    quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix4>)
+                    quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix4 #elem>)
                 }
-                _ => quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix2>),
+                _ => quote!(::frechet::layer::Rejected<::frechet::ndarray::Ix2 #elem>),
             },
         }
     }

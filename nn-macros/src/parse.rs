@@ -4,7 +4,7 @@
 //! network! {
 //!     /// doc comments and attributes pass through
 //!     #[derive(Clone)]
-//!     pub struct Mlp {
+//!     pub struct Mlp {                      // or `Mlp<f64>`, a network of f64
 //!         input: [784],
 //!         fc1: Dense(128) -> ReLU,
 //!         fc2: Dense(10),
@@ -22,11 +22,13 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{braced, bracketed, parenthesized, Attribute, Expr, Ident, LitInt, Token, Visibility};
 
-/// `[attrs] vis struct Name { input: [...], layers... }`
+/// `[attrs] vis struct Name[<elem>] { input: [...], layers... }`
 pub struct NetworkDecl {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
+    /// The element type in `struct Name<f64>`, as written.
+    pub elem: Option<syn::Type>,
     pub input: InputDecl,
     pub layers: Vec<LayerDecl>,
 }
@@ -73,6 +75,7 @@ impl Parse for NetworkDecl {
         let vis = input.parse()?;
         input.parse::<Token![struct]>()?;
         let name = input.parse()?;
+        let elem = parse_elem(input)?;
         let body;
         braced!(body in input);
         let input_decl = body.parse::<InputDecl>()?;
@@ -97,10 +100,22 @@ impl Parse for NetworkDecl {
             attrs,
             vis,
             name,
+            elem,
             input: input_decl,
             layers,
         })
     }
+}
+
+/// The `<elem>` after a network's name, if there is one.
+pub fn parse_elem(input: ParseStream) -> syn::Result<Option<syn::Type>> {
+    if !input.peek(Token![<]) {
+        return Ok(None);
+    }
+    input.parse::<Token![<]>()?;
+    let elem = input.parse()?;
+    input.parse::<Token![>]>()?;
+    Ok(Some(elem))
 }
 
 impl Parse for InputDecl {

@@ -1,7 +1,38 @@
-//! The shape of one sample, and the window of a convolution or a pool: the vocabulary
-//! every stage after parsing speaks.
+//! The shape of one sample, its element type, and the window of a convolution or a
+//! pool: the vocabulary every stage after parsing speaks.
 
 use std::fmt;
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+
+/// The element type of a network: `struct Net { … }` is `f32`, `struct Net<f64> { … }`
+/// `f64`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Elem {
+    F32,
+    F64,
+}
+
+impl Elem {
+    /// The generic argument a layer's type gets for this element type: none for `f32`,
+    /// every layer type's default, so that an `f32` network's types read as written.
+    pub fn trailing_arg(self) -> TokenStream {
+        match self {
+            Elem::F32 => TokenStream::new(),
+            Elem::F64 => quote!(, f64),
+        }
+    }
+}
+
+impl ToTokens for Elem {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(match self {
+            Elem::F32 => quote!(f32),
+            Elem::F64 => quote!(f64),
+        });
+    }
+}
 
 /// A per-sample shape.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use crate::args::MAX_SIZE;
 use crate::ctxt::Ctxt;
 use crate::kinds::Kind;
 use crate::parse::{LayerDecl, NetworkDecl};
-use crate::sample::Shape;
+use crate::sample::{Elem, Shape};
 
 /// The most `f32` parameters that one allocation can hold (`isize::MAX` bytes).
 const MAX_PARAMS: usize = isize::MAX as usize / 4;
@@ -24,6 +24,7 @@ pub struct Model {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
+    pub elem: Elem,
     pub input: Shape,
     pub layers: Vec<Layer>,
 }
@@ -58,6 +59,7 @@ enum Flow {
 /// Checks the declaration and infers every shape. Returns `None` after recording at
 /// least one error in `cx`.
 pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
+    let elem = elem(decl, cx);
     let input = input_shape(decl, cx);
     if decl.layers.is_empty() {
         cx.error_spanned_by(
@@ -170,9 +172,45 @@ pub fn infer(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Model> {
         attrs: decl.attrs.clone(),
         vis: decl.vis.clone(),
         name: decl.name.clone(),
+        elem: elem?,
         input,
         layers,
     })
+}
+
+/// The element type in `struct Net<f64>`: `f32` unless given, and only `f32` or `f64`.
+fn elem(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Elem> {
+    let Some(ty) = &decl.elem else {
+        return Some(Elem::F32);
+    };
+    match elem_of(ty) {
+        Some(elem) => Some(elem),
+        None => {
+            cx.error_spanned_by(
+                ty,
+                format!(
+                    "the element type of `{}` must be `f32` or `f64`, not `{}`\nhelp: `struct {}<f64>` declares a network of `f64`; without `<…>` it is `f32`",
+                    decl.name,
+                    quote::ToTokens::to_token_stream(ty),
+                    decl.name
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `f32` or `f64`, if `ty` names one.
+pub fn elem_of(ty: &syn::Type) -> Option<Elem> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let ident = path.path.get_ident().filter(|_| path.qself.is_none())?;
+    match ident.to_string().as_str() {
+        "f32" => Some(Elem::F32),
+        "f64" => Some(Elem::F64),
+        _ => None,
+    }
 }
 
 fn input_shape(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Shape> {

@@ -6,7 +6,7 @@ use frechet::ndarray::{Array, Array2, Array4};
 use frechet::Network;
 
 /// Every parameter of `net`, layer by layer, tensor by tensor, in row-major order.
-pub fn params(net: &impl Network) -> Vec<f32> {
+pub fn params<N: Network>(net: &N) -> Vec<N::Elem> {
     net.layers()
         .iter()
         .flat_map(|(_, layer)| (0..layer.param_names().len()).flat_map(|i| layer.param(i).to_vec()))
@@ -14,7 +14,7 @@ pub fn params(net: &impl Network) -> Vec<f32> {
 }
 
 /// Overwrites every parameter of `net` with `values`, in the order of [`params`].
-pub fn set_params(net: &mut impl Network, values: &[f32]) {
+pub fn set_params<N: Network>(net: &mut N, values: &[N::Elem]) {
     let mut values = values.iter();
     for (_, layer) in net.layers_mut() {
         for i in 0..layer.param_names().len() {

@@ -37,7 +37,7 @@ use crate::gemm::{matmul, matmul_planned, product_scratch, Plan};
 use crate::init::{Init, InitRng};
 use crate::layer::Layer;
 use crate::parallel::{for_each_sample, join, join_if, worth_splitting};
-use crate::scalar::{add_into, same_type, same_type_mut, same_type_view_mut, Scalar};
+use crate::scalar::{add_into, Scalar};
 use crate::scratch::{with_scratch, Space, ThreadScratch};
 use crate::shape::{Image, ImageShape, LayerShape, Window, WindowOutput};
 
@@ -249,7 +249,7 @@ pub fn col2im<T: Scalar>(g: Geometry, cols: ArrayView2<'_, T>, mut image: ArrayV
                 let src = &inside[y * taps.out_width..][..taps.out_width];
                 let dst = &mut dst[y * g.width..][..taps.out_width];
                 for (d, &v) in dst.iter_mut().zip(src) {
-                    *d = *d + v;
+                    *d += v;
                 }
             }
             return;
@@ -260,11 +260,11 @@ pub fn col2im<T: Scalar>(g: Geometry, cols: ArrayView2<'_, T>, mut image: ArrayV
             let dst = &mut dst[columns.input_start..];
             if taps.stride == 1 {
                 for (d, &v) in dst.iter_mut().zip(src) {
-                    *d = *d + v;
+                    *d += v;
                 }
             } else {
                 for (d, &v) in dst.iter_mut().step_by(taps.stride).zip(src) {
-                    *d = *d + v;
+                    *d += v;
                 }
             }
         }
@@ -494,10 +494,10 @@ fn forward_direct<T: Scalar>(
     mut z: ArrayViewMut4<'_, T>,
 ) -> bool {
     let arrays = (
-        w.as_slice().and_then(same_type),
-        bias.as_slice().and_then(same_type),
-        a_prev.as_slice().and_then(same_type),
-        z.as_slice_mut().and_then(same_type_mut),
+        w.as_slice().and_then(T::as_f32),
+        bias.as_slice().and_then(T::as_f32),
+        a_prev.as_slice().and_then(T::as_f32),
+        z.as_slice_mut().and_then(T::as_f32_mut),
     );
     let batch = a_prev.dim().0;
     let direct = takes_direct(g, bias.len(), batch);
@@ -561,9 +561,9 @@ fn input_direct<T: Scalar>(
     mut delta_prev: ArrayViewMut4<'_, T>,
 ) -> bool {
     let arrays = (
-        w.as_slice().and_then(same_type),
-        delta.as_slice().and_then(same_type),
-        delta_prev.as_slice_mut().and_then(same_type_mut),
+        w.as_slice().and_then(T::as_f32),
+        delta.as_slice().and_then(T::as_f32),
+        delta_prev.as_slice_mut().and_then(T::as_f32_mut),
     );
     let direct = takes_direct(g, delta.dim().1, delta.dim().0);
     let (true, (Some(w), Some(delta), Some(delta_prev))) = (direct, arrays) else {
@@ -646,7 +646,7 @@ fn adjoint_weight_sums<T: Scalar>(
     for delta in delta.outer_iter() {
         Zip::from(&mut grad_bias)
             .and(delta.outer_iter())
-            .for_each(|g, channel| *g = *g + channel.sum());
+            .for_each(|g, channel| *g += channel.sum());
     }
     adjoint_weight_taps(g, a_prev, delta, 0, grad_w, plan, pieces);
 }
@@ -711,12 +711,12 @@ fn weight_direct<T: Scalar>(
     grad_w: ArrayViewMut2<'_, T>,
 ) -> bool {
     let arrays = (
-        a_prev.as_slice().and_then(same_type),
-        delta.as_slice().and_then(same_type),
+        a_prev.as_slice().and_then(T::as_f32),
+        delta.as_slice().and_then(T::as_f32),
     );
     let direct = takes_direct(g, delta.dim().1, delta.dim().0);
     let (true, (Some(images), Some(deltas)), Some(mut grad_w)) =
-        (direct, arrays, same_type_view_mut(grad_w))
+        (direct, arrays, T::view_as_f32_mut(grad_w))
     else {
         return false;
     };
@@ -738,9 +738,9 @@ fn weight_direct<T: Scalar>(
 /// The output is `O` × `(H + 2P − K)/S + 1` × `(W + 2P − K)/S + 1`, computed at the type
 /// level in [`LayerShape::Output`]. The weight is stored `[O, C, K, K]` and the bias `[O]`,
 /// like PyTorch's `nn.Conv2d`. Its gradient, by Remark 3, is a `Conv2d` too.
-pub struct Conv2d<I, O, K, S = U1, P = U0> {
-    weight: Array4<f32>,
-    bias: Array1<f32>,
+pub struct Conv2d<I, O, K, S = U1, P = U0, T = f32> {
+    weight: Array4<T>,
+    bias: Array1<T>,
     shape: PhantomData<Sizes<I, O, K, S, P>>,
 }
 
@@ -748,7 +748,9 @@ pub struct Conv2d<I, O, K, S = U1, P = U0> {
 /// covariant whatever they are.
 type Sizes<I, O, K, S, P> = fn() -> (I, O, K, S, P);
 
-impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I, O, K, S, P> {
+impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned, T: Scalar>
+    Conv2d<I, O, K, S, P, T>
+{
     /// The sizes at run time.
     pub const GEOMETRY: Geometry = Geometry {
         channels: I::CHANNELS,
@@ -792,28 +794,28 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Conv2d<I
     }
 
     /// The weight, `[out, in, k, k]`.
-    pub fn weight(&self) -> ArrayView4<'_, f32> {
+    pub fn weight(&self) -> ArrayView4<'_, T> {
         self.weight.view()
     }
 
     /// The weight, `[out, in, k, k]`, for changing in place (its shape is fixed).
-    pub fn weight_mut(&mut self) -> ArrayViewMut4<'_, f32> {
+    pub fn weight_mut(&mut self) -> ArrayViewMut4<'_, T> {
         self.weight.view_mut()
     }
 
     /// The bias, `[out]`.
-    pub fn bias(&self) -> ArrayView1<'_, f32> {
+    pub fn bias(&self) -> ArrayView1<'_, T> {
         self.bias.view()
     }
 
     /// The bias, `[out]`, for changing in place.
-    pub fn bias_mut(&mut self) -> ArrayViewMut1<'_, f32> {
+    pub fn bias_mut(&mut self) -> ArrayViewMut1<'_, T> {
         self.bias.view_mut()
     }
 }
 
-impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Layer
-    for Conv2d<I, O, K, S, P>
+impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned, T: Scalar> Layer
+    for Conv2d<I, O, K, S, P, T>
 {
     const KIND: &'static str = "Conv2d";
     type InputDim = Ix4;
@@ -871,7 +873,7 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Layer
     /// # Panics
     ///
     /// If the shapes do not match the layer's.
-    fn forward(&self, a_prev: ArrayView4<'_, f32>, z: ArrayViewMut4<'_, f32>) {
+    fn forward(&self, a_prev: ArrayView4<'_, T>, z: ArrayViewMut4<'_, T>) {
         forward(
             Self::GEOMETRY,
             self.weight.view(),
@@ -884,16 +886,16 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Layer
     /// `Δ_prev = B(W, ·)* Δ`, the transposed convolution.
     fn adjoint_input(
         &self,
-        _a_prev: ArrayView4<'_, f32>,
-        delta: ArrayView4<'_, f32>,
-        delta_prev: ArrayViewMut4<'_, f32>,
+        _a_prev: ArrayView4<'_, T>,
+        delta: ArrayView4<'_, T>,
+        delta_prev: ArrayViewMut4<'_, T>,
     ) {
         adjoint_input(Self::GEOMETRY, self.weight.view(), delta, delta_prev);
     }
 
     /// `∇W = B(·, a)* Δ` (the input `a_prev` correlated with δ) and `∇b = C* Δ` (δ summed
     /// over positions).
-    fn assign_adjoint_weight(&mut self, delta: ArrayView4<'_, f32>, a_prev: ArrayView4<'_, f32>) {
+    fn assign_adjoint_weight(&mut self, delta: ArrayView4<'_, T>, a_prev: ArrayView4<'_, T>) {
         adjoint_weight(
             Self::GEOMETRY,
             delta,
@@ -906,7 +908,7 @@ impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Layer
 
 // By hand, so that it holds whatever the sizes are and the copy's parameters start on a
 // cache line too.
-impl<I, O, K, S, P> Clone for Conv2d<I, O, K, S, P> {
+impl<I, O, K, S, P, T: Scalar> Clone for Conv2d<I, O, K, S, P, T> {
     fn clone(&self) -> Self {
         Conv2d {
             weight: aligned::copy(&self.weight),
@@ -916,7 +918,7 @@ impl<I, O, K, S, P> Clone for Conv2d<I, O, K, S, P> {
     }
 }
 
-impl<I, O, K, S, P> std::fmt::Debug for Conv2d<I, O, K, S, P> {
+impl<I, O, K, S, P, T: Scalar> std::fmt::Debug for Conv2d<I, O, K, S, P, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conv2d")
             .field("weight", &self.weight)
@@ -925,21 +927,21 @@ impl<I, O, K, S, P> std::fmt::Debug for Conv2d<I, O, K, S, P> {
     }
 }
 
-impl<I, O, K, S, P> PartialEq for Conv2d<I, O, K, S, P> {
+impl<I, O, K, S, P, T: Scalar> PartialEq for Conv2d<I, O, K, S, P, T> {
     fn eq(&self, other: &Self) -> bool {
         self.weight == other.weight && self.bias == other.bias
     }
 }
 
-impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned> Default
-    for Conv2d<I, O, K, S, P>
+impl<I: ImageShape, O: Unsigned, K: Unsigned, S: Unsigned, P: Unsigned, T: Scalar> Default
+    for Conv2d<I, O, K, S, P, T>
 {
     fn default() -> Self {
         Self::zeros()
     }
 }
 
-impl<C, H, W, O, K, S, P> LayerShape for Conv2d<Image<C, H, W>, O, K, S, P>
+impl<C, H, W, O, K, S, P, T> LayerShape for Conv2d<Image<C, H, W>, O, K, S, P, T>
 where
     H: WindowOutput<K, S, P>,
     W: WindowOutput<K, S, P>,
@@ -949,7 +951,11 @@ where
         Image<O, <H as WindowOutput<K, S, P>>::Output, <W as WindowOutput<K, S, P>>::Output>;
 }
 
-crate::network::weight_and_bias_layer!("Conv2d", impl<I, O, K, S, P> for Conv2d<I, O, K, S, P>);
+crate::network::weight_and_bias_layer!(
+    "Conv2d",
+    impl<I, O, K, S, P, T: Scalar> for Conv2d<I, O, K, S, P, T>,
+    elem T
+);
 
 #[cfg(test)]
 mod tests {

@@ -21,8 +21,6 @@
 //! run on scalars. Element types other than `f32` (the `f64` of the gradient checks) and
 //! unusual layouts go to ndarray's `general_mat_mul`, which may allocate.
 
-use std::any::TypeId;
-
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
@@ -116,8 +114,8 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// The plan for an `m × k` by `k × n` product of `T`.
-    pub(crate) fn new<T: 'static>(m: usize, n: usize, k: usize) -> Self {
-        let packed = TypeId::of::<T>() == TypeId::of::<f32>() && wants_packing(m, n, k);
+    pub(crate) fn new<T: Scalar>(m: usize, n: usize, k: usize) -> Self {
+        let packed = T::F32_KERNELS && wants_packing(m, n, k);
         let pieces = if packed {
             rayon::current_num_threads()
         } else {
@@ -309,8 +307,7 @@ fn finish_into<T: Scalar>(
         a.ncols() == b.nrows() && partial.dim() == shape && c.dim() == shape,
         "finish_into: shapes do not match"
     );
-    if TypeId::of::<T>() != TypeId::of::<f32>() || partial.strides()[1] != 1 || c.strides()[1] != 1
-    {
+    if !T::F32_KERNELS || partial.strides()[1] != 1 || c.strides()[1] != 1 {
         return false;
     }
     let product = Product::of(&a, &b, false, &mut partial);
@@ -375,7 +372,7 @@ fn split<T: Scalar>(
         }
         return;
     }
-    if plan.packed && TypeId::of::<T>() == TypeId::of::<f32>() && c.strides()[1] == 1 {
+    if plan.packed && T::F32_KERNELS && c.strides()[1] == 1 {
         // The packed form starts each element from `c0` itself where `c0`'s rows are
         // contiguous (a broadcast bias's are), else from `c` holding a copy of it.
         let (accumulate, start) = match onto {
@@ -405,7 +402,7 @@ fn split<T: Scalar>(
             T::one()
         }
     };
-    if TypeId::of::<T>() == TypeId::of::<f32>() && (c.strides()[1] == 1 || n <= 1) {
+    if T::F32_KERNELS && (c.strides()[1] == 1 || n <= 1) {
         let product = Product::of(&a, &b, beta == T::one(), &mut c);
         if let Some(form) = product.form() {
             // SAFETY: as above, with `c`'s column stride checked by `form`'s callers.
@@ -436,7 +433,8 @@ struct Operand {
 
 impl Operand {
     /// The operand of a view whose elements are `f32` (checked by the caller).
-    fn of<T>(view: &ArrayView2<'_, T>) -> Self {
+    fn of<T: Scalar>(view: &ArrayView2<'_, T>) -> Self {
+        debug_assert!(T::F32_KERNELS);
         Operand {
             ptr: view.as_ptr().cast(),
             row_stride: view.strides()[0],
@@ -471,7 +469,7 @@ struct Product {
 
 impl Product {
     /// `c ← [c +] a b` for views whose elements are `f32` (checked by the caller).
-    fn of<T>(
+    fn of<T: Scalar>(
         a: &ArrayView2<'_, T>,
         b: &ArrayView2<'_, T>,
         accumulate: bool,

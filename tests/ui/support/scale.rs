@@ -76,6 +76,8 @@ impl<I: SampleShape> Layer for Scale<I> {
 }
 
 impl<I> Parameters for Scale<I> {
+    type Elem = f32;
+
     fn param_names(&self) -> &'static [&'static str] {
         &["weight", "bias"]
     }
@@ -112,6 +114,6 @@ impl Activation for Softplus {
     ) {
         Zip::from(delta)
             .and(a)
-            .for_each(|d, &a| *d = *d * (T::one() - (-a).exp()));
+            .for_each(|d, &a| *d *= T::one() - (-a).exp());
     }
 }
