@@ -46,8 +46,8 @@ fn every_built_in_kind_passes() {
     // statistics (not homogeneous in its input: central differences test its adjoint).
     checked::<Dropout<Vector<U9>, { 0.5f64.to_bits() }>>(3);
     checked::<Dropout<Image<U2, U3, U4>, { 0.25f64.to_bits() }>>(2);
-    checked::<BatchNorm<Vector<U9>, false, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>>(6);
-    checked::<BatchNorm<Image<U2, U5, U4>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>>(3);
+    checked::<BatchNorm<Vector<U9>, false, { 1e-5f64.to_bits() }, { 0.1f64.to_bits() }>>(6);
+    checked::<BatchNorm<Image<U2, U5, U4>, true, { 1e-5f64.to_bits() }, { 0.1f64.to_bits() }>>(3);
 }
 
 /// The same kinds in `f64`, to the tighter tolerances of `f64` (central differences to
@@ -61,15 +61,15 @@ fn every_built_in_kind_passes_in_f64() {
     checked::<Flatten<Image<U2, U3, U4>, f64>>(3);
     checked::<Dense<Dims<1, 10, 0, 0>, U3, f64>>(2);
     checked::<Dropout<Image<U2, U3, U4>, { 0.25f64.to_bits() }, f64>>(2);
-    checked::<BatchNorm<Vector<U9>, false, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }, f64>>(6);
-    checked::<BatchNorm<Image<U2, U5, U4>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }, f64>>(
+    checked::<BatchNorm<Vector<U9>, false, { 1e-5f64.to_bits() }, { 0.1f64.to_bits() }, f64>>(6);
+    checked::<BatchNorm<Image<U2, U5, U4>, true, { 1e-5f64.to_bits() }, { 0.1f64.to_bits() }, f64>>(
         3,
     );
     checked::<DepthwiseConv2d<Dims<3, 3, 8, 8>, 3, f64>>(2);
     for report in [
         check::layer::<Dense<U9, U4, f64>>(3, 7),
         check::layer::<
-            BatchNorm<Vector<U9>, false, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }, f64>,
+            BatchNorm<Vector<U9>, false, { 1e-5f64.to_bits() }, { 0.1f64.to_bits() }, f64>,
         >(6, 7),
     ] {
         let differences = report.equations.last().expect("central differences last");

@@ -63,7 +63,7 @@ use std::path::PathBuf;
 use depthwise::DepthwiseConv2d;
 use frechet::ndarray::{Array, Array2, ArrayD, Dimension, IxDyn};
 use frechet::prelude::*;
-use frechet::{Buffer, Network, Parameters};
+use frechet::{Buffer, Network, Parameters, Scalar};
 use safetensors::{Dtype, SafeTensors};
 
 /// The relative tolerance.
@@ -74,21 +74,26 @@ const ATOL: f64 = 1e-5;
 const ADAM_SLACK: f64 = 1e-3;
 
 /// The optimizers of the fixtures, as `tools/make_references.py` runs them.
-const SGD_LR: f32 = 0.1;
-const MOMENTUM_LR: f32 = 0.05;
-const MOMENTUM: f32 = 0.9;
-const ADAM_LR: f32 = 0.01;
+const SGD_LR: f64 = 0.1;
+const MOMENTUM_LR: f64 = 0.05;
+const MOMENTUM: f64 = 0.9;
+const ADAM_LR: f64 = 0.01;
 /// The steps after which the fixtures hold the parameters, and the trajectory's length.
 const SNAPSHOTS: [usize; 2] = [1, 10];
 
 /// Declares a network for the fixtures and keeps its declaration as text, to compare
 /// with the one the fixture was made for.
+/// `struct A, B<f64> { … }` declares the network twice, `B` of `f64`.
 macro_rules! reference_network {
-    ($(#[doc = $doc:literal])* struct $name:ident { $($body:tt)* }) => {
+    ($(#[doc = $doc:literal])* struct $name:ident, $name64:ident<f64> { $($body:tt)* }) => {
+        reference_network! { $(#[doc = $doc])* struct $name { $($body)* } }
+        reference_network! { $(#[doc = $doc])* struct $name64<f64> { $($body)* } }
+    };
+    ($(#[doc = $doc:literal])* struct $name:ident $(<$elem:ty>)? { $($body:tt)* }) => {
         network! {
             $(#[doc = $doc])*
             #[derive(Clone)]
-            struct $name { $($body)* }
+            struct $name $(<$elem>)? { $($body)* }
         }
 
         impl $name {
@@ -101,7 +106,7 @@ reference_network! {
     /// Every image layer kind with odd shapes: a non-square input, stride 2 with padding,
     /// a max pool whose window does not divide its 6×5 input, an average pool with
     /// overlapping windows, and a width-1 dense layer in the middle.
-    struct ConvCe {
+    struct ConvCe, ConvCeF64<f64> {
         input: [3, 11, 9],
         conv1: Conv2d(4, kernel = 3, stride = 2, padding = 1) -> LeakyReLU(0.1), // 4×6×5
         pool1: MaxPool2d(2),                                                     // 4×3×2
@@ -170,7 +175,7 @@ reference_network! {
 reference_network! {
     /// A layer written outside the library — the depthwise convolution of
     /// `examples/custom_layer`, PyTorch's `Conv2d(4, 4, 3, groups=4)` — between built-ins.
-    struct Separable {
+    struct Separable, SeparableF64<f64> {
         input: [3, 10, 9],
         conv1: Conv2d(4, kernel = 3, padding = 1) -> Tanh, // 4×10×9
         dw: DepthwiseConv2d(3) -> ReLU,                    // 4×8×7
@@ -186,7 +191,7 @@ reference_network! {
     /// Dropout on an image with the fixture's mask (`mask.drop1`), and with p = 0 on a
     /// vector: training mode for the loss, gradients and trajectories, evaluation mode for
     /// the logits.
-    struct WithDropout {
+    struct WithDropout, WithDropoutF64<f64> {
         input: [2, 8, 8],
         conv1: Conv2d(4, kernel = 3) -> ReLU, // 4×6×6
         pool: MaxPool2d(2),                   // 4×3×3
@@ -203,7 +208,7 @@ reference_network! {
     /// activations before and after both: training mode for the loss, gradients and
     /// trajectories (with the running statistics after each), evaluation mode, with the
     /// fixture's running statistics, for the logits.
-    struct WithBatchNorm {
+    struct WithBatchNorm, WithBatchNormF64<f64> {
         input: [2, 9, 8],
         conv1: Conv2d(3, kernel = 3) -> ReLU, // 3×7×6
         bn1: BatchNorm2d -> Sigmoid,
@@ -215,16 +220,20 @@ reference_network! {
     }
 }
 
-/// Gives `net`'s dropout layers the masks of the fixture, as PyTorch used them.
-fn fix_masks(net: &mut WithDropout, fixture: &Fixture) {
-    let mask = |name: &str| -> Vec<bool> { fixture.f32(name).iter().map(|&m| m == 1.0).collect() };
-    net.drop1.fix_mask(Some(mask("mask.drop1")));
-    net.drop2.fix_mask(Some(mask("mask.drop2")));
+/// Gives a network's dropout layers `drop1` and `drop2` the masks of the fixture, as
+/// PyTorch used them.
+macro_rules! fix_masks {
+    ($net:ty) => {
+        |net: &mut $net, fixture: &Fixture| {
+            net.drop1.fix_mask(Some(fixture.mask("mask.drop1")));
+            net.drop2.fix_mask(Some(fixture.mask("mask.drop2")));
+        }
+    };
 }
 
-/// One tensor of a fixture.
+/// One tensor of a fixture; an `F32` one widened to `f64`, exactly.
 enum Tensor {
-    F32(ArrayD<f32>),
+    Float(ArrayD<f64>),
     I64(ArrayD<i64>),
 }
 
@@ -257,12 +266,22 @@ impl Fixture {
                 let shape = IxDyn(view.shape());
                 let bytes = view.data();
                 let tensor = match view.dtype() {
-                    Dtype::F32 => Tensor::F32(
+                    Dtype::F32 => Tensor::Float(
                         Array::from_shape_vec(
                             shape,
                             bytes
                                 .chunks_exact(4)
-                                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                                .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))
+                                .collect(),
+                        )
+                        .unwrap(),
+                    ),
+                    Dtype::F64 => Tensor::Float(
+                        Array::from_shape_vec(
+                            shape,
+                            bytes
+                                .chunks_exact(8)
+                                .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
                                 .collect(),
                         )
                         .unwrap(),
@@ -292,22 +311,27 @@ impl Fixture {
     fn i64(&self, name: &str) -> i64 {
         match self.tensors.get(name) {
             Some(Tensor::I64(array)) => *array.first().expect("a scalar"),
-            Some(Tensor::F32(_)) => panic!("{}: `{name}` is not I64", self.path.display()),
+            Some(Tensor::Float(_)) => panic!("{}: `{name}` is not I64", self.path.display()),
             None => panic!("{}: no tensor `{name}`", self.path.display()),
         }
     }
 
-    fn f32(&self, name: &str) -> &ArrayD<f32> {
+    /// Floating-point tensor `name` as `T`: exact for the type the fixture stores.
+    fn floats<T: Scalar>(&self, name: &str) -> ArrayD<T> {
         match self.tensors.get(name) {
-            Some(Tensor::F32(array)) => array,
-            Some(Tensor::I64(_)) => panic!("{}: `{name}` is not F32", self.path.display()),
+            Some(Tensor::Float(array)) => array.mapv(T::of_f64),
+            Some(Tensor::I64(_)) => panic!("{}: `{name}` is not a float", self.path.display()),
             None => panic!("{}: no tensor `{name}`", self.path.display()),
         }
     }
 
-    fn input<D: Dimension>(&self) -> Array<f32, D> {
-        self.f32("input")
-            .clone()
+    /// The dropout mask `name`: where it is 1.
+    fn mask(&self, name: &str) -> Vec<bool> {
+        self.floats::<f64>(name).iter().map(|&m| m == 1.0).collect()
+    }
+
+    fn input<T: Scalar, D: Dimension>(&self) -> Array<T, D> {
+        self.floats("input")
             .into_dimensionality()
             .expect("an input of the network's rank")
     }
@@ -319,15 +343,15 @@ impl Fixture {
     }
 }
 
-/// How a loss reads its targets from a fixture.
-trait ReferenceLoss: Loss + Default {
+/// How a loss reads its targets of `T` from a fixture.
+trait ReferenceLoss<T: Scalar>: Loss<T> + Default {
     const NAME: &'static str;
     type Owned;
     fn read(fixture: &Fixture) -> Self::Owned;
     fn view(owned: &Self::Owned) -> Self::Targets<'_>;
 }
 
-impl ReferenceLoss for SoftmaxCrossEntropy {
+impl<T: Scalar> ReferenceLoss<T> for SoftmaxCrossEntropy {
     const NAME: &'static str = "SoftmaxCrossEntropy";
     type Owned = Vec<usize>;
 
@@ -343,15 +367,15 @@ impl ReferenceLoss for SoftmaxCrossEntropy {
     }
 }
 
-impl ReferenceLoss for MeanSquaredError {
+impl<T: Scalar> ReferenceLoss<T> for MeanSquaredError {
     const NAME: &'static str = "MeanSquaredError";
-    type Owned = Array2<f32>;
+    type Owned = Array2<T>;
 
-    fn read(fixture: &Fixture) -> Array2<f32> {
-        fixture.f32("target").clone().into_dimensionality().unwrap()
+    fn read(fixture: &Fixture) -> Array2<T> {
+        fixture.floats("target").into_dimensionality().unwrap()
     }
 
-    fn view(owned: &Array2<f32>) -> frechet::ndarray::ArrayView2<'_, f32> {
+    fn view(owned: &Array2<T>) -> frechet::ndarray::ArrayView2<'_, T> {
         owned.view()
     }
 }
@@ -375,19 +399,26 @@ impl Deviation {
 }
 
 /// The largest magnitude in `values`.
-fn scale(values: &[f32]) -> f64 {
-    values.iter().fold(0f64, |m, &v| m.max(f64::from(v).abs()))
+fn scale<T: Scalar>(values: &[T]) -> f64 {
+    values.iter().fold(0f64, |m, &v| m.max(v.widen().abs()))
 }
 
-/// Compares `actual` with `expected` elementwise: `|a − b| ≤ RTOL·|b| + ATOL·scale +
-/// slack`. A NaN anywhere is infinitely far.
-fn deviation(actual: &[f32], expected: &[f32], scale: f64, slack: f64) -> Deviation {
+/// What the tolerances are multiplied by for `T`: 1 for `f32`, and for `f64` the ratio of
+/// the two types' machine epsilons to the power 3/4 (3.3e-7: a tolerance of 3.3e-12,
+/// where `f64` results agree to 1e-13).
+fn precision<T: Scalar>() -> f64 {
+    (T::epsilon().widen() / f64::from(f32::EPSILON)).powf(0.75)
+}
+
+/// Compares `actual` with `expected` elementwise: `|a − b| ≤ (RTOL·|b| + ATOL·scale) ·
+/// precision + slack`. A NaN anywhere is infinitely far.
+fn deviation<T: Scalar>(actual: &[T], expected: &[T], scale: f64, slack: f64) -> Deviation {
     assert_eq!(actual.len(), expected.len(), "lengths differ");
     let mut result = Deviation::default();
     for (&a, &b) in actual.iter().zip(expected) {
-        let (a, b) = (f64::from(a), f64::from(b));
+        let (a, b) = (a.widen(), b.widen());
         let diff = (a - b).abs();
-        let allowed = RTOL * b.abs() + ATOL * scale + slack;
+        let allowed = (RTOL * b.abs() + ATOL * scale) * precision::<T>() + slack;
         let (relative, ratio) = if diff == 0.0 {
             (0.0, 0.0)
         } else if diff.is_nan() || allowed == 0.0 {
@@ -573,8 +604,8 @@ impl Case {
     }
 
     /// Compares `actual` with the fixture's tensor `name`, at the scale of the tensor.
-    fn compare(&self, report: &mut Report, name: &str, groups: &[String], actual: &[f32]) {
-        let expected = self.fixture.f32(name);
+    fn compare<T: Scalar>(&self, report: &mut Report, name: &str, groups: &[String], actual: &[T]) {
+        let expected = self.fixture.floats::<T>(name);
         let expected = expected.as_slice().expect("contiguous");
         assert_eq!(
             actual.len(),
@@ -596,7 +627,7 @@ impl Case {
         &self,
         report: &mut Report,
         prefix: &str,
-        net: &impl Network<Elem = f32>,
+        net: &impl Network,
         slack: f64,
         groups: impl Fn(&str) -> Vec<String>,
     ) {
@@ -609,10 +640,10 @@ impl Case {
                 .collect();
             let layer_scale = names
                 .iter()
-                .map(|name| scale(self.fixture.f32(name).as_slice().unwrap()))
+                .map(|name| scale(self.fixture.floats::<f64>(name).as_slice().unwrap()))
                 .fold(0.0, f64::max);
             for (index, name) in names.iter().enumerate() {
-                let expected = self.fixture.f32(name);
+                let expected = self.fixture.floats(name);
                 assert_eq!(expected.shape(), layer.param_shape(index), "{name}");
                 let expected = expected.as_slice().expect("contiguous");
                 let d = deviation(layer.param(index), expected, layer_scale, slack);
@@ -626,7 +657,8 @@ impl Case {
                 }
                 match layer.buffer(index) {
                     Buffer::Float { values, .. } => {
-                        let expected = self.fixture.f32(&name).as_slice().expect("contiguous");
+                        let expected = self.fixture.floats(&name);
+                        let expected = expected.as_slice().expect("contiguous");
                         let d = deviation(values, expected, scale(expected), 0.0);
                         let group = vec!["running statistics".to_string()];
                         report.record(&self.label, &name, &group, d);
@@ -651,13 +683,13 @@ impl Case {
 
     /// Runs `step` ten times from `net`, comparing the losses it returns and the
     /// parameters after the steps of [`SNAPSHOTS`] with `<optimizer>.…` in the fixture.
-    fn compare_trajectory<N: Network<Elem = f32>>(
+    fn compare_trajectory<N: Network>(
         &self,
         report: &mut Report,
         optimizer: &str,
         slack: f64,
         mut net: N,
-        mut step: impl FnMut(&mut N) -> f32,
+        mut step: impl FnMut(&mut N) -> N::Elem,
     ) {
         let mut losses = vec![];
         for k in 1..=SNAPSHOTS[SNAPSHOTS.len() - 1] {
@@ -677,16 +709,17 @@ impl Case {
 /// with them.
 macro_rules! case {
     ($net:ident, $file:literal, $batch:literal, $loss:ident, |$case:ident, $model:ident, $x:ident, $targets:ident| $body:block) => {{
+        type Elem = <$net as Network>::Elem;
         let $case = Case::open(
             $file,
             $batch,
             $net::DECLARATION,
-            <$loss as ReferenceLoss>::NAME,
+            <$loss as ReferenceLoss<Elem>>::NAME,
         );
         let $model = $net::load_safetensors($case.weights()).expect("the fixture's weights load");
-        let $x = $case.fixture.input();
-        let owned = <$loss as ReferenceLoss>::read(&$case.fixture);
-        let $targets = <$loss as ReferenceLoss>::view(&owned);
+        let $x = $case.fixture.input::<Elem, _>();
+        let owned = <$loss as ReferenceLoss<Elem>>::read(&$case.fixture);
+        let $targets = <$loss as ReferenceLoss<Elem>>::view(&owned);
         $body
     }};
 }
@@ -717,16 +750,16 @@ macro_rules! check {
             case.compare(report, "loss", &["loss".into()], &[loss]);
             case.compare_params(report, "grad", &grad, 0.0, |layer| case.groups_of(layer));
 
-            let mut sgd = Sgd::new(SGD_LR);
+            let mut sgd = Sgd::new(Elem::of_f64(SGD_LR));
             case.compare_trajectory(report, "sgd", 0.0, net.clone(), |n: &mut $net| {
                 n.train_step(x.view(), targets, &$loss, &mut sgd)
             });
-            let mut momentum = Sgd::momentum(MOMENTUM_LR, MOMENTUM);
+            let mut momentum = Sgd::momentum(Elem::of_f64(MOMENTUM_LR), Elem::of_f64(MOMENTUM));
             case.compare_trajectory(report, "momentum", 0.0, net.clone(), |n: &mut $net| {
                 n.train_step(x.view(), targets, &$loss, &mut momentum)
             });
-            let mut adam = Adam::new(ADAM_LR);
-            let slack = ADAM_SLACK * f64::from(ADAM_LR);
+            let mut adam = Adam::new(Elem::of_f64(ADAM_LR));
+            let slack = ADAM_SLACK * ADAM_LR * precision::<Elem>();
             case.compare_trajectory(report, "adam", slack, net.clone(), |n: &mut $net| {
                 n.train_step(x.view(), targets, &$loss, &mut adam)
             });
@@ -756,7 +789,7 @@ fn every_network_matches_pytorch() {
             "dropout",
             1,
             SoftmaxCrossEntropy,
-            fix_masks
+            fix_masks!(WithDropout)
         ),
         check!(
             &mut report,
@@ -764,7 +797,7 @@ fn every_network_matches_pytorch() {
             "dropout",
             5,
             SoftmaxCrossEntropy,
-            fix_masks
+            fix_masks!(WithDropout)
         ),
         check!(
             &mut report,
@@ -786,6 +819,55 @@ fn every_network_matches_pytorch() {
         "frechet against PyTorch {}; |a − b| ≤ {RTOL:e}·|b| + {ATOL:e}·S \
          (+ {ADAM_SLACK:e}·lr for Adam's parameters)\n{}",
         torch.join(", "),
+        report.render()
+    );
+    let failures = report.failures();
+    assert!(
+        failures.is_empty(),
+        "beyond the tolerance:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The networks of `f64` (`struct Net<f64>`) against PyTorch's float64 autograd and
+/// optimizers, on fixtures stored in float64: every layer kind, dropout with the
+/// fixture's mask, batch normalisation with its running statistics, and a layer written
+/// outside the library.
+#[test]
+fn networks_of_f64_match_pytorch_in_f64() {
+    let mut report = Report::default();
+    check!(
+        &mut report,
+        ConvCeF64,
+        "conv_ce.f64",
+        6,
+        SoftmaxCrossEntropy
+    );
+    check!(
+        &mut report,
+        SeparableF64,
+        "separable.f64",
+        4,
+        SoftmaxCrossEntropy
+    );
+    check!(
+        &mut report,
+        WithDropoutF64,
+        "dropout.f64",
+        5,
+        SoftmaxCrossEntropy,
+        fix_masks!(WithDropoutF64)
+    );
+    check!(
+        &mut report,
+        WithBatchNormF64,
+        "batchnorm.f64",
+        8,
+        SoftmaxCrossEntropy
+    );
+    eprintln!(
+        "networks of f64 against PyTorch's float64; |a − b| ≤ ({RTOL:e}·|b| + {ATOL:e}·S)·{:.1e}\n{}",
+        precision::<f64>(),
         report.render()
     );
     let failures = report.failures();
@@ -852,23 +934,23 @@ fn a_slightly_different_optimizer_is_caught() {
                 run(&mut report);
                 report.failures()
             };
-            let adam_slack = ADAM_SLACK * f64::from(ADAM_LR);
+            let adam_slack = ADAM_SLACK * ADAM_LR;
             let sgd = failures(&|report| {
-                let mut sgd = Sgd::new(SGD_LR * 1.001);
+                let mut sgd = Sgd::new(SGD_LR as f32 * 1.001);
                 case.compare_trajectory(report, "sgd", 0.0, net.clone(), |n: &mut Medium| {
                     n.train_step(x.view(), labels, &loss, &mut sgd)
                 })
             });
             assert!(!sgd.is_empty(), "lr × 1.001");
             let momentum = failures(&|report| {
-                let mut sgd = Sgd::momentum(MOMENTUM_LR, 0.899);
+                let mut sgd = Sgd::momentum(MOMENTUM_LR as f32, 0.899);
                 case.compare_trajectory(report, "momentum", 0.0, net.clone(), |n: &mut Medium| {
                     n.train_step(x.view(), labels, &loss, &mut sgd)
                 })
             });
             assert!(!momentum.is_empty(), "momentum 0.899");
             let beta2 = failures(&|report| {
-                let mut adam = Adam::with_betas(ADAM_LR, 0.9, 0.99, 1e-8);
+                let mut adam = Adam::with_betas(ADAM_LR as f32, 0.9, 0.99, 1e-8);
                 case.compare_trajectory(
                     report,
                     "adam",
@@ -879,7 +961,7 @@ fn a_slightly_different_optimizer_is_caught() {
             });
             assert!(!beta2.is_empty(), "Adam with β₂ = 0.99");
             let eps = failures(&|report| {
-                let mut adam = Adam::with_betas(ADAM_LR, 0.9, 0.999, 1e-6);
+                let mut adam = Adam::with_betas(ADAM_LR as f32, 0.9, 0.999, 1e-6);
                 case.compare_trajectory(
                     report,
                     "adam",

@@ -13,6 +13,9 @@ biases are not zero), and writes under tests/fixtures/reference/:
     <net>.weights.safetensors       the weights, loadable by `Net::load_safetensors`
     <net>.batch<N>.safetensors      one batch of N samples and what PyTorch computes
                                     for it (the keys are listed in `write_case`)
+    <net>.f64.*.safetensors         the same for the network of float64 (`Net<f64>`),
+                                    for the batches in `f64_batches`: everything stored
+                                    as float64, PyTorch's float64 autograd and optimizers
 
 Everything is computed in float64 from the float32 weights and inputs (which float64
 holds exactly), and stored rounded to float32: the fixtures are the exact answers for
@@ -61,6 +64,7 @@ NETWORKS = {
         input=[3, 11, 9],
         loss="SoftmaxCrossEntropy",
         batches=[1, 6],
+        f64_batches=[6],
         layers=[
             ("conv1", "Conv2d", dict(out=4, kernel=3, stride=2, padding=1), "LeakyReLU(0.1)"),
             ("pool1", "MaxPool2d", dict(kernel=2), None),
@@ -136,6 +140,7 @@ NETWORKS = {
         input=[3, 10, 9],
         loss="SoftmaxCrossEntropy",
         batches=[1, 4],
+        f64_batches=[4],
         layers=[
             ("conv1", "Conv2d", dict(out=4, kernel=3, padding=1), "Tanh"),
             ("dw", "DepthwiseConv2d", dict(kernel=3), "ReLU"),
@@ -154,6 +159,7 @@ NETWORKS = {
         input=[2, 8, 8],
         loss="SoftmaxCrossEntropy",
         batches=[1, 5],
+        f64_batches=[5],
         layers=[
             ("conv1", "Conv2d", dict(out=4, kernel=3), "ReLU"),
             ("pool", "MaxPool2d", dict(kernel=2), None),
@@ -173,6 +179,7 @@ NETWORKS = {
         input=[2, 9, 8],
         loss="SoftmaxCrossEntropy",
         batches=[8, 12],
+        f64_batches=[8],
         layers=[
             ("conv1", "Conv2d", dict(out=3, kernel=3), "ReLU"),
             ("bn1", "BatchNorm2d", {}, "Sigmoid"),
@@ -186,7 +193,7 @@ NETWORKS = {
 }
 
 
-DTYPES = {torch.float32: "F32", torch.int64: "I64"}
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 
 
 def save_file(tensors, path, metadata):
@@ -450,7 +457,15 @@ def write_case(net_name, spec, model, batch, generator, calibration):
     }
     path = OUT / f"{net_name}.batch{batch}.safetensors"
     save_file(tensors, str(path), metadata=metadata)
-    return path
+    paths = [path]
+    if batch in spec.get("f64_batches", []):
+        doubled = {k: v if v.dtype == torch.int64 else v.double() for k, v in tensors.items()}
+        doubled.update({k: v.contiguous() for k, v in exact.items()})
+        metadata = {**metadata, "computed_in": "float64, stored as float64"}
+        path = OUT / f"{net_name}.f64.batch{batch}.safetensors"
+        save_file(doubled, str(path), metadata=metadata)
+        paths.append(path)
+    return paths
 
 
 def main():
@@ -479,8 +494,13 @@ def main():
         path = OUT / f"{net_name}.weights.safetensors"
         save_file(weights, str(path), metadata={"format": "pt", "torch": torch.__version__})
         paths = [path]
+        if spec.get("f64_batches"):
+            path = OUT / f"{net_name}.f64.weights.safetensors"
+            doubled = {k: v if v.dtype == torch.int64 else v.double() for k, v in weights.items()}
+            save_file(doubled, str(path), metadata={"format": "pt", "torch": torch.__version__})
+            paths.append(path)
         for batch in spec["batches"]:
-            paths.append(write_case(net_name, spec, model, batch, generator, calibration))
+            paths += write_case(net_name, spec, model, batch, generator, calibration)
         size = sum(p.stat().st_size for p in paths)
         total += size
         params = sum(v.numel() for v in weights.values())

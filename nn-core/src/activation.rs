@@ -44,7 +44,7 @@ pub struct ReLU;
 /// The slope must be non-negative (σ' is read off the sign of the output, which a
 /// negative slope would flip); `network!` rejects other values at compile time.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LeakyReLU(pub f32);
+pub struct LeakyReLU(pub f64);
 
 /// The logistic function `1 / (1 + e^{-z})`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -95,7 +95,7 @@ impl Activation for ReLU {
 
 impl Activation for LeakyReLU {
     fn apply<T: Scalar, D: Dimension>(&self, z: ArrayViewMut<'_, T, D>) {
-        let slope = T::of_f32(self.0);
+        let slope = T::of_f64(self.0);
         map_inplace(z, |z| if z > T::zero() { z } else { slope * z });
     }
 
@@ -104,13 +104,15 @@ impl Activation for LeakyReLU {
         a: ArrayView<'_, T, D>,
         delta: ArrayViewMut<'_, T, D>,
     ) {
-        let slope = T::of_f32(self.0);
+        let slope = T::of_f64(self.0);
         // A select rather than a branch, so that it vectorises.
         scale_delta(delta, a, |d, a| if a <= T::zero() { d * slope } else { d });
     }
 
     fn init(&self) -> Init {
-        Init::He { slope: self.0 }
+        Init::He {
+            slope: self.0 as f32,
+        }
     }
 }
 

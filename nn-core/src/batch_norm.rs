@@ -33,13 +33,14 @@ use crate::scalar::Scalar;
 use crate::shape::Batched;
 
 /// Batch normalisation of samples of shape `I` — images (`BatchNorm2d`) if `IMAGE`,
-/// vectors (`BatchNorm1d`) otherwise — with `ε = f32::from_bits(EPS)` and
-/// `momentum = f32::from_bits(MOMENTUM)`, as `network!` declares it (`bn1: BatchNorm2d`
-/// is `BatchNorm<Image<..>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>`).
+/// vectors (`BatchNorm1d`) otherwise — with `ε = f64::from_bits(EPS)` and
+/// `momentum = f64::from_bits(MOMENTUM)`, PyTorch's Python floats, as `network!`
+/// declares it (`bn1: BatchNorm2d`
+/// is `BatchNorm<Image<..>, true, { 1e-5f64.to_bits() }, { 0.1f64.to_bits() }>`).
 ///
 /// Parameters `weight` (γ) and `bias` (β), buffers `running_mean`, `running_var` and
 /// `num_batches_tracked`: PyTorch's names, so a state dict loads strictly both ways.
-pub struct BatchNorm<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T = f32> {
+pub struct BatchNorm<I, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T = f32> {
     weight: Array1<T>,
     bias: Array1<T>,
     running_mean: Array1<T>,
@@ -60,17 +61,17 @@ struct Moments<T> {
     var: T,
 }
 
-impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar>
+impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scalar>
     BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     /// `ε`, added to the variance.
-    pub const EPS: f32 = f32::from_bits(EPS);
+    pub const EPS: f64 = f64::from_bits(EPS);
     /// The weight of a batch's statistics in the running ones.
-    pub const MOMENTUM: f32 = f32::from_bits(MOMENTUM);
+    pub const MOMENTUM: f64 = f64::from_bits(MOMENTUM);
 
     /// [`Self::EPS`] and [`Self::MOMENTUM`] as `T`.
     fn eps_and_momentum() -> (T, T) {
-        (T::of_f32(Self::EPS), T::of_f32(Self::MOMENTUM))
+        (T::of_f64(Self::EPS), T::of_f64(Self::MOMENTUM))
     }
     /// Channels: the features of a vector, the channels of an image.
     pub const CHANNELS: usize = if I::SHAPE.is_empty() { 0 } else { I::SHAPE[0] };
@@ -193,7 +194,7 @@ impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scal
     }
 }
 
-impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Clone
+impl<I, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scalar> Clone
     for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     fn clone(&self) -> Self {
@@ -209,7 +210,7 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Clone
     }
 }
 
-impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> std::fmt::Debug
+impl<I, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scalar> std::fmt::Debug
     for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -223,7 +224,7 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> std::
     }
 }
 
-impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> PartialEq
+impl<I, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scalar> PartialEq
     for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     fn eq(&self, other: &Self) -> bool {
@@ -235,7 +236,7 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Parti
     }
 }
 
-impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Parameters
+impl<I, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scalar> Parameters
     for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     type Elem = T;
@@ -283,7 +284,7 @@ impl<I, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Param
     }
 }
 
-impl<I: Batched, const IMAGE: bool, const EPS: u32, const MOMENTUM: u32, T: Scalar> Layer
+impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scalar> Layer
     for BatchNorm<I, IMAGE, EPS, MOMENTUM, T>
 {
     const KIND: &'static str = if IMAGE { "BatchNorm2d" } else { "BatchNorm1d" };
@@ -446,8 +447,8 @@ mod tests {
     use ndarray::Array2;
     use typenum::{U2, U3, U4};
 
-    type Norm1d = BatchNorm<Vector<U3>, false, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>;
-    type Norm2d = BatchNorm<Image<U2, U3, U4>, true, { 1e-5f32.to_bits() }, { 0.1f32.to_bits() }>;
+    type Norm1d = BatchNorm<Vector<U3>, false, { 1e-5f64.to_bits() }, { 0.1f64.to_bits() }>;
+    type Norm2d = BatchNorm<Image<U2, U3, U4>, true, { 1e-5f64.to_bits() }, { 0.1f64.to_bits() }>;
 
     #[test]
     fn training_normalises_each_channel_and_updates_the_running_statistics() {

@@ -18,7 +18,7 @@ pub const ACTIVATIONS: &[&str] = &["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Iden
 pub enum Activation {
     Identity,
     ReLU,
-    LeakyReLU(f32),
+    LeakyReLU(f64),
     Sigmoid,
     Tanh,
     /// A value of the user's whose type implements the core's `Activation` trait: a unit
@@ -46,7 +46,7 @@ impl Activation {
             "LeakyReLU" => {
                 let slope = args.fraction("slope", "negative slope", "0.01");
                 args.finish();
-                return Some(Activation::LeakyReLU(slope? as f32));
+                return Some(Activation::LeakyReLU(slope?));
             }
             "Softmax" => {
                 args.forget();
@@ -85,7 +85,7 @@ impl Activation {
             Activation::Identity => return None,
             Activation::ReLU => quote!(::frechet::ReLU),
             Activation::LeakyReLU(slope) => {
-                let slope = Literal::f32_suffixed(*slope);
+                let slope = Literal::f64_suffixed(*slope);
                 quote!(::frechet::LeakyReLU(#slope))
             }
             Activation::Sigmoid => quote!(::frechet::Sigmoid),

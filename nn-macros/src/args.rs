@@ -266,8 +266,8 @@ fn as_written(expr: &Expr) -> String {
 }
 
 /// A number literal's value, negative ones included, as PyTorch's Python floats are
-/// `f64`; `None` for anything else, and for a number too large for an `f32` (the layers
-/// keep most of theirs as `f32`).
+/// `f64`; `None` for anything else, and for a number too large for an `f32` (which a
+/// network of `f32` could not hold).
 fn number(expr: &Expr) -> Option<f64> {
     let value = match expr {
         Expr::Lit(lit) => match &lit.lit {

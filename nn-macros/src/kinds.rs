@@ -51,8 +51,8 @@ pub enum Kind {
     /// (`BatchNorm2d`).
     BatchNorm {
         image: bool,
-        eps: f32,
-        momentum: f32,
+        eps: f64,
+        momentum: f64,
     },
     /// A type of the user's that implements the core's `Layer` contract, given its input
     /// shape and then `args` as its generic parameters: `dw: DepthwiseConv2d(3)` is a
@@ -143,8 +143,8 @@ impl Kind {
                 args.finish();
                 Some(Kind::BatchNorm {
                     image: kind == "BatchNorm2d",
-                    eps: eps? as f32,
-                    momentum: momentum? as f32,
+                    eps: eps?,
+                    momentum: momentum?,
                 })
             }
             other => {
@@ -342,7 +342,7 @@ impl Kind {
                 eps,
                 momentum,
             } => {
-                let [eps, momentum] = [*eps, *momentum].map(Literal::f32_suffixed);
+                let [eps, momentum] = [*eps, *momentum].map(Literal::f64_suffixed);
                 quote!(::frechet::BatchNorm<#image, #is_image, { #eps.to_bits() }, { #momentum.to_bits() } #elem>)
             }
             Kind::User { path, args } => {

@@ -202,8 +202,11 @@ fn elem(decl: &NetworkDecl, cx: &mut Ctxt) -> Option<Elem> {
 
 /// `f32` or `f64`, if `ty` names one.
 pub fn elem_of(ty: &syn::Type) -> Option<Elem> {
-    let syn::Type::Path(path) = ty else {
-        return None;
+    let path = match ty {
+        syn::Type::Path(path) => path,
+        // A `$elem:ty` of the user's `macro_rules!` arrives in an invisible group.
+        syn::Type::Group(group) => return elem_of(&group.elem),
+        _ => return None,
     };
     let ident = path.path.get_ident().filter(|_| path.qself.is_none())?;
     match ident.to_string().as_str() {
