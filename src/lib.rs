@@ -122,6 +122,12 @@
 //! through. Each layer's field is public and has the core type of its kind, such as
 //! [`Dense<U784, U128>`](Dense).
 //!
+//! `pub struct Mlp<f64> { ... }` declares a network of `f64`: the table above with `f64`
+//! for `f32` (batches `ArrayView2<f64>`, `loss_and_grads` returning `(f64, Mlp)`,
+//! safetensors of `F64` tensors), every layer's type ending with `f64`
+//! (`Dense<U784, U128, f64>`), and the optimizers and losses, which are generic over
+//! the element type ([`Scalar`]), used as they are. A network without `<…>` is `f32`.
+//!
 //! ## Training
 //!
 //! [`train::Trainer`] is a `fit` loop for classifiers: seeded shuffling, a learning-rate

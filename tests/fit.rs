@@ -92,6 +92,16 @@ fn classification(n: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
     (x, labels)
 }
 
+network! {
+    /// [`Classifier`] in `f64`.
+    #[derive(Clone, Debug, PartialEq)]
+    struct ClassifierF64<f64> {
+        input: [8],
+        fc1: Dense(16) -> ReLU,
+        fc2: Dense(3),
+    }
+}
+
 fn quiet<'a>(epochs: usize, batch: usize) -> Trainer<'a, frechet::ndarray::Ix2> {
     Trainer::new(epochs, batch).progress(false)
 }
@@ -162,6 +172,68 @@ fn early_stopping_stops_when_the_validation_loss_stalls() {
         .unwrap();
     assert!(history.stopped_early);
     assert_eq!(history.epochs.len(), 3);
+}
+
+/// The trainer and every optimizer train a network of `f64`, with its schedule in
+/// `f64`, a validation set and a checkpoint of `F64` tensors; from the same seed it
+/// starts from exactly the weights of the network of `f32`.
+#[test]
+fn a_network_of_f64_trains_with_every_optimizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, labels) = classification(120, 1);
+    let (vx, vlabels) = classification(60, 2);
+    let (x, vx) = (x.mapv(f64::from), vx.mapv(f64::from));
+    let widened: Vec<f64> = params(&Classifier::new(0))
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    assert_eq!(params(&ClassifierF64::new(0)), widened);
+    for (name, optimizer) in [
+        (
+            "sgd",
+            &mut Sgd::momentum(0.1, 0.9) as &mut dyn Optimizer<f64>,
+        ),
+        ("adam", &mut Adam::new(0.01)),
+        ("adadelta", &mut Adadelta::new(1.0)),
+    ] {
+        let path = dir.path().join(format!("{name}.safetensors"));
+        let mut net = ClassifierF64::new(0);
+        let history = Trainer::new(6, 16)
+            .progress(false)
+            .schedule(Schedule::Step {
+                step_size: 2,
+                gamma: 0.7,
+            })
+            .validation(vx.view(), &vlabels)
+            .checkpoint(&path)
+            .fit(&mut net, &mut Dyn(optimizer), x.view(), &labels)
+            .unwrap();
+        let (first, last) = (&history.epochs[0], &history.epochs[5]);
+        assert!(
+            last.train_loss < 0.6 * first.train_loss,
+            "{name}: {first:?} → {last:?}"
+        );
+        assert!(last.validation_accuracy.unwrap() > 0.9, "{name}: {last:?}");
+        // Two decays by 0.7.
+        let decay = last.learning_rate / first.learning_rate;
+        assert!((decay - 0.49).abs() < 1e-6, "{name}: {decay}");
+        assert!(ClassifierF64::load_safetensors(&path).is_ok(), "{name}");
+    }
+}
+
+/// An optimizer behind a `dyn`, so that one loop can try several.
+struct Dyn<'a>(&'a mut dyn Optimizer<f64>);
+
+impl Optimizer<f64> for Dyn<'_> {
+    fn learning_rate(&self) -> f64 {
+        self.0.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.0.set_learning_rate(lr);
+    }
+    fn update(&mut self, slot: frechet::optim::Slot, param: &mut [f64], grad: &[f64]) {
+        self.0.update(slot, param, grad);
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The generated backward pass against central finite differences of the generated
-//! forward pass, in f32.
+//! forward pass, in f32, and for a network of f64 to 1e-7 (at the end).
 //!
 //! Tolerance: a loss of size O(1) evaluated in f32 carries a rounding error of a few
 //! ulps, about 5e-7, so a central difference with step h is off by about 5e-7 / 2h from
@@ -323,6 +323,108 @@ fn a_wrong_gradient_is_caught_past_the_kinks() {
     let result = std::panic::catch_unwind(|| {
         check_kinked(&net, &grad, |n| {
             SoftmaxCrossEntropy.loss(n.forward(x.view()).view(), &labels)
+        })
+    });
+    assert!(result.is_err());
+}
+
+network! {
+    /// A network of `f64` with every layer kind, its training maps included: batch
+    /// normalisation of an image and of a vector, and dropout (whose mask is the same at
+    /// every evaluation of `loss_and_grads`, which runs on a copy of the network).
+    #[derive(Clone)]
+    struct Double<f64> {
+        input: [2, 9, 8],
+        conv1: Conv2d(3, kernel = 3, stride = 2, padding = 1) -> Tanh, // 3×5×4
+        bn1: BatchNorm2d -> Sigmoid,
+        conv2: Conv2d(4, kernel = 2) -> Tanh,                          // 4×4×3
+        pool1: MaxPool2d(2, stride = 1),                               // 4×3×2
+        pool2: AvgPool2d(2, stride = 1),                               // 4×2×1
+        flat: Flatten,
+        drop: Dropout(0.25),
+        fc1: Dense(6) -> Tanh,
+        bn2: BatchNorm1d -> Sigmoid,
+        fc2: Dense(3),
+    }
+}
+
+/// The step of the f64 central differences, and the largest error they may leave,
+/// relative to the largest gradient `S`, and per coordinate (`1e-7·|g| + 1e-9·S`).
+const H_F64: f64 = 1e-5;
+const F64_RELATIVE: f64 = 1e-7;
+
+/// The worst error of central differences against `grad`, relative to the largest
+/// gradient, after asserting every coordinate within `1e-7·|g| + 1e-9·S`.
+fn check_f64<N: Network<Elem = f64> + Clone>(
+    net: &N,
+    grad: &N,
+    loss_at: impl Fn(&N) -> f64,
+) -> f64 {
+    let theta = params(net);
+    let analytic = params(grad);
+    let largest = analytic.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    let mut probe = net.clone();
+    let mut worst = 0.0f64;
+    for (i, &analytic) in analytic.iter().enumerate() {
+        let mut shifted = theta.clone();
+        let mut loss_shifted = |step: f64| {
+            shifted[i] = theta[i] + step;
+            set_params(&mut probe, &shifted);
+            loss_at(&probe)
+        };
+        let numeric = (loss_shifted(H_F64) - loss_shifted(-H_F64)) / (2.0 * H_F64);
+        let error = (numeric - analytic).abs();
+        assert!(
+            error <= F64_RELATIVE * analytic.abs() + 1e-2 * F64_RELATIVE * largest,
+            "parameter {i}: numeric {numeric:e}, analytic {analytic:e}"
+        );
+        worst = worst.max(error / largest);
+    }
+    worst
+}
+
+#[test]
+fn a_network_of_f64_agrees_with_central_differences_to_1e_7() {
+    let mut data = Stream(7);
+    let x = data.images((5, 2, 9, 8)).mapv(f64::from);
+    let y = data.matrix(5, 3).mapv(f64::from);
+    let labels = [2usize, 0, 1, 1, 2];
+    let net = Double::new(8);
+    for (name, worst) in [
+        {
+            let (_, grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
+            let worst = check_f64(&net, &grad, |n| {
+                n.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy)
+                    .0
+            });
+            ("cross-entropy", worst)
+        },
+        {
+            let (_, grad) = net.loss_and_grads(x.view(), y.view(), &MeanSquaredError);
+            let worst = check_f64(&net, &grad, |n| {
+                n.loss_and_grads(x.view(), y.view(), &MeanSquaredError).0
+            });
+            ("mean squared error", worst)
+        },
+    ] {
+        eprintln!("{name}: max |numeric − analytic| / max |analytic| = {worst:.1e}");
+        assert!(worst <= F64_RELATIVE, "{name}: {worst:e}");
+    }
+}
+
+#[test]
+fn a_wrong_gradient_of_f64_is_caught() {
+    let mut data = Stream(8);
+    let x = data.images((4, 2, 9, 8)).mapv(f64::from);
+    let labels = [1usize, 0, 2, 2];
+    let net = Double::new(2);
+    let (_, mut grad) = net.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy);
+    // Wrong by a millionth of itself: far beyond what f64 differences leave.
+    grad.fc1.weight_mut()[[1, 2]] *= 1.0 + 1e-6;
+    let result = std::panic::catch_unwind(|| {
+        check_f64(&net, &grad, |n| {
+            n.loss_and_grads(x.view(), &labels[..], &SoftmaxCrossEntropy)
+                .0
         })
     });
     assert!(result.is_err());

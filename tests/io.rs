@@ -472,3 +472,54 @@ fn a_negative_running_variance_is_refused_naming_it() {
     assert_names_file(&error, &path);
     assert!(error.to_string().contains("-0.5"), "{error}");
 }
+
+network! {
+    /// [`Normalised`] in `f64`: its tensors are `F64`, its counter still `I64`.
+    #[derive(Debug, PartialEq)]
+    struct NormalisedF64<f64> {
+        input: [3],
+        fc: Dense(4) -> Tanh,
+        bn: BatchNorm1d -> ReLU,
+        out: Dense(2),
+    }
+}
+
+#[test]
+fn a_network_of_f64_round_trips_as_f64_tensors_and_refuses_f32_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f64.safetensors");
+    let mut net = NormalisedF64::new(3);
+    // Values no f32 holds, and running statistics that moved.
+    let x = Array::from_shape_fn((5, 3), |(i, j)| 0.1 * (i * 3 + j) as f64 + 1e-12);
+    net.train_step(
+        x.view(),
+        &[0, 1, 1, 0, 1][..],
+        &SoftmaxCrossEntropy,
+        &mut Sgd::new(0.1),
+    );
+    net.save_safetensors(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, dtype) in [
+        ("fc.weight", safetensors::Dtype::F64),
+        ("bn.running_var", safetensors::Dtype::F64),
+        ("bn.num_batches_tracked", safetensors::Dtype::I64),
+    ] {
+        assert_eq!(file.tensor(name).unwrap().dtype(), dtype, "{name}");
+    }
+    let loaded = NormalisedF64::load_safetensors(&path).unwrap();
+    assert_eq!(loaded, net);
+    assert_eq!(loaded.forward(x.view()), net.forward(x.view()));
+
+    // A file of the network of f32 is refused, naming the tensor and both dtypes.
+    let f32_path = dir.path().join("f32.safetensors");
+    let int64 = (safetensors::Dtype::I64, vec![], 7i64.to_le_bytes().to_vec());
+    write_raw(&f32_path, &normalised_state([1.0; 4], int64));
+    let error = NormalisedF64::load_safetensors(&f32_path).unwrap_err();
+    assert_names_file(&error, &f32_path);
+    let message = error.to_string();
+    assert!(
+        message.contains("fc.weight") && message.contains("F32") && message.contains("F64"),
+        "{message}"
+    );
+}
