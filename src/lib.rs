@@ -187,7 +187,8 @@ pub use nn_macros::network;
 /// The names most programs need: the macro, the losses and the optimizers.
 pub mod prelude {
     pub use nn_core::{
-        Adadelta, Adam, Loss, MeanSquaredError, Optimizer, Sgd, SoftmaxCrossEntropy,
+        Adadelta, Adam, AdamW, BinaryCrossEntropyWithLogits, Loss, MeanSquaredError, Optimizer,
+        Sgd, SoftmaxCrossEntropy,
     };
     pub use nn_macros::network;
 }

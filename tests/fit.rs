@@ -8,6 +8,7 @@ use common::{params, Stream};
 use frechet::ndarray::{Array2, Array4, ArrayD};
 use frechet::prelude::*;
 use frechet::train::{EarlyStopping, Model, Monitor, Schedule, Trainer};
+use frechet::BinaryCrossEntropyWithLogits;
 use frechet::Error;
 
 network! {
@@ -541,4 +542,156 @@ fn cpu_has(features: &[&str]) -> bool {
     });
     #[cfg(not(target_arch = "x86_64"))]
     return features.is_empty();
+}
+
+network! {
+    /// An autoencoder of 8 features through 3.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Autoencoder {
+        input: [8],
+        encode: Dense(3) -> Tanh,
+        decode: Dense(8),
+    }
+}
+
+/// Rows of 8 features that lie near one 2-dimensional subspace, so that 3 codes suffice.
+fn low_rank(n: usize, seed: u64) -> Array2<f32> {
+    let basis = Stream(99).matrix(2, 8);
+    let mut data = Stream(seed);
+    let codes = data.matrix(n, 2);
+    codes.dot(&basis) + data.matrix(n, 8) * 0.01
+}
+
+#[test]
+fn an_autoencoder_trains_on_its_own_input_and_reports_its_loss_alone() {
+    let (x, vx) = (low_rank(200, 1), low_rank(50, 2));
+    let mut net = Autoencoder::new(0);
+    let history = Trainer::with_loss(30, 20, MeanSquaredError)
+        .progress(false)
+        .validation(vx.view(), vx.view())
+        .fit(&mut net, &mut Adam::new(0.01), x.view(), x.view())
+        .unwrap();
+    let (first, last) = (&history.epochs[0], &history.epochs[29]);
+    assert!(
+        last.validation_loss.unwrap() < first.validation_loss.unwrap() / 5.0,
+        "{first:?} → {last:?}"
+    );
+    // Regression counts no right answers.
+    assert!(history
+        .epochs
+        .iter()
+        .all(|e| e.validation_accuracy.is_none()));
+    let (loss, accuracy) =
+        frechet::train::evaluate_with(&net, &MeanSquaredError, vx.view(), vx.view());
+    assert_eq!((Some(loss), accuracy), (last.validation_loss, None));
+}
+
+network! {
+    /// One logit: is feature 0 plus feature 1 positive?
+    struct Binary {
+        input: [8],
+        fc1: Dense(8) -> Tanh,
+        fc2: Dense(1),
+    }
+}
+
+#[test]
+fn a_binary_classifier_trains_with_logits_and_reports_its_accuracy() {
+    let (x, vx) = (Stream(3).matrix(300, 8), Stream(4).matrix(100, 8));
+    let truth = |x: &Array2<f32>| {
+        x.map_axis(frechet::ndarray::Axis(1), |r| f32::from(r[0] + r[1] > 0.0))
+            .insert_axis(frechet::ndarray::Axis(1))
+    };
+    let (y, vy) = (truth(&x), truth(&vx));
+    let mut net = Binary::new(0);
+    let history = Trainer::with_loss(20, 25, BinaryCrossEntropyWithLogits)
+        .progress(false)
+        .validation(vx.view(), vy.view())
+        .early_stopping(EarlyStopping::new(Monitor::ValidationAccuracy, 5))
+        .fit(&mut net, &mut Adam::new(0.02), x.view(), y.view())
+        .unwrap();
+    let last = history.epochs.last().unwrap();
+    assert!(last.validation_accuracy.unwrap() > 0.9, "{last:?}");
+    let logits = net.forward(vx.view());
+    let right = logits
+        .iter()
+        .zip(&vy)
+        .filter(|&(&z, &y)| (z > 0.0) == (y > 0.5))
+        .count();
+    assert_eq!(last.validation_accuracy, Some(right as f32 / 100.0));
+}
+
+#[test]
+#[should_panic(expected = "counts no right answers")]
+fn monitoring_an_accuracy_a_regression_does_not_count_panics() {
+    let x = low_rank(40, 5);
+    Trainer::with_loss(3, 10, MeanSquaredError)
+        .progress(false)
+        .validation(x.view(), x.view())
+        .early_stopping(EarlyStopping::new(Monitor::ValidationAccuracy, 1))
+        .fit(
+            &mut Autoencoder::new(0),
+            &mut Sgd::new(0.01),
+            x.view(),
+            x.view(),
+        )
+        .unwrap();
+}
+
+#[test]
+fn restore_best_puts_back_the_weights_of_the_best_epoch() {
+    // A learning rate far too large: the validation loss gets worse after a while.
+    let (x, labels) = classification(90, 8);
+    let (vx, vlabels) = classification(30, 9);
+    let mut net = Classifier::new(4);
+    let history = quiet(7, 10)
+        .validation(vx.view(), &vlabels)
+        .restore_best(true)
+        .fit(&mut net, &mut Sgd::momentum(0.8, 0.9), x.view(), &labels)
+        .unwrap();
+    let best = history
+        .epochs
+        .iter()
+        .min_by(|a, b| a.validation_loss.partial_cmp(&b.validation_loss).unwrap())
+        .unwrap();
+    assert_eq!(history.restored, Some(best.epoch));
+    assert!(
+        best.epoch < 7,
+        "the last epoch should not be the best: {history:?}"
+    );
+    let (loss, _) = frechet::train::evaluate(&net, vx.view(), &vlabels);
+    assert_eq!(Some(loss), best.validation_loss);
+}
+
+#[test]
+fn a_plateau_schedule_lowers_the_rate_when_the_loss_stalls() {
+    let (x, labels) = classification(60, 10);
+    let mut net = Classifier::new(5);
+    // A rate so small the loss barely moves: every epoch is a plateau.
+    let history = quiet(6, 20)
+        .schedule(Schedule::Plateau {
+            factor: 0.5,
+            patience: 0,
+            threshold: 0.5,
+            min_lr: 0.0,
+        })
+        .fit(&mut net, &mut Sgd::new(1e-6), x.view(), &labels)
+        .unwrap();
+    let rates: Vec<f32> = history.epochs.iter().map(|e| e.learning_rate).collect();
+    // The first epoch sets the best; each one after it is no 50% better.
+    assert_eq!(rates, [1e-6, 1e-6, 5e-7, 2.5e-7, 1.25e-7, 6.25e-8]);
+}
+
+#[test]
+fn predict_gives_the_largest_output_and_predict_proba_its_softmax() {
+    let (x, _) = classification(7, 11);
+    let net = Classifier::new(6);
+    let logits = net.forward(x.view());
+    let probabilities = net.predict_proba(x.view());
+    assert_eq!(probabilities, frechet::softmax(logits.view()));
+    for (row, class) in probabilities.rows().into_iter().zip(net.predict(x.view())) {
+        assert!((row.sum() - 1.0).abs() < 1e-6);
+        let largest = row.iter().cloned().fold(f32::MIN, f32::max);
+        assert_eq!(row[class], largest);
+    }
 }

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "reference"
 
 # The optimizer trajectories; tests/reference.rs has the same settings.
-SGD_LR, MOMENTUM_LR, MOMENTUM, ADAM_LR = 0.1, 0.05, 0.9, 0.01
+SGD_LR, MOMENTUM_LR, MOMENTUM, ADAM_LR, WEIGHT_DECAY = 0.1, 0.05, 0.9, 0.01, 0.05
 OPTIMIZERS = {
     "sgd": (f"torch.optim.SGD(lr={SGD_LR})", lambda p: torch.optim.SGD(p, lr=SGD_LR)),
     "momentum": (
@@ -50,6 +50,21 @@ OPTIMIZERS = {
     ),
     # Default betas (0.9, 0.999) and eps 1e-8, as frechet's Adam::new.
     "adam": (f"torch.optim.Adam(lr={ADAM_LR})", lambda p: torch.optim.Adam(p, lr=ADAM_LR)),
+    # Weight decay: coupled (SGD, Adam) and decoupled (AdamW).
+    "momentum_wd": (
+        f"torch.optim.SGD(lr={MOMENTUM_LR}, momentum={MOMENTUM}, weight_decay={WEIGHT_DECAY})",
+        lambda p: torch.optim.SGD(
+            p, lr=MOMENTUM_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY
+        ),
+    ),
+    "adam_wd": (
+        f"torch.optim.Adam(lr={ADAM_LR}, weight_decay={WEIGHT_DECAY})",
+        lambda p: torch.optim.Adam(p, lr=ADAM_LR, weight_decay=WEIGHT_DECAY),
+    ),
+    "adamw": (
+        f"torch.optim.AdamW(lr={ADAM_LR}, weight_decay={WEIGHT_DECAY})",
+        lambda p: torch.optim.AdamW(p, lr=ADAM_LR, weight_decay=WEIGHT_DECAY),
+    ),
 }
 STEPS = 10
 SNAPSHOTS = (1, 10)
@@ -123,6 +138,7 @@ NETWORKS = {
         input=[3, 18, 20],
         loss="SoftmaxCrossEntropy",
         batches=[5],
+        f64_batches=[5],
         layers=[
             ("conv1", "Conv2d", dict(out=8, kernel=5, padding=2), "ReLU"),
             ("pool1", "MaxPool2d", dict(kernel=2), None),
@@ -187,6 +203,17 @@ NETWORKS = {
             ("flat", "Flatten", {}, None),
             ("fc1", "Dense", dict(out=8), "Tanh"),
             ("bn2", "BatchNorm1d", {}, "LeakyReLU(0.1)"),
+            ("fc2", "Dense", dict(out=3), None),
+        ],
+    ),
+    # Multi-label binary classification: three logits per sample, each against a 0 or 1.
+    # Last, so that the seeds of the networks before it are unchanged.
+    "mlp_bce": dict(
+        input=[5],
+        loss="BinaryCrossEntropyWithLogits",
+        batches=[1, 6],
+        layers=[
+            ("fc1", "Dense", dict(out=7), "Tanh"),
             ("fc2", "Dense", dict(out=3), None),
         ],
     ),
@@ -336,7 +363,11 @@ def sample_shape(model, name, input_shape):
 
 def loss_function(name):
     # Both with reduction="mean", as frechet's losses.
-    return {"SoftmaxCrossEntropy": nn.CrossEntropyLoss(), "MeanSquaredError": nn.MSELoss()}[name]
+    return {
+        "SoftmaxCrossEntropy": nn.CrossEntropyLoss(),
+        "MeanSquaredError": nn.MSELoss(),
+        "BinaryCrossEntropyWithLogits": nn.BCEWithLogitsLoss(),
+    }[name]
 
 
 # The tolerance of tests/reference.rs: |a − b| ≤ RTOL·|b| + ATOL·S (+ ADAM_SLACK·lr
@@ -357,7 +388,8 @@ def deviations(actual, expected):
         else:
             scale = b.abs().max().item()
         a, b = actual[key].double(), b.double()
-        slack = ADAM_SLACK * ADAM_LR if key.startswith("adam.step") else 0.0
+        adam = key.split(".")[0] in ("adam", "adam_wd", "adamw") and ".step" in key
+        slack = ADAM_SLACK * ADAM_LR if adam else 0.0
         diff = (a - b).abs()
         relative = diff.max().item() / scale if scale > 0 else diff.max().item()
         ratio = (diff / (RTOL * b.abs() + ATOL * scale + slack)).max().item()
@@ -428,6 +460,8 @@ def write_case(net_name, spec, model, batch, generator, calibration):
         outputs = copy.deepcopy(model).eval()(x)
     if spec["loss"] == "SoftmaxCrossEntropy":
         target = torch.randint(0, outputs.shape[1], (batch,), generator=generator)
+    elif spec["loss"] == "BinaryCrossEntropyWithLogits":
+        target = torch.randint(0, 2, outputs.shape, generator=generator).float()
     else:
         target = torch.randn(outputs.shape, generator=generator)
     loss_fn = loss_function(spec["loss"])
@@ -468,6 +502,50 @@ def write_case(net_name, spec, model, batch, generator, calibration):
     return paths
 
 
+# The learning-rate schedules, as tests/reference.rs runs them from a base rate of 0.1:
+# PyTorch's rate before each of the epochs, and for the plateau the loss after each.
+SCHEDULE_EPOCHS = 20
+PLATEAU_LOSSES = [1.0, 0.8, 0.8, 0.79995, 0.81, 0.7, 0.7, 0.7, 0.7, 0.69, 0.69, 0.69, 0.69,
+                  0.69, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+SCHEDULES = {
+    "step": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+    "exponential": lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9),
+    "cosine": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.001),
+    "warmup_cosine": lambda o: torch.optim.lr_scheduler.SequentialLR(
+        o,
+        [
+            torch.optim.lr_scheduler.LinearLR(o, start_factor=0.25, total_iters=3),
+            torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=6, eta_min=0.001),
+        ],
+        milestones=[3],
+    ),
+    "plateau": lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
+        o, factor=0.5, patience=2, threshold=1e-4, min_lr=0.004
+    ),
+}
+
+
+def write_schedules():
+    """Writes schedules.safetensors: `<schedule>.lrs`, the rate of every epoch (float64),
+    and `plateau.losses`, the losses the plateau schedule was stepped with."""
+    tensors = {"plateau.losses": torch.tensor(PLATEAU_LOSSES, dtype=torch.float64)}
+    for name, make in SCHEDULES.items():
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        scheduler = make(optimizer)
+        rates = []
+        for epoch in range(SCHEDULE_EPOCHS):
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            if name == "plateau":
+                scheduler.step(PLATEAU_LOSSES[epoch])
+            else:
+                scheduler.step()
+        tensors[f"{name}.lrs"] = torch.tensor(rates, dtype=torch.float64)
+    path = OUT / "schedules.safetensors"
+    save_file(tensors, str(path), metadata={"torch": torch.__version__, "base_lr": "0.1"})
+    return path
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -506,6 +584,7 @@ def main():
         params = sum(v.numel() for v in weights.values())
         print(f"{net_name}: {params} parameters, batches {spec['batches']}, {size} bytes")
         print("    " + declaration(spec).replace("\n", "\n    "))
+    total += write_schedules().stat().st_size
     print(f"{total} bytes in {OUT.relative_to(ROOT)}")
     print("PyTorch's own float32 results against float64, as tests/reference.rs measures")
     print("frechet's: the largest relative error max|a - b| / S, and max |a - b| / tolerance")

@@ -52,11 +52,13 @@ pub use error::Error;
 pub use flatten::Flatten;
 pub use init::{Init, InitRng};
 pub use layer::Layer;
-pub use loss::{Loss, MeanSquaredError, SoftmaxCrossEntropy};
+pub use loss::{
+    softmax, BinaryCrossEntropyWithLogits, FitLoss, Loss, MeanSquaredError, SoftmaxCrossEntropy,
+};
 pub use max_pool::MaxPool2d;
 pub use metrics::ConfusionMatrix;
-pub use network::{batch_size, Buffer, BufferMut, Network, Parameters, Scratch};
-pub use optim::{Adadelta, Adam, CaptureGradient, Optimizer, Sgd, Slot};
+pub use network::{batch_size, Buffer, BufferMut, Network, Parameters, Scratch, Snapshot};
+pub use optim::{Adadelta, Adam, AdamW, CaptureGradient, Optimizer, Sgd, Slot};
 pub use scalar::Scalar;
 #[doc(hidden)]
 pub use scratch::thread_floats as __thread_scratch_floats;

@@ -124,6 +124,68 @@ pub trait Network {
     }
 }
 
+/// A copy of every parameter and buffer of a network, to put back later: what
+/// `Trainer::restore_best` keeps of the best epoch (Keras' `restore_best_weights`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot<T> {
+    /// Every parameter tensor's elements, then every floating-point buffer's, in the
+    /// network's order, one after the other.
+    floats: Vec<T>,
+    /// Every `I64` buffer, in the network's order.
+    counts: Vec<i64>,
+}
+
+impl<T: Scalar> Snapshot<T> {
+    /// The parameters and buffers of `network` now.
+    pub fn of<N: Network<Elem = T> + ?Sized>(network: &N) -> Self {
+        let (mut floats, mut counts) = (Vec::new(), Vec::new());
+        for (_, layer) in network.layers() {
+            for index in 0..layer.param_names().len() {
+                floats.extend_from_slice(layer.param(index));
+            }
+            for index in 0..layer.buffer_names().len() {
+                match layer.buffer(index) {
+                    Buffer::Float { values, .. } => floats.extend_from_slice(values),
+                    Buffer::I64(count) => counts.push(count),
+                }
+            }
+        }
+        Snapshot { floats, counts }
+    }
+
+    /// Puts the snapshot's values back into `network`, in place.
+    ///
+    /// # Panics
+    ///
+    /// If `network` is not the network the snapshot was taken of (its tensors differ).
+    pub fn restore<N: Network<Elem = T> + ?Sized>(&self, network: &mut N) {
+        let (mut floats, mut counts) = (&self.floats[..], self.counts.iter());
+        let mut take = |into: &mut [T]| {
+            assert!(into.len() <= floats.len(), "a snapshot of another network");
+            let (head, rest) = floats.split_at(into.len());
+            into.copy_from_slice(head);
+            floats = rest;
+        };
+        for (_, layer) in network.layers_mut() {
+            for index in 0..layer.param_names().len() {
+                take(layer.param_mut(index));
+            }
+            for index in 0..layer.buffer_names().len() {
+                match layer.buffer_mut(index) {
+                    BufferMut::Float(values) => take(values),
+                    BufferMut::I64(count) => {
+                        *count = *counts.next().expect("a snapshot of another network");
+                    }
+                }
+            }
+        }
+        assert!(
+            floats.is_empty() && counts.next().is_none(),
+            "a snapshot of another network"
+        );
+    }
+}
+
 /// Buffers a training step reuses, kept inside a network but not part of its value.
 ///
 /// Cloning gives an empty scratch, comparing always succeeds and the debug output is

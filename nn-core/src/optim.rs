@@ -109,18 +109,29 @@ impl<S> SlotStates<S> {
     }
 }
 
-/// Stochastic gradient descent, optionally with momentum: PyTorch's `torch.optim.SGD`
-/// with `dampening = 0` and `nesterov = False`.
+/// Stochastic gradient descent, optionally with momentum and weight decay: PyTorch's
+/// `torch.optim.SGD` with `dampening = 0` and `nesterov = False`.
 ///
 /// ```text
-/// plain:     θ ← θ − lr · g
-/// momentum:  b ← μ b + g   (b = g on the first step),   θ ← θ − lr · b
+/// weight decay: g ← g + λ θ                (PyTorch's coupled form; λ = 0 by default)
+/// plain:        θ ← θ − lr · g
+/// momentum:     b ← μ b + g   (b = g on the first step),   θ ← θ − lr · b
 /// ```
 #[derive(Clone, Debug)]
 pub struct Sgd<T = f32> {
     lr: T,
     momentum: T,
+    weight_decay: T,
     velocity: SlotStates<Vec<T>>,
+}
+
+/// `g + λ θ`, the gradient of the loss plus `λ/2 ‖θ‖²`: PyTorch's coupled weight decay.
+fn decayed<T: Scalar>(weight_decay: T, theta: T, g: T) -> T {
+    if weight_decay == T::zero() {
+        g
+    } else {
+        g + weight_decay * theta
+    }
 }
 
 impl<T: Scalar> Sgd<T> {
@@ -134,8 +145,16 @@ impl<T: Scalar> Sgd<T> {
         Sgd {
             lr,
             momentum: mu,
+            weight_decay: T::zero(),
             velocity: SlotStates::default(),
         }
+    }
+
+    /// The same optimizer with weight decay `λ` (PyTorch's `weight_decay=λ`): the
+    /// gradient of `λ/2 ‖θ‖²` added to every parameter's.
+    pub fn weight_decay(mut self, lambda: T) -> Self {
+        self.weight_decay = lambda;
+        self
     }
 }
 
@@ -145,7 +164,7 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
     }
 
     fn plain_rate(&self) -> Option<T> {
-        (self.momentum == T::zero()).then_some(self.lr)
+        (self.momentum == T::zero() && self.weight_decay == T::zero()).then_some(self.lr)
     }
 
     fn set_learning_rate(&mut self, lr: T) {
@@ -154,33 +173,32 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
 
     fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]) {
         check_lengths(slot, param, grad, None);
-        let lr = self.lr;
-        if self.momentum == T::zero() {
+        let (lr, mu, wd) = (self.lr, self.momentum, self.weight_decay);
+        if mu == T::zero() {
             for (p, &g) in param.iter_mut().zip(grad) {
-                *p -= lr * g;
+                *p -= lr * decayed(wd, *p, g);
             }
             return;
         }
-        let mu = self.momentum;
         let mut first = false;
         let velocity = self.velocity.get_or_insert_with(slot, || {
             first = true;
-            grad.to_vec()
+            vec![T::zero(); grad.len()]
         });
         check_lengths(slot, param, grad, Some(velocity.len()));
         for ((p, v), &g) in param.iter_mut().zip(velocity.iter_mut()).zip(grad) {
-            if !first {
-                *v = mu * *v + g;
-            }
+            let g = decayed(wd, *p, g);
+            *v = if first { g } else { mu * *v + g };
             *p -= lr * *v;
         }
     }
 }
 
 /// Adam, as PyTorch's `torch.optim.Adam` with its defaults `betas = (0.9, 0.999)`,
-/// `eps = 1e-8`, no weight decay:
+/// `eps = 1e-8`, and weight decay `λ = 0` unless given:
 ///
 /// ```text
+/// g ← g + λ θ                (PyTorch's coupled weight decay; see AdamW for the other)
 /// m ← β₁ m + (1 − β₁) g      v ← β₂ v + (1 − β₂) g²
 /// θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
 /// ```
@@ -192,6 +210,7 @@ pub struct Adam<T = f32> {
     beta1: T,
     beta2: T,
     eps: T,
+    weight_decay: T,
     moments: SlotStates<AdamState<T>>,
 }
 
@@ -215,8 +234,17 @@ impl<T: Scalar> Adam<T> {
             beta1,
             beta2,
             eps,
+            weight_decay: T::zero(),
             moments: SlotStates::default(),
         }
+    }
+
+    /// The same optimizer with weight decay `λ` added to the gradient (PyTorch's
+    /// `Adam(weight_decay=λ)`, which Adam's moments then scale; [`AdamW`] decays the
+    /// weights directly instead).
+    pub fn weight_decay(mut self, lambda: T) -> Self {
+        self.weight_decay = lambda;
+        self
     }
 }
 
@@ -230,7 +258,7 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
     }
 
     fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]) {
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        let (b1, b2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         let state = self.moments.get_or_insert_with(slot, || AdamState {
             step: 0,
             m: vec![T::zero(); grad.len()],
@@ -248,11 +276,65 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
             .zip(state.v.iter_mut())
             .zip(grad)
         {
+            let g = decayed(wd, *p, g);
             *m = b1 * *m + (one - b1) * g;
             *v = b2 * *v + (one - b2) * g * g;
             let denom = v.sqrt() / bias_correction2_sqrt + eps;
             *p -= step_size * *m / denom;
         }
+    }
+}
+
+/// AdamW, as PyTorch's `torch.optim.AdamW`: Adam with decoupled weight decay, whose
+/// default `λ` is 0.01. Each step first shrinks the weights, then takes Adam's step
+/// with the loss's gradient alone:
+///
+/// ```text
+/// θ ← θ (1 − lr λ),   then Adam (without weight decay)
+/// ```
+#[derive(Clone, Debug)]
+pub struct AdamW<T = f32> {
+    adam: Adam<T>,
+    weight_decay: T,
+}
+
+impl<T: Scalar> AdamW<T> {
+    /// AdamW with learning rate `lr` and PyTorch's defaults: betas `(0.9, 0.999)`, `eps`
+    /// `1e-8`, weight decay `0.01`.
+    pub fn new(lr: T) -> Self {
+        AdamW {
+            adam: Adam::new(lr),
+            weight_decay: T::of_f64(0.01),
+        }
+    }
+
+    /// The same optimizer with weight decay `λ`.
+    pub fn weight_decay(mut self, lambda: T) -> Self {
+        self.weight_decay = lambda;
+        self
+    }
+
+    /// The same optimizer with Adam's other hyper-parameters given.
+    pub fn with_betas(mut self, beta1: T, beta2: T, eps: T) -> Self {
+        self.adam = Adam::with_betas(self.adam.lr, beta1, beta2, eps);
+        self
+    }
+}
+
+impl<T: Scalar> Optimizer<T> for AdamW<T> {
+    fn learning_rate(&self) -> T {
+        self.adam.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: T) {
+        self.adam.lr = lr;
+    }
+
+    fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]) {
+        // PyTorch forms the factor in Python's floats: in f64.
+        let shrink = T::of_f64(1.0 - self.adam.lr.widen() * self.weight_decay.widen());
+        param.iter_mut().for_each(|p| *p *= shrink);
+        self.adam.update(slot, param, grad);
     }
 }
 

@@ -234,6 +234,29 @@ pub fn expand(model: &Model) -> TokenStream {
                 #output
             }
 
+            /// The probability of each class for a batch of inputs: the softmax of the
+            /// logits [`Self::forward`] gives, in evaluation mode, as PyTorch's
+            /// `model(x).softmax(dim=1)`.
+            ///
+            /// # Panics
+            ///
+            /// As [`Self::forward`].
+            #[track_caller]
+            pub fn predict_proba(&self, x: #input_array) -> ::frechet::ndarray::Array2<#elem> {
+                ::frechet::softmax(self.forward(x).view())
+            }
+
+            /// The class of each input of a batch: the index of its largest output (the
+            /// first on ties), in evaluation mode.
+            ///
+            /// # Panics
+            ///
+            /// As [`Self::forward`].
+            #[track_caller]
+            pub fn predict(&self, x: #input_array) -> ::std::vec::Vec<usize> {
+                ::frechet::metrics::predictions(self.forward(x).view()).collect()
+            }
+
             /// The mean loss over the batch and its gradient, a value of the network's own
             /// type (Remark 3): the gradient of `fc1.weight` is the returned `fc1.weight`.
             /// In training mode, like PyTorch's `model.train()`, on a copy of the network:

@@ -1,41 +1,11 @@
-//! Losses `ℓ(a_L, y)` and their gradients `∇ℓ`, the start of the backward pass.
-//!
-//! Both are reduced by the mean over the batch, like PyTorch's default
-//! `reduction="mean"`, so the gradient of each sample carries a factor `1 / batch`.
+//! Softmax followed by cross-entropy against class indices, PyTorch's
+//! `nn.CrossEntropyLoss` on logits; and the softmax alone, for probabilities.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
+use super::{FitLoss, Loss};
+use crate::metrics::predictions;
 use crate::scalar::Scalar;
-
-/// A loss over a batch of network outputs (batch × outputs) of element type `T`.
-///
-/// The losses here are generic over the element type, so one value serves networks of
-/// `f32` and of `f64`.
-pub trait Loss<T: Scalar = f32> {
-    /// What the loss compares the outputs with, passed by value: class indices
-    /// `&[usize]` or an `ArrayView2<T>` of the output's shape.
-    type Targets<'a>: Copy;
-
-    /// The mean loss over the batch.
-    ///
-    /// # Panics
-    ///
-    /// If the batch is empty, or the targets do not match the outputs (wrong batch size,
-    /// class index out of range, wrong shape); the message says which.
-    fn loss(&self, output: ArrayView2<'_, T>, targets: Self::Targets<'_>) -> T;
-
-    /// The mean loss over the batch, and its gradient in `output` written into `delta`.
-    ///
-    /// # Panics
-    ///
-    /// As [`Loss::loss`].
-    fn loss_and_delta(
-        &self,
-        output: ArrayView2<'_, T>,
-        targets: Self::Targets<'_>,
-        delta: ArrayViewMut2<'_, T>,
-    ) -> T;
-}
 
 /// Softmax followed by cross-entropy against class indices, fused: PyTorch's
 /// `nn.CrossEntropyLoss` on logits.
@@ -45,10 +15,6 @@ pub trait Loss<T: Scalar = f32> {
 /// logits.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SoftmaxCrossEntropy;
-
-/// The mean squared error `mean((a − y)²)` over every element, PyTorch's `nn.MSELoss`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct MeanSquaredError;
 
 impl<T: Scalar> Loss<T> for SoftmaxCrossEntropy {
     type Targets<'a> = &'a [usize];
@@ -67,21 +33,44 @@ impl<T: Scalar> Loss<T> for SoftmaxCrossEntropy {
     }
 }
 
-impl<T: Scalar> Loss<T> for MeanSquaredError {
-    type Targets<'a> = ArrayView2<'a, T>;
+impl<T: Scalar> FitLoss<T> for SoftmaxCrossEntropy {
+    type Batch = Vec<usize>;
 
-    fn loss(&self, output: ArrayView2<'_, T>, targets: ArrayView2<'_, T>) -> T {
-        mean_squared_error(output, targets, None)
+    fn samples(targets: &[usize]) -> usize {
+        targets.len()
     }
 
-    fn loss_and_delta(
-        &self,
-        output: ArrayView2<'_, T>,
-        targets: ArrayView2<'_, T>,
-        delta: ArrayViewMut2<'_, T>,
-    ) -> T {
-        mean_squared_error(output, targets, Some(delta))
+    fn gather(targets: &[usize], samples: &[usize], batch: &mut Vec<usize>) {
+        batch.clear();
+        batch.extend(samples.iter().map(|&sample| targets[sample]));
     }
+
+    fn lend(batch: &Vec<usize>) -> &[usize] {
+        batch
+    }
+
+    /// The samples whose largest logit is at their label.
+    fn right(output: ArrayView2<'_, T>, targets: &[usize]) -> Option<(usize, usize)> {
+        let right = predictions(output)
+            .zip(targets)
+            .filter(|(predicted, label)| predicted == *label)
+            .count();
+        Some((right, targets.len()))
+    }
+}
+
+/// The softmax of each row of `logits`, `e^{z_j} / Σ_k e^{z_k}`: the probability of each
+/// class, as PyTorch's `logits.softmax(dim=1)` (shifted by the row's maximum, so finite
+/// for any finite logits).
+pub fn softmax<T: Scalar>(logits: ArrayView2<'_, T>) -> Array2<T> {
+    let mut probabilities = logits.to_owned();
+    for mut row in probabilities.rows_mut() {
+        let max = row.fold(T::neg_infinity(), |m, &v| m.max(v));
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row.mapv_inplace(|e| e / sum);
+    }
+    probabilities
 }
 
 /// `mean_i [logsumexp(z_i) − z_i[y_i]]`, and if `delta` is given, its gradient
@@ -140,68 +129,11 @@ pub fn softmax_cross_entropy<T: Scalar>(
     total * scale
 }
 
-/// `mean((a − y)²)` over all elements, and if `delta` is given, its gradient
-/// `2 (a − y) / (batch · outputs)`.
-///
-/// # Panics
-///
-/// If `targets` and `output` differ in shape.
-pub fn mean_squared_error<T: Scalar>(
-    output: ArrayView2<'_, T>,
-    targets: ArrayView2<'_, T>,
-    delta: Option<ArrayViewMut2<'_, T>>,
-) -> T {
-    assert_eq!(
-        output.shape(),
-        targets.shape(),
-        "MeanSquaredError: targets of shape {:?} for outputs of shape {:?}",
-        targets.shape(),
-        output.shape()
-    );
-    assert!(
-        !output.is_empty(),
-        "MeanSquaredError: the mean over an empty batch is undefined"
-    );
-    let scale = T::one() / T::from_usize(output.len()).expect("size fits");
-    if let Some(delta) = delta {
-        let two = T::one() + T::one();
-        Zip::from(delta)
-            .and(&output)
-            .and(&targets)
-            .for_each(|d, &a, &y| *d = two * (a - y) * scale);
-    }
-    let sum = Zip::from(&output)
-        .and(&targets)
-        .fold(T::zero(), |s, &a, &y| s + (a - y) * (a - y));
-    sum * scale
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loss::tests::check_delta;
     use ndarray::{array, Array2};
-
-    /// Central differences of each loss in f64 against its delta.
-    fn check_delta(
-        loss: impl Fn(ArrayView2<f64>, Option<ArrayViewMut2<f64>>) -> f64,
-        z: Array2<f64>,
-    ) {
-        let mut delta = Array2::zeros(z.dim());
-        loss(z.view(), Some(delta.view_mut()));
-        let h = 1e-6;
-        for idx in ndarray::indices_of(&z) {
-            let (mut p, mut m) = (z.clone(), z.clone());
-            p[idx] += h;
-            m[idx] -= h;
-            let numeric = (loss(p.view(), None) - loss(m.view(), None)) / (2.0 * h);
-            // Smooth losses of O(1) values: h² + ε/h ≈ 1e-10.
-            assert!(
-                (numeric - delta[idx]).abs() < 1e-8,
-                "at {idx:?}: {numeric} vs {}",
-                delta[idx]
-            );
-        }
-    }
 
     #[test]
     fn softmax_cross_entropy_gradient_matches_central_differences() {
@@ -215,13 +147,6 @@ mod tests {
     }
 
     #[test]
-    fn mean_squared_error_gradient_matches_central_differences() {
-        let z = array![[0.2, -1.0], [1.5, 3.0], [0.0, 0.1]];
-        let y = array![[0.0, 1.0], [1.0, 2.0], [-0.5, 0.5]];
-        check_delta(|z, d| mean_squared_error(z, y.view(), d), z);
-    }
-
-    #[test]
     fn softmax_cross_entropy_is_the_mean_negative_log_likelihood() {
         // Row 0: log(e¹ + e² + e³) − 1; row 1: uniform over 3 classes, log 3.
         let z = array![[1.0f32, 2.0, 3.0], [1.0, 1.0, 1.0]];
@@ -232,6 +157,7 @@ mod tests {
 
     /// The loss is the same, bit for bit, whether δ is asked for or not, whatever the
     /// layouts of the logits and of δ.
+
     #[test]
     fn softmax_cross_entropy_is_the_same_with_delta_or_without() {
         let z = Array2::from_shape_fn((10, 4), |(i, j)| {
@@ -281,9 +207,27 @@ mod tests {
     }
 
     #[test]
-    fn mean_squared_error_is_the_mean_over_every_element() {
-        let a = array![[1.0f32, 2.0], [3.0, 4.0]];
-        let y = array![[0.0f32, 2.0], [3.0, 6.0]];
-        assert_eq!(MeanSquaredError.loss(a.view(), y.view()), (1.0 + 4.0) / 4.0);
+    fn softmax_rows_are_probabilities_whose_log_is_the_loss() {
+        let z = array![[1.0f64, 2.0, 3.0], [1e4, -1e4, 0.0]];
+        let p = softmax(z.view());
+        for row in p.rows() {
+            assert!((row.sum() - 1.0).abs() < 1e-15 && row.iter().all(|&p| p >= 0.0));
+        }
+        // −log p[label] is the cross-entropy of that sample.
+        let loss: f64 = SoftmaxCrossEntropy.loss(z.slice(ndarray::s![0..1, ..]), &[1]);
+        assert!((-p[[0, 1]].ln() - loss).abs() < 1e-15);
+        assert_eq!(p[[1, 0]], 1.0);
+    }
+
+    #[test]
+    fn a_classifier_counts_the_samples_it_gets_right() {
+        let z = array![[0.1f32, 0.9], [0.8, 0.2], [0.3, 0.7]];
+        assert_eq!(
+            <SoftmaxCrossEntropy as FitLoss<f32>>::right(z.view(), &[1, 1, 1]),
+            Some((2, 3))
+        );
+        let mut batch = Vec::new();
+        <SoftmaxCrossEntropy as FitLoss<f32>>::gather(&[7, 8, 9], &[2, 0], &mut batch);
+        assert_eq!(batch, [9, 7]);
     }
 }

@@ -1,4 +1,6 @@
-//! A training loop for classifiers, with the conveniences of Keras' `fit`.
+//! A training loop with the conveniences of Keras' `fit`, for any loss: classifiers
+//! ([`Trainer::new`]), and regression, reconstruction and binary classification
+//! ([`Trainer::with_loss`]).
 //!
 //! ```text
 //! let history = Trainer::new(15, 32)                         // epochs, batch size
@@ -6,19 +8,33 @@
 //!     .schedule(Schedule::Exponential { gamma: 0.85 })       // learning rate per epoch
 //!     .validation(test_images.view(), &test_labels)
 //!     .early_stopping(EarlyStopping::new(Monitor::ValidationLoss, 3))
+//!     .restore_best(true)                                    // the best epoch's weights at the end
 //!     .checkpoint("best.safetensors")
 //!     .on_epoch(|epoch| println!("{epoch}"))
 //!     .fit(&mut net, &mut Sgd::momentum(0.05, 0.9), images.view(), &labels)?;
+//!
+//! // An autoencoder: the input is its own target.
+//! Trainer::with_loss(10, 64, MeanSquaredError)
+//!     .validation(test.view(), test.view())
+//!     .fit(&mut net, &mut Adam::new(1e-3), train.view(), train.view())?;
 //! ```
 //!
 //! Each epoch visits the training samples in a seeded random order, one
-//! [`Model::train_step`] per batch, then evaluates the validation set. On a terminal a
-//! progress bar shows the steps per second, the running loss and the time left;
-//! elsewhere (a pipe, CI) the loop prints nothing itself. A step whose loss is not
-//! finite stops training with [`Error::NonFiniteLoss`], which names the step.
+//! [`Model::train_step`] per batch (inputs and targets gathered into buffers reused from
+//! step to step), then evaluates the validation set: its loss, and its accuracy where the
+//! loss's task counts right answers ([`FitLoss::right`]). On a terminal a progress bar
+//! shows the steps per second, the running loss and the time left; elsewhere (a pipe,
+//! CI) the loop prints nothing itself. A step whose loss is not finite stops training
+//! with [`Error::NonFiniteLoss`], which names the step.
+
+mod epoch;
+mod schedule;
+
+pub use epoch::{EarlyStopping, Epoch, History, Monitor};
+pub use schedule::{Schedule, Scheduler, Warmup};
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array, Array2, ArrayView, Axis, Dimension, RemoveAxis, Slice};
@@ -27,9 +43,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Error;
-use crate::loss::{Loss, SoftmaxCrossEntropy};
-use crate::metrics::accuracy;
-use crate::network::Network;
+use crate::loss::{FitLoss, Loss, SoftmaxCrossEntropy};
+use crate::network::{Network, Snapshot};
 use crate::optim::Optimizer;
 use crate::scalar::Scalar;
 
@@ -56,156 +71,57 @@ pub trait Model: Network {
     ) -> Self::Elem;
 }
 
-/// How the learning rate changes from one epoch to the next.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Schedule {
-    /// The optimizer's learning rate throughout.
-    Constant,
-    /// Multiplied by `gamma` after every epoch (PyTorch's `ExponentialLR`).
-    Exponential {
-        /// The factor per epoch.
-        gamma: f64,
-    },
-    /// Multiplied by `gamma` after every `step_size` epochs (PyTorch's `StepLR`);
-    /// `step_size` must be at least 1.
-    Step {
-        /// Epochs between two decays.
-        step_size: usize,
-        /// The factor of each decay.
-        gamma: f64,
-    },
-}
-
-/// The validation figure early stopping and checkpointing watch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Monitor {
-    /// The mean loss on the validation set: lower is better.
-    ValidationLoss,
-    /// The accuracy on the validation set: higher is better.
-    ValidationAccuracy,
-}
-
-impl Monitor {
-    fn value(self, epoch: &Epoch) -> Option<f32> {
-        match self {
-            Monitor::ValidationLoss => epoch.validation_loss,
-            Monitor::ValidationAccuracy => epoch.validation_accuracy,
-        }
-    }
-
-    fn improves(self, value: f32, best: f32) -> bool {
-        match self {
-            Monitor::ValidationLoss => value < best,
-            Monitor::ValidationAccuracy => value > best,
-        }
-    }
-}
-
-/// Stop when the monitored figure has not improved for `patience` epochs in a row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EarlyStopping {
-    /// What to watch.
-    pub monitor: Monitor,
-    /// How many epochs without improvement to allow.
-    pub patience: usize,
-}
-
-impl EarlyStopping {
-    /// Stops after `patience` epochs without improvement of `monitor`.
-    pub fn new(monitor: Monitor, patience: usize) -> Self {
-        EarlyStopping { monitor, patience }
-    }
-}
-
-/// What one epoch did.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Epoch {
-    /// The epoch, counting from 1.
-    pub epoch: usize,
-    /// The number of epochs asked for.
-    pub epochs: usize,
-    /// The learning rate the epoch trained with.
-    pub learning_rate: f32,
-    /// The mean training loss over the epoch's steps, weighted by batch size.
-    pub train_loss: f32,
-    /// The mean loss on the validation set after the epoch, if there is one.
-    pub validation_loss: Option<f32>,
-    /// The accuracy on the validation set after the epoch, if there is one.
-    pub validation_accuracy: Option<f32>,
-    /// The time since training started.
-    pub elapsed: Duration,
-    /// Whether the checkpoint was written after this epoch.
-    pub checkpointed: bool,
-}
-
-impl std::fmt::Display for Epoch {
-    /// `epoch  3/15  lr 0.0361  loss 0.1234  val loss 0.1500  val accuracy 0.9612  (4.2 s)`
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let width = self.epochs.to_string().len();
-        write!(
-            f,
-            "epoch {:>width$}/{}  lr {:.4}  loss {:.4}",
-            self.epoch, self.epochs, self.learning_rate, self.train_loss
-        )?;
-        if let Some(loss) = self.validation_loss {
-            write!(f, "  val loss {loss:.4}")?;
-        }
-        if let Some(accuracy) = self.validation_accuracy {
-            write!(f, "  val accuracy {accuracy:.4}")?;
-        }
-        write!(f, "  ({:.1} s)", self.elapsed.as_secs_f32())?;
-        if self.checkpointed {
-            write!(f, "  saved")?;
-        }
-        Ok(())
-    }
-}
-
-/// Every epoch's figures, in order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct History {
-    /// One entry per epoch trained.
-    pub epochs: Vec<Epoch>,
-    /// Whether early stopping ended training before the last epoch.
-    pub stopped_early: bool,
-}
-
-/// A labelled data set: a batch of inputs (samples along the first axis) and a class
-/// per sample.
-struct Labelled<'a, D: Dimension, T> {
+/// A data set: a batch of inputs (samples along the first axis) and their targets.
+struct Samples<'a, D: Dimension, T, Y> {
     inputs: ArrayView<'a, T, D>,
-    labels: &'a [usize],
+    targets: Y,
 }
 
 /// What [`Trainer::on_epoch`] calls.
 type EpochCallback<'a> = Box<dyn FnMut(&Epoch) + 'a>;
 
 /// The training loop's settings; [`Trainer::fit`] runs it, on batches of dimension `D`
-/// and element type `T`.
-pub struct Trainer<'a, D: Dimension, T = f32> {
+/// and element type `T`, minimising the loss `L` ([`SoftmaxCrossEntropy`] unless made
+/// with [`Trainer::with_loss`]).
+pub struct Trainer<'a, D: Dimension, T: Scalar = f32, L: FitLoss<T> = SoftmaxCrossEntropy> {
+    loss: L,
     epochs: usize,
     batch_size: usize,
     seed: u64,
     schedule: Schedule,
-    validation: Option<Labelled<'a, D, T>>,
+    validation: Option<Samples<'a, D, T, L::Targets<'a>>>,
     early_stopping: Option<EarlyStopping>,
+    restore_best: bool,
     checkpoint: Option<PathBuf>,
     progress: bool,
     on_epoch: Option<EpochCallback<'a>>,
 }
 
 impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
-    /// `epochs` passes over the training set in batches of `batch_size` (the last batch
-    /// of an epoch may be smaller), shuffled with seed 0, at a constant learning rate,
-    /// with a progress bar when standard error is a terminal.
+    /// A classifier's training: `epochs` passes over the training set in batches of
+    /// `batch_size` (the last batch of an epoch may be smaller), minimising
+    /// [`SoftmaxCrossEntropy`] against class indices, shuffled with seed 0, at a constant
+    /// learning rate, with a progress bar when standard error is a terminal.
     pub fn new(epochs: usize, batch_size: usize) -> Self {
+        Trainer::with_loss(epochs, batch_size, SoftmaxCrossEntropy)
+    }
+}
+
+impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, L> {
+    /// [`Trainer::new`] minimising `loss`, with targets of its kind: rows of values for
+    /// [`MeanSquaredError`](crate::MeanSquaredError) (the inputs themselves for an
+    /// autoencoder), rows of 0s and 1s for
+    /// [`BinaryCrossEntropyWithLogits`](crate::BinaryCrossEntropyWithLogits).
+    pub fn with_loss(epochs: usize, batch_size: usize, loss: L) -> Self {
         Trainer {
+            loss,
             epochs,
             batch_size,
             seed: 0,
             schedule: Schedule::Constant,
             validation: None,
             early_stopping: None,
+            restore_best: false,
             checkpoint: None,
             progress: true,
             on_epoch: None,
@@ -218,21 +134,31 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
         self
     }
 
-    /// How the learning rate changes between epochs.
+    /// How the learning rate changes between epochs, from the optimizer's rate.
     pub fn schedule(mut self, schedule: Schedule) -> Self {
         self.schedule = schedule;
         self
     }
 
-    /// A validation set, evaluated after every epoch.
-    pub fn validation(mut self, inputs: ArrayView<'a, T, D>, labels: &'a [usize]) -> Self {
-        self.validation = Some(Labelled { inputs, labels });
+    /// A validation set, evaluated after every epoch: inputs and their targets, of the
+    /// kind the loss takes (class indices for a classifier).
+    pub fn validation(mut self, inputs: ArrayView<'a, T, D>, targets: L::Targets<'a>) -> Self {
+        self.validation = Some(Samples { inputs, targets });
         self
     }
 
     /// Stop early when the validation figure stops improving (needs a validation set).
     pub fn early_stopping(mut self, early_stopping: EarlyStopping) -> Self {
         self.early_stopping = Some(early_stopping);
+        self
+    }
+
+    /// Whether to put back, at the end, the weights (and buffers) of the epoch with the
+    /// best validation figure — the one early stopping monitors, else the validation
+    /// loss — as Keras' `restore_best_weights` (needs a validation set). Off by default:
+    /// the network ends with the last epoch's weights.
+    pub fn restore_best(mut self, restore: bool) -> Self {
+        self.restore_best = restore;
         self
     }
 
@@ -256,7 +182,9 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
     }
 
     /// Trains `net` with `optimizer` on `inputs` (samples along the first axis) and their
-    /// class `labels`, minimising [`SoftmaxCrossEntropy`].
+    /// `targets`, minimising the trainer's loss: class indices `&labels[..]` for a
+    /// classifier, rows of `inputs` themselves for an autoencoder, rows of values for a
+    /// regression.
     ///
     /// # Errors
     ///
@@ -266,82 +194,83 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
     ///
     /// # Panics
     ///
-    /// If the batch size or the number of epochs is 0, the labels do not match the
-    /// samples, a validation set or early stopping is inconsistent, or the inputs do not
-    /// have the network's input shape.
+    /// If the batch size or the number of epochs is 0, the targets do not match the
+    /// samples, a validation set, early stopping or the schedule is inconsistent
+    /// (monitoring an accuracy the loss does not count, say), or the inputs do not have
+    /// the network's input shape.
     pub fn fit<N, O>(
         mut self,
         net: &mut N,
         optimizer: &mut O,
         inputs: ArrayView<'_, T, D>,
-        labels: &[usize],
+        targets: L::Targets<'_>,
     ) -> Result<History, Error>
     where
         N: Model<Batch = D, Elem = T>,
         O: Optimizer<T>,
     {
+        let loss = &self.loss;
         assert!(
             self.epochs > 0 && self.batch_size > 0,
             "fit: epochs and batch size must be at least 1"
         );
+        let samples = inputs.len_of(Axis(0));
         assert_eq!(
-            inputs.len_of(Axis(0)),
-            labels.len(),
-            "fit: one label per training sample"
-        );
-        assert!(
-            !matches!(self.schedule, Schedule::Step { step_size: 0, .. }),
-            "fit: a step schedule's step_size must be at least 1"
+            samples,
+            L::samples(targets),
+            "fit: one target per training sample"
         );
         if let Some(validation) = &self.validation {
             assert_eq!(
                 validation.inputs.len_of(Axis(0)),
-                validation.labels.len(),
-                "fit: one label per validation sample"
+                L::samples(validation.targets),
+                "fit: one target per validation sample"
             );
         }
+        let watches =
+            self.early_stopping.is_some() || self.checkpoint.is_some() || self.restore_best;
         assert!(
-            self.validation.is_some() || (self.early_stopping.is_none() && self.checkpoint.is_none()),
-            "fit: early stopping and checkpoints watch the validation set; give one with `validation`"
+            self.validation.is_some() || !watches,
+            "fit: early stopping, checkpoints and restore_best watch the validation set; give one with `validation`"
         );
+        let mut scheduler = Scheduler::new(self.schedule, optimizer.learning_rate().widen());
 
-        let samples = labels.len();
         let steps_per_epoch = samples.div_ceil(self.batch_size);
         let mut batch_shape = inputs.raw_dim();
         batch_shape[0] = self.batch_size.min(samples);
         let mut batch = Array::zeros(batch_shape);
-        let mut batch_labels = Vec::with_capacity(self.batch_size);
+        let mut batch_targets = L::Batch::default();
         let mut order: Vec<usize> = (0..samples).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let bar = self.progress_bar(steps_per_epoch);
         let mut history = History::default();
         let (mut best, mut since_best) = (None::<f32>, 0);
+        let mut best_weights = None;
         let start = Instant::now();
 
         for epoch in 1..=self.epochs {
             bar.reset();
             bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
             order.shuffle(&mut rng);
-            let learning_rate = optimizer.learning_rate().widen() as f32;
+            optimizer.set_learning_rate(T::of_f64(scheduler.learning_rate()));
+            let learning_rate = scheduler.learning_rate() as f32;
             let mut total_loss = 0.0f64;
             for (step, chunk) in order.chunks(self.batch_size).enumerate() {
                 let mut x = batch.slice_axis_mut(Axis(0), Slice::from(..chunk.len()));
-                batch_labels.clear();
                 for (mut row, &i) in x.outer_iter_mut().zip(chunk) {
                     row.assign(&inputs.index_axis(Axis(0), i));
-                    batch_labels.push(labels[i]);
                 }
-                let loss =
-                    net.train_step(x.view(), &batch_labels[..], &SoftmaxCrossEntropy, optimizer);
-                if !loss.is_finite() {
+                L::gather(targets, chunk, &mut batch_targets);
+                let step_loss = net.train_step(x.view(), L::lend(&batch_targets), loss, optimizer);
+                if !step_loss.is_finite() {
                     bar.abandon();
                     return Err(Error::NonFiniteLoss {
                         epoch,
                         step: step + 1,
-                        loss: loss.widen(),
+                        loss: step_loss.widen(),
                     });
                 }
-                total_loss += loss.widen() * chunk.len() as f64;
+                total_loss += step_loss.widen() * chunk.len() as f64;
                 bar.inc(1);
                 // Formatting the message allocates: only for a visible bar, now and then.
                 if !bar.is_hidden() && (step % 8 == 0 || step + 1 == steps_per_epoch) {
@@ -357,16 +286,17 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
             let (validation_loss, validation_accuracy) = match &self.validation {
                 Some(validation) => {
                     let (loss, accuracy) =
-                        evaluate(net, validation.inputs.view(), validation.labels);
-                    (Some(loss), Some(accuracy))
+                        evaluate_with(net, loss, validation.inputs.view(), validation.targets);
+                    (Some(loss), accuracy)
                 }
                 None => (None, None),
             };
+            let train_loss = (total_loss / samples.max(1) as f64) as f32;
             let mut record = Epoch {
                 epoch,
                 epochs: self.epochs,
                 learning_rate,
-                train_loss: (total_loss / samples.max(1) as f64) as f32,
+                train_loss,
                 validation_loss,
                 validation_accuracy,
                 elapsed: start.elapsed(),
@@ -375,10 +305,10 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
 
             let monitor = self
                 .early_stopping
-                .map(|e| e.monitor)
-                .or(self.checkpoint.as_ref().map(|_| Monitor::ValidationLoss));
-            let improved = match monitor.and_then(|m| m.value(&record).map(|v| (m, v))) {
-                Some((monitor, value)) => {
+                .map_or(Monitor::ValidationLoss, |e| e.monitor);
+            let improved = match (watches, monitor.value(&record)) {
+                (false, _) => false,
+                (true, Some(value)) => {
                     let improved = best.is_none_or(|best| monitor.improves(value, best));
                     if improved {
                         best = Some(value);
@@ -388,27 +318,23 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
                     }
                     improved
                 }
-                None => false,
+                (true, None) => panic!(
+                    "fit: {monitor:?} is watched, but the loss counts no right answers; monitor the validation loss"
+                ),
             };
             if let (true, Some(path)) = (improved, &self.checkpoint) {
                 crate::safetensors::save(net, path)?;
                 record.checkpointed = true;
+            }
+            if improved && self.restore_best {
+                best_weights = Some((epoch, Snapshot::of(net)));
             }
             if let Some(on_epoch) = &mut self.on_epoch {
                 bar.suspend(|| on_epoch(&record));
             }
             history.epochs.push(record);
 
-            let decay = match self.schedule {
-                Schedule::Constant => None,
-                Schedule::Exponential { gamma } => Some(gamma),
-                Schedule::Step { step_size, gamma } => {
-                    (step_size > 0 && epoch % step_size == 0).then_some(gamma)
-                }
-            };
-            if let Some(gamma) = decay {
-                optimizer.set_learning_rate(optimizer.learning_rate() * T::of_f64(gamma));
-            }
+            scheduler.step(f64::from(validation_loss.unwrap_or(train_loss)));
             if self
                 .early_stopping
                 .is_some_and(|e| since_best >= e.patience && epoch < self.epochs)
@@ -418,6 +344,10 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
             }
         }
         bar.finish_and_clear();
+        if let Some((epoch, weights)) = best_weights {
+            weights.restore(net);
+            history.restored = Some(epoch);
+        }
         Ok(history)
     }
 
@@ -435,26 +365,52 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
     }
 }
 
-/// The mean cross-entropy and the accuracy of `net` on `inputs` and `labels`, evaluated
-/// a thousand samples at a time.
+/// The mean cross-entropy and the accuracy of the classifier `net` on `inputs` and
+/// `labels`: [`evaluate_with`] with [`SoftmaxCrossEntropy`].
 pub fn evaluate<N: Model>(
     net: &N,
     inputs: ArrayView<'_, N::Elem, N::Batch>,
     labels: &[usize],
 ) -> (f32, f32) {
+    let (loss, accuracy) = evaluate_with(net, &SoftmaxCrossEntropy, inputs, labels);
+    (loss, accuracy.expect("a classifier counts right answers"))
+}
+
+/// The mean `loss` of `net` on `inputs` and `targets`, and the fraction of right answers
+/// if the loss's task counts them ([`FitLoss::right`]), evaluated a thousand samples at a
+/// time in evaluation mode (as `forward`).
+///
+/// # Panics
+///
+/// If the targets do not match the samples.
+pub fn evaluate_with<N: Model, L: FitLoss<N::Elem>>(
+    net: &N,
+    loss: &L,
+    inputs: ArrayView<'_, N::Elem, N::Batch>,
+    targets: L::Targets<'_>,
+) -> (f32, Option<f32>) {
+    let samples = inputs.len_of(Axis(0));
     assert_eq!(
-        inputs.len_of(Axis(0)),
-        labels.len(),
-        "evaluate: one label per sample"
+        samples,
+        L::samples(targets),
+        "evaluate: one target per sample"
     );
-    let (mut loss, mut correct) = (0.0f64, 0.0f64);
-    for (start, labels) in (0..).step_by(1000).zip(labels.chunks(1000)) {
-        let x = inputs.slice_axis(Axis(0), Slice::from(start..start + labels.len()));
+    let (mut total, mut right, mut counted) = (0.0f64, 0usize, 0usize);
+    let mut counts = true;
+    let mut batch = L::Batch::default();
+    let indices: Vec<usize> = (0..samples).collect();
+    for chunk in indices.chunks(1000) {
+        let x = inputs.slice_axis(Axis(0), Slice::from(chunk[0]..chunk[0] + chunk.len()));
         let outputs = net.forward(x);
-        let mean = SoftmaxCrossEntropy.loss(outputs.view(), labels);
-        loss += mean.widen() * labels.len() as f64;
-        correct += f64::from(accuracy(outputs.view(), labels)) * labels.len() as f64;
+        L::gather(targets, chunk, &mut batch);
+        let chunk_targets = L::lend(&batch);
+        total += loss.loss(outputs.view(), chunk_targets).widen() * chunk.len() as f64;
+        match L::right(outputs.view(), chunk_targets) {
+            Some((r, n)) => (right, counted) = (right + r, counted + n),
+            None => counts = false,
+        }
     }
-    let n = labels.len().max(1) as f64;
-    ((loss / n) as f32, (correct / n) as f32)
+    let n = samples.max(1) as f64;
+    let accuracy = counts.then(|| (right as f64 / counted.max(1) as f64) as f32);
+    ((total / n) as f32, accuracy)
 }
