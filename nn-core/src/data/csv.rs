@@ -200,6 +200,8 @@ impl Table {
 
 /// Reads a table from `bytes`, the contents of the file at `path` (named in errors).
 fn parse(bytes: &[u8], path: &Path, target: &str) -> Result<Table, Error> {
+    // csv-core skips a BOM at the start of its input too, when its first buffer holds
+    // all three bytes; accepting one is this reader's decision, so it is made here.
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let mut csv = ReaderBuilder::new()
         .has_headers(false)
