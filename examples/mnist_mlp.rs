@@ -13,7 +13,6 @@ mod common;
 
 use std::process::ExitCode;
 
-use frechet::ndarray::{Array4, ArrayView2, Axis};
 use frechet::prelude::*;
 
 network! {
@@ -30,16 +29,8 @@ fn main() -> ExitCode {
         let mnist = common::load(&args)?;
         print!("{}", Mlp::SUMMARY);
         let mut net = Mlp::new(args.seed);
-        let (train, test) = (rows(&mnist.train_images), rows(&mnist.test_images));
-        common::train(&args, &mnist, &mut net, train, test)
+        // (N, 1, 28, 28) images as (N, 784) rows, without a copy.
+        let (train, test) = (mnist.train_vectors(), mnist.test_vectors());
+        common::train(&args, &mnist, &mut net, train.view(), test.view())
     })
-}
-
-/// (N, 1, 28, 28) images seen as (N, 784) rows, without a copy.
-fn rows(images: &Array4<f32>) -> ArrayView2<'_, f32> {
-    let n = images.len_of(Axis(0));
-    images
-        .view()
-        .into_shape_with_order((n, images.len() / n.max(1)))
-        .expect("the loader returns contiguous images")
 }

@@ -169,6 +169,15 @@
 //! # Ok::<(), frechet::Error>(())
 //! ```
 //!
+//! ## Data
+//!
+//! [`data`] reads what a network trains on: [`data::Mnist`] the MNIST digits (as images,
+//! or as vectors for a perceptron), [`data::Table`] a numeric table from a CSV file, its
+//! target as class labels or values. [`data::split`] and [`data::split_stratified`] draw
+//! seeded training, validation and test sets, and [`data::Standardizer`] rescales the
+//! features by the training set's means and standard deviations. `examples/tabular.rs`
+//! does all of it on the bundled breast-cancer table.
+//!
 //! ## Crates
 //!
 //! This facade re-exports the core crate `nn-core` (kernels, losses, optimizers, I/O,

@@ -30,6 +30,29 @@ pub enum Error {
         /// What is wrong, in words.
         reason: String,
     },
+    /// A table (a CSV file) whose contents are not a numeric table: a ragged row, a cell
+    /// that is not a finite number, a header without the target column or with a
+    /// duplicate name, no rows; or a target value that is not a class index.
+    ///
+    /// Its `Display` is one line such as
+    /// ``wdbc.csv: line 7, column 3 (`mean_perimeter`): `n/a` is not a number``, without
+    /// the column where the problem is the line's (or the file's) as a whole.
+    #[error("{}: line {line}{}: {reason}", path.display(), at_column(*column, column_name.as_deref()))]
+    Table {
+        /// The file.
+        path: PathBuf,
+        /// The line the problem is on, counting from 1 (the header is line 1, unless
+        /// blank lines precede it); for a record whose quoted cells span several lines,
+        /// the line it starts on.
+        line: u64,
+        /// The column, counting from 1, when the problem is a cell's or a column's.
+        column: Option<usize>,
+        /// The column's name in the header, when it has one (a field beyond the
+        /// header's last column has none).
+        column_name: Option<String>,
+        /// What is wrong, in words.
+        reason: String,
+    },
     /// A safetensors file lacks a tensor the network has.
     #[error("{}: missing tensor `{name}`", path.display())]
     MissingTensor {
@@ -109,5 +132,15 @@ impl Error {
             path: path.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// `, column 3 (`name`)`, `, column 32` or nothing: where in a line an
+/// [`Error::Table`] is.
+fn at_column(column: Option<usize>, name: Option<&str>) -> String {
+    match (column, name) {
+        (Some(column), Some(name)) => format!(", column {column} (`{name}`)"),
+        (Some(column), None) => format!(", column {column}"),
+        (None, _) => String::new(),
     }
 }

@@ -1,6 +1,6 @@
-//! Counting what a thread allocates, for the hostile-bytes tests of both readers
-//! (`tests/hostile_bytes.rs`, `nn-core/tests/hostile_idx.rs`, which include this file by
-//! path): a global allocator that keeps, per thread, the bytes live now, the most ever
+//! Counting what a thread allocates, for the hostile-bytes tests of the readers
+//! (`tests/hostile_bytes.rs`, `nn-core/tests/hostile_idx.rs`, `tests/data.rs`, which
+//! include this file by path): a global allocator that keeps, per thread, the bytes live now, the most ever
 //! live and the bytes requested in all, and a way to run a load on a thread of its own,
 //! so that its allocations are its alone and a hang fails instead of stalling.
 

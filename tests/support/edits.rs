@@ -1,5 +1,5 @@
-//! What the hostile-bytes tests of both readers (`tests/hostile_bytes.rs`,
-//! `nn-core/tests/hostile_idx.rs`, which include this file by path) share besides
+//! What the hostile-bytes tests of the readers (`tests/hostile_bytes.rs`,
+//! `nn-core/tests/hostile_idx.rs`, `tests/data.rs`, which include this file by path) share besides
 //! counting allocations: the edits of a file that know nothing of its format, and a
 //! runner of property tests with a scratch directory. Each test adds the edits of its own
 //! format and chooses how often each edit is drawn.

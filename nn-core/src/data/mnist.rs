@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use ndarray::Array4;
+use ndarray::{Array4, CowArray, Ix2};
 
 use super::idx;
 use crate::Error;
@@ -30,6 +30,9 @@ const MAX_COUNT: usize = 1_000_000;
 ///   divided by 255, so they lie in `[0, 1]`, with 0.0 the background and 1.0 full ink.
 /// - `train_labels` and `test_labels` hold the digit (`0..=9`) of the image with the same
 ///   index: `train_labels.len() == train_images.dim().0`.
+///
+/// [`Mnist::train_vectors`] and [`Mnist::test_vectors`] give the same images as
+/// `(N, 784)` rows, the input of a multilayer perceptron (`input: [784]`).
 ///
 /// The standard split is 60,000 training and 10,000 test images; the subset bundled in
 /// `data/mnist-10k` has 8,000 and 2,000.
@@ -93,6 +96,40 @@ impl Mnist {
             test_labels,
         })
     }
+
+    /// The training images as vectors: shape `(N, 784)`, row `i` holding image `i`'s
+    /// pixels row by row (top to bottom, each left to right), which is PyTorch's
+    /// `images.view(N, -1)` and the order `Flatten` gives.
+    ///
+    /// A view of [`Mnist::train_images`] without a copy, as the loader makes contiguous
+    /// arrays; a copy only if the field has been replaced by an array in another
+    /// layout. (Replaced by images of another size, `(N, C, H, W)` gives
+    /// `(N, C × H × W)`.)
+    ///
+    /// ```no_run
+    /// let mnist = nn_core::data::Mnist::load("data/mnist-10k")?;
+    /// let x = mnist.train_vectors();
+    /// assert_eq!(x.dim(), (8000, 784));
+    /// // x.view() is the ArrayView2<f32> that `Trainer::fit` and `forward` take.
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn train_vectors(&self) -> CowArray<'_, f32, Ix2> {
+        vectors(&self.train_images)
+    }
+
+    /// The test images as vectors, shape `(M, 784)`: see [`Mnist::train_vectors`].
+    pub fn test_vectors(&self) -> CowArray<'_, f32, Ix2> {
+        vectors(&self.test_images)
+    }
+}
+
+/// `(N, C, H, W)` images as `(N, C × H × W)` rows in row-major order: a view when the
+/// images are in standard layout, a copy otherwise.
+fn vectors(images: &Array4<f32>) -> CowArray<'_, f32, Ix2> {
+    let (n, c, h, w) = images.dim();
+    images
+        .to_shape((n, c * h * w))
+        .expect("the same number of elements in either shape")
 }
 
 /// Loads one split (training or test): an image file and a label file of equal count.
@@ -197,6 +234,7 @@ fn check_count(count: usize, what: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use ndarray::ShapeBuilder;
     use tempfile::{tempdir, TempDir};
 
     use super::idx::test_files::{assert_malformed, gzip, idx_bytes};
@@ -302,6 +340,45 @@ mod tests {
         // Pixel 255 exists (i = 0, r = 9, c = 3) and maps to exactly 1.0.
         assert_eq!(mnist.train_images[[0, 0, 9, 3]], 1.0);
         assert_eq!(mnist.train_images[[0, 0, 0, 0]], 0.0);
+    }
+
+    #[test]
+    fn data_mnist_vectors_are_the_images_row_by_row_without_a_copy() {
+        let dir = write_dir(&synthetic(), false);
+        let mnist = Mnist::load(dir.path()).unwrap();
+        for (images, vectors) in [
+            (&mnist.train_images, mnist.train_vectors()),
+            (&mnist.test_images, mnist.test_vectors()),
+        ] {
+            assert_eq!(vectors.dim(), (images.dim().0, 784));
+            assert!(vectors.is_view(), "the loader's images are contiguous");
+            assert_eq!(vectors.as_ptr(), images.as_ptr());
+            for ((i, k), &v) in vectors.indexed_iter() {
+                assert_eq!(v, f32::from(pixel(i, k / 28, k % 28)) / 255.0, "({i}, {k})");
+            }
+        }
+    }
+
+    #[test]
+    fn data_mnist_vectors_of_images_in_another_layout_or_size() {
+        let mut mnist = Mnist::load(write_dir(&synthetic(), false).path()).unwrap();
+        // Images stored column-major: the vectors are a copy, still row by row.
+        let standard = mnist.train_images.clone();
+        let mut fortran = Array4::zeros(standard.raw_dim().f());
+        fortran.assign(&standard);
+        mnist.train_images = fortran;
+        let vectors = mnist.train_vectors();
+        assert!(!vectors.is_view());
+        assert_eq!(
+            vectors,
+            standard.to_shape((3, 784)).unwrap(),
+            "the same rows as from the standard layout"
+        );
+        // Other sizes, and none.
+        mnist.test_images = Array4::zeros((2, 3, 4, 5));
+        assert_eq!(mnist.test_vectors().dim(), (2, 60));
+        mnist.test_images = Array4::zeros((0, 1, 28, 28));
+        assert_eq!(mnist.test_vectors().dim(), (0, 784));
     }
 
     #[test]
