@@ -123,24 +123,20 @@ fn run(args: Args) -> Result<()> {
 
     print!("{}", Tabular::SUMMARY);
     let mut net = Tabular::new(args.seed);
-    // The best epoch's weights go to a checkpoint, read back after training (Keras'
-    // `restore_best_weights`).
-    let dir = tempfile::tempdir()?;
-    let best = dir.path().join("best.safetensors");
+    // Keras' `restore_best_weights`: the best epoch's weights at the end.
     let history = Trainer::new(args.epochs.max(1), 16)
         .seed(args.seed)
         .validation(validation.view(), &validation_labels)
         .early_stopping(EarlyStopping::new(Monitor::ValidationLoss, args.patience))
-        .checkpoint(&best)
+        .restore_best(true)
         .on_epoch(|epoch| println!("{epoch}"))
         .fit(&mut net, &mut Adam::new(1e-3), train.view(), &train_labels)?;
-    let last = history.epochs.len();
-    if let Some(epoch) = history.epochs.iter().rfind(|epoch| epoch.checkpointed) {
-        frechet::safetensors::load_into(&mut net, &best)?;
+    if let Some(best) = history.restored {
+        let epoch = &history.epochs[best - 1];
         println!(
-            "{} after epoch {last}; the weights of epoch {} (val loss {:.4}, val accuracy {:.4}) restored",
+            "{} after epoch {}; the weights of epoch {best} (val loss {:.4}, val accuracy {:.4}) restored",
             if history.stopped_early { "stopped early" } else { "stopped" },
-            epoch.epoch,
+            history.epochs.len(),
             epoch.validation_loss.unwrap_or(f32::NAN),
             epoch.validation_accuracy.unwrap_or(f32::NAN),
         );
