@@ -10,6 +10,8 @@
 //!   test sets, at random from a seed; [`select`] picks the labels of one set.
 //! - [`Standardizer`] rescales each feature to mean 0 and standard deviation 1, fitted
 //!   on the training set and applied to the others, as scikit-learn's `StandardScaler`.
+//! - [`Batches`] steps through mini-batches of inputs and targets, in order (views) or
+//!   shuffled from a seed (gathered into reused buffers), as a training loop does.
 //!
 //! ```no_run
 //! use nn_core::data::{select, split_stratified, Fractions, Standardizer, Table};
@@ -32,6 +34,7 @@
 //! actually present (for gzip, the bytes the stream really decompresses to, capped at
 //! 1,000,000 images).
 
+mod batches;
 mod csv;
 mod idx;
 mod mnist;
@@ -39,6 +42,7 @@ mod split;
 mod standardize;
 
 pub use self::csv::Table;
+pub use batches::Batches;
 pub use mnist::Mnist;
 pub use split::{select, split, split_stratified, Fractions, Splits};
 pub use standardize::Standardizer;

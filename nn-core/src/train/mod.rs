@@ -37,11 +37,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{Array, Array2, ArrayView, Axis, Dimension, RemoveAxis, Slice};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use ndarray::{Array2, ArrayView, Axis, Dimension, RemoveAxis};
 
+use crate::data::Batches;
 use crate::error::Error;
 use crate::loss::{FitLoss, Loss, SoftmaxCrossEntropy};
 use crate::network::{Network, Snapshot};
@@ -198,12 +196,12 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
     /// samples, a validation set, early stopping or the schedule is inconsistent
     /// (monitoring an accuracy the loss does not count, say), or the inputs do not have
     /// the network's input shape.
-    pub fn fit<N, O>(
+    pub fn fit<'d, N, O>(
         mut self,
         net: &mut N,
         optimizer: &mut O,
-        inputs: ArrayView<'_, T, D>,
-        targets: L::Targets<'_>,
+        inputs: ArrayView<'d, T, D>,
+        targets: L::Targets<'d>,
     ) -> Result<History, Error>
     where
         N: Model<Batch = D, Elem = T>,
@@ -235,13 +233,8 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
         );
         let mut scheduler = Scheduler::new(self.schedule, optimizer.learning_rate().widen());
 
-        let steps_per_epoch = samples.div_ceil(self.batch_size);
-        let mut batch_shape = inputs.raw_dim();
-        batch_shape[0] = self.batch_size.min(samples);
-        let mut batch = Array::zeros(batch_shape);
-        let mut batch_targets = L::Batch::default();
-        let mut order: Vec<usize> = (0..samples).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut batches = Batches::new(loss, inputs, targets, self.batch_size).shuffled(self.seed);
+        let steps_per_epoch = batches.len();
         let bar = self.progress_bar(steps_per_epoch);
         let mut history = History::default();
         let (mut best, mut since_best) = (None::<f32>, 0);
@@ -251,30 +244,28 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
         for epoch in 1..=self.epochs {
             bar.reset();
             bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
-            order.shuffle(&mut rng);
+            batches.start_pass();
             optimizer.set_learning_rate(T::of_f64(scheduler.learning_rate()));
             let learning_rate = scheduler.learning_rate() as f32;
-            let mut total_loss = 0.0f64;
-            for (step, chunk) in order.chunks(self.batch_size).enumerate() {
-                let mut x = batch.slice_axis_mut(Axis(0), Slice::from(..chunk.len()));
-                for (mut row, &i) in x.outer_iter_mut().zip(chunk) {
-                    row.assign(&inputs.index_axis(Axis(0), i));
-                }
-                L::gather(targets, chunk, &mut batch_targets);
-                let step_loss = net.train_step(x.view(), L::lend(&batch_targets), loss, optimizer);
+            let (mut total_loss, mut seen) = (0.0f64, 0);
+            let mut step = 0;
+            while let Some((x, y)) = batches.next_batch() {
+                step += 1;
+                let size = x.len_of(Axis(0));
+                let step_loss = net.train_step(x, y, loss, optimizer);
                 if !step_loss.is_finite() {
                     bar.abandon();
                     return Err(Error::NonFiniteLoss {
                         epoch,
-                        step: step + 1,
+                        step,
                         loss: step_loss.widen(),
                     });
                 }
-                total_loss += step_loss.widen() * chunk.len() as f64;
+                total_loss += step_loss.widen() * size as f64;
+                seen += size;
                 bar.inc(1);
                 // Formatting the message allocates: only for a visible bar, now and then.
-                if !bar.is_hidden() && (step % 8 == 0 || step + 1 == steps_per_epoch) {
-                    let seen = step * self.batch_size + chunk.len();
+                if !bar.is_hidden() && (step % 8 == 1 || step == steps_per_epoch) {
                     bar.set_message(format!(
                         "{:.0} steps/s  loss {:.4}",
                         bar.per_sec(),
@@ -286,7 +277,7 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
             let (validation_loss, validation_accuracy) = match &self.validation {
                 Some(validation) => {
                     let (loss, accuracy) =
-                        evaluate_with(net, loss, validation.inputs.view(), validation.targets);
+                        evaluate_with(net, loss, validation.inputs.clone(), validation.targets);
                     (Some(loss), accuracy)
                 }
                 None => (None, None),
@@ -383,29 +374,21 @@ pub fn evaluate<N: Model>(
 /// # Panics
 ///
 /// If the targets do not match the samples.
-pub fn evaluate_with<N: Model, L: FitLoss<N::Elem>>(
+pub fn evaluate_with<'d, N: Model, L: FitLoss<N::Elem>>(
     net: &N,
     loss: &L,
-    inputs: ArrayView<'_, N::Elem, N::Batch>,
-    targets: L::Targets<'_>,
+    inputs: ArrayView<'d, N::Elem, N::Batch>,
+    targets: L::Targets<'d>,
 ) -> (f32, Option<f32>) {
     let samples = inputs.len_of(Axis(0));
-    assert_eq!(
-        samples,
-        L::samples(targets),
-        "evaluate: one target per sample"
-    );
     let (mut total, mut right, mut counted) = (0.0f64, 0usize, 0usize);
     let mut counts = true;
-    let mut batch = L::Batch::default();
-    let indices: Vec<usize> = (0..samples).collect();
-    for chunk in indices.chunks(1000) {
-        let x = inputs.slice_axis(Axis(0), Slice::from(chunk[0]..chunk[0] + chunk.len()));
+    let mut batches = Batches::new(loss, inputs, targets, 1000);
+    while let Some((x, y)) = batches.next_batch() {
+        let size = x.len_of(Axis(0));
         let outputs = net.forward(x);
-        L::gather(targets, chunk, &mut batch);
-        let chunk_targets = L::lend(&batch);
-        total += loss.loss(outputs.view(), chunk_targets).widen() * chunk.len() as f64;
-        match L::right(outputs.view(), chunk_targets) {
+        total += loss.loss(outputs.view(), y).widen() * size as f64;
+        match L::right(outputs.view(), y) {
             Some((r, n)) => (right, counted) = (right + r, counted + n),
             None => counts = false,
         }
