@@ -502,6 +502,18 @@ impl Report {
             .collect()
     }
 
+    /// Prints `heading` and the report, then fails the test if a comparison is beyond its
+    /// tolerance, listing those.
+    fn finish(&self, heading: &str) {
+        eprintln!("{heading}\n{}", self.render());
+        let failures = self.failures();
+        assert!(
+            failures.is_empty(),
+            "beyond the tolerance:\n{}",
+            failures.join("\n")
+        );
+    }
+
     /// The largest deviation per group, then the closest calls.
     fn render(&self) -> String {
         let mut out = String::new();
@@ -784,6 +796,16 @@ macro_rules! check {
             let logits = net.forward(x.view());
             let logits = logits.as_slice().expect("standard layout");
             case.compare(report, "logits", &["logits".into()], logits);
+            if case.fixture.tensors.contains_key("probabilities") {
+                let probabilities = net.predict_proba(x.view());
+                let probabilities = probabilities.as_slice().expect("standard layout");
+                case.compare(
+                    report,
+                    "probabilities",
+                    &["probabilities".into()],
+                    probabilities,
+                );
+            }
             let (loss, grad) = net.loss_and_grads(x.view(), targets, &$loss);
             case.compare(report, "loss", &["loss".into()], &[loss]);
             case.compare_params(report, "grad", &grad, 0.0, |layer| case.groups_of(layer));
@@ -881,18 +903,11 @@ fn every_network_matches_pytorch() {
         ),
     ];
     torch.dedup();
-    eprintln!(
+    report.finish(&format!(
         "frechet against PyTorch {}; |a − b| ≤ {RTOL:e}·|b| + {ATOL:e}·S \
-         (+ {ADAM_SLACK:e}·lr for Adam's parameters)\n{}",
-        torch.join(", "),
-        report.render()
-    );
-    let failures = report.failures();
-    assert!(
-        failures.is_empty(),
-        "beyond the tolerance:\n{}",
-        failures.join("\n")
-    );
+         (+ {ADAM_SLACK:e}·lr for Adam's parameters)",
+        torch.join(", ")
+    ));
 }
 
 /// The networks of `f64` (`struct Net<f64>`) against PyTorch's float64 autograd and
@@ -932,17 +947,10 @@ fn networks_of_f64_match_pytorch_in_f64() {
         8,
         SoftmaxCrossEntropy
     );
-    eprintln!(
-        "networks of f64 against PyTorch's float64; |a − b| ≤ ({RTOL:e}·|b| + {ATOL:e}·S)·{:.1e}\n{}",
-        precision::<f64>(),
-        report.render()
-    );
-    let failures = report.failures();
-    assert!(
-        failures.is_empty(),
-        "beyond the tolerance:\n{}",
-        failures.join("\n")
-    );
+    report.finish(&format!(
+        "networks of f64 against PyTorch's float64; |a − b| ≤ ({RTOL:e}·|b| + {ATOL:e}·S)·{:.1e}",
+        precision::<f64>()
+    ));
 }
 
 /// Every schedule against PyTorch's scheduler of the same settings, epoch by epoch from a

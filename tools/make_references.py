@@ -413,6 +413,9 @@ def run(model, x, target, loss_fn):
     loss = loss_fn(model(x), target)
     loss.backward()
     out["logits"] = logits.detach()
+    if isinstance(loss_fn, nn.CrossEntropyLoss):
+        # A classifier's class probabilities, as frechet's predict_proba.
+        out["probabilities"] = logits.detach().softmax(dim=1)
     out["loss"] = loss.detach()
     for name, p in model.named_parameters():
         out[f"grad.{name}"] = p.grad.detach().clone()
@@ -442,6 +445,7 @@ def write_case(net_name, spec, model, batch, generator, calibration):
     input                   the batch, (N, features) or (N, C, H, W), float32
     target                  class indices (int64) or regression targets (float32)
     logits, loss            PyTorch's outputs for the batch and its mean loss
+    probabilities           for a classifier, the softmax of the logits
     grad.<param>            the loss's gradient in every parameter
     <opt>.step<k>.<param>   the parameters after k steps of <opt> on this batch
     <opt>.losses            the loss before each of the 10 steps

@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
-use super::{FitLoss, Loss, RowBatch};
+use super::{FitLoss, Loss};
 use crate::scalar::Scalar;
 
 /// The sigmoid and binary cross-entropy against targets in `[0, 1]`, fused, averaged over
@@ -36,19 +36,7 @@ impl<T: Scalar> Loss<T> for BinaryCrossEntropyWithLogits {
 /// Rows of targets; the metric is the fraction of answers right, a logit above 0 saying
 /// yes and a target above ½ meaning yes.
 impl<T: Scalar> FitLoss<T> for BinaryCrossEntropyWithLogits {
-    type Batch = RowBatch<T>;
-
-    fn samples(targets: ArrayView2<'_, T>) -> usize {
-        targets.nrows()
-    }
-
-    fn gather(targets: ArrayView2<'_, T>, samples: &[usize], batch: &mut RowBatch<T>) {
-        batch.gather(targets, samples);
-    }
-
-    fn lend(batch: &RowBatch<T>) -> ArrayView2<'_, T> {
-        batch.view()
-    }
+    super::row_targets!();
 
     fn right(output: ArrayView2<'_, T>, targets: ArrayView2<'_, T>) -> Option<(usize, usize)> {
         let half = T::of_f64(0.5);

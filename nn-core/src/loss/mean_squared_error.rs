@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
-use super::{FitLoss, Loss, RowBatch};
+use super::{FitLoss, Loss};
 use crate::scalar::Scalar;
 
 /// The mean squared error `mean((a − y)²)` over every element, PyTorch's `nn.MSELoss`.
@@ -29,19 +29,7 @@ impl<T: Scalar> Loss<T> for MeanSquaredError {
 
 /// Rows of targets; no metric but the loss.
 impl<T: Scalar> FitLoss<T> for MeanSquaredError {
-    type Batch = RowBatch<T>;
-
-    fn samples(targets: ArrayView2<'_, T>) -> usize {
-        targets.nrows()
-    }
-
-    fn gather(targets: ArrayView2<'_, T>, samples: &[usize], batch: &mut RowBatch<T>) {
-        batch.gather(targets, samples);
-    }
-
-    fn lend(batch: &RowBatch<T>) -> ArrayView2<'_, T> {
-        batch.view()
-    }
+    super::row_targets!();
 }
 
 /// `mean((a − y)²)` over all elements, and if `delta` is given, its gradient

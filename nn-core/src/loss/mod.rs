@@ -80,6 +80,31 @@ pub trait FitLoss<T: Scalar = f32>: Loss<T> {
     }
 }
 
+/// The [`FitLoss`] items of a loss whose targets are rows of `T`, one per sample, with the
+/// outputs' shape: batched as [`RowBatch`]es. Used inside `impl<T: Scalar> FitLoss<T>`.
+macro_rules! row_targets {
+    () => {
+        type Batch = $crate::loss::RowBatch<T>;
+
+        fn samples(targets: ndarray::ArrayView2<'_, T>) -> usize {
+            targets.nrows()
+        }
+
+        fn gather(
+            targets: ndarray::ArrayView2<'_, T>,
+            samples: &[usize],
+            batch: &mut $crate::loss::RowBatch<T>,
+        ) {
+            batch.gather(targets, samples);
+        }
+
+        fn lend(batch: &$crate::loss::RowBatch<T>) -> ndarray::ArrayView2<'_, T> {
+            batch.view()
+        }
+    };
+}
+use row_targets;
+
 /// A batch of target rows gathered by a training loop: the rows of a regression's or a
 /// reconstruction's targets ([`MeanSquaredError`], [`BinaryCrossEntropyWithLogits`]).
 #[derive(Clone, Debug, Default)]
