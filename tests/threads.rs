@@ -96,3 +96,58 @@ fn dense_steps_are_bit_identical_with_any_number_of_threads() {
     assert_eq!(run(2), one);
     assert_eq!(run(4), one);
 }
+
+/// The threads of this process now (Linux).
+#[cfg(target_os = "linux")]
+fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |tasks| tasks.count())
+}
+
+/// Training steps under `RAYON_NUM_THREADS=1` start no thread: not rayon's global pool,
+/// which asking rayon for its number of threads would start. Run in a child process with
+/// that variable set (rayon reads it once), which compares its own threads before and
+/// after the steps.
+#[cfg(target_os = "linux")]
+#[test]
+fn one_thread_asked_for_starts_no_thread() {
+    let child = "FRECHET_THREADS_CHILD";
+    if let Some(threads) = std::env::var_os(child) {
+        let before = os_threads();
+        let mut net = LeNet::new(3);
+        let x = Array4::from_elem((16, 1, 28, 28), 0.5f32);
+        let labels = [1usize; 16];
+        for _ in 0..3 {
+            net.train_step(
+                x.view(),
+                &labels[..],
+                &SoftmaxCrossEntropy,
+                &mut Sgd::new(0.01),
+            );
+        }
+        let started = os_threads() - before;
+        println!("RAYON_NUM_THREADS={threads:?}: {started} threads started");
+        assert!(
+            (threads == "1") == (started == 0),
+            "{started} threads started"
+        );
+        return;
+    }
+    for threads in ["1", "2"] {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "one_thread_asked_for_starts_no_thread",
+                "--nocapture",
+            ])
+            .env("RAYON_NUM_THREADS", threads)
+            .env(child, threads)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "RAYON_NUM_THREADS={threads}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

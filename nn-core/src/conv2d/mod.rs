@@ -599,7 +599,7 @@ pub fn adjoint_weight<T: Scalar>(
     check_shapes(g, out, a_prev.dim(), delta.dim());
     // One plan for the whole product, so that cutting it changes no sum.
     let plan = Plan::new::<T>(out, rest, g.positions()).on_this_thread();
-    let pieces = rayon::current_num_threads();
+    let pieces = crate::parallel::threads();
     let batch = delta.dim().0;
     if batch < 2 {
         return adjoint_weight_sums(g, a_prev, delta, grad_w, grad_bias, plan, pieces);

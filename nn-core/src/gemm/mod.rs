@@ -117,7 +117,7 @@ impl Plan {
     pub(crate) fn new<T: Scalar>(m: usize, n: usize, k: usize) -> Self {
         let packed = T::F32_KERNELS && wants_packing(m, n, k);
         let pieces = if packed {
-            rayon::current_num_threads()
+            crate::parallel::threads()
         } else {
             usize::MAX
         };

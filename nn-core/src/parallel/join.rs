@@ -142,7 +142,7 @@ impl Team {
     /// The team for a join on this thread, made if need be; `None` on a pool of one
     /// thread.
     fn current() -> Option<Arc<Team>> {
-        let threads = rayon::current_num_threads();
+        let threads = super::threads();
         if threads < 2 {
             return None;
         }

@@ -11,6 +11,8 @@
 //! with one thread no kernel calls into rayon at all, so a warmed-up training step
 //! allocates nothing.
 
+use std::sync::OnceLock;
+
 use ndarray::Axis;
 
 mod join;
@@ -25,9 +27,24 @@ const MIN_WORK: usize = 1 << 18;
 /// eight (a load, a compare or add, a store, and the window's bookkeeping).
 pub(crate) const VISIT: usize = 8;
 
+/// The threads the kernels may share work among: the current rayon pool's.
+///
+/// Asking rayon outside any pool starts its global pool, worker threads and all; so when
+/// `RAYON_NUM_THREADS=1` asks for one thread and the caller is in no pool, the answer
+/// is 1 without asking, and no rayon thread is ever started.
+pub(crate) fn threads() -> usize {
+    static ONE_THREAD: OnceLock<bool> = OnceLock::new();
+    let asked_for_one =
+        || std::env::var("RAYON_NUM_THREADS").is_ok_and(|threads| threads.trim() == "1");
+    if rayon::current_thread_index().is_none() && *ONE_THREAD.get_or_init(asked_for_one) {
+        return 1;
+    }
+    rayon::current_num_threads()
+}
+
 /// Whether `work` (multiply-adds, or elements visited) should be split in two.
 pub(crate) fn worth_splitting(work: usize) -> bool {
-    work >= 2 * MIN_WORK && rayon::current_num_threads() > 1
+    work >= 2 * MIN_WORK && threads() > 1
 }
 
 /// [`join()`] when `side_by_side`, else `a` and then `b` on this thread.
