@@ -1,6 +1,10 @@
 //! Scratch space each thread keeps for the kernels, made on its first use and grown to
 //! the largest size asked of it: a warmed-up training step allocates nothing, and a
 //! kernel that works a sample at a time keeps its working set in cache.
+//!
+//! One mechanism serves every kernel: a [`Space`] of the thread is lent out ([`Lent`])
+//! and given back when the loan is dropped, even by a panic. Each kernel states the
+//! sizes it asks beside itself, as a [`ThreadScratch`], which a network adds up.
 
 use std::cell::RefCell;
 
@@ -31,7 +35,7 @@ impl Buffer {
 }
 
 /// What a thread's scratch space holds; each has its own buffer, so that a kernel can use
-/// both at once.
+/// several at once.
 #[derive(Clone, Copy)]
 pub(crate) enum Space {
     /// A sample's unrolled input to a convolution, or its error signal in columns.
@@ -40,7 +44,14 @@ pub(crate) enum Space {
     Sums = 1,
     /// A matrix product's sum over the second half of its depth.
     Partial = 2,
+    /// A matrix product's packed panels of `A`.
+    PackedA = 3,
+    /// A matrix product's packed panels of `B`.
+    PackedB = 4,
 }
+
+/// The number of [`Space`]s.
+const SPACES: usize = 5;
 
 /// The floats a layer's kernels keep in a thread's scratch space, at most, buffer by
 /// buffer, whatever the batch and the CPU; what a network's `SCRATCH_FLOATS_PER_THREAD`
@@ -104,51 +115,82 @@ impl ThreadScratch {
 }
 
 thread_local! {
-    static SCRATCH: [RefCell<Buffer>; 3] = Default::default();
+    static SCRATCH: [RefCell<Buffer>; SPACES] = Default::default();
 }
 
-/// The floats the calling thread keeps for the kernels: its scratch space and the matrix
-/// products' packing buffers. What a network's `SCRATCH_FLOATS_PER_THREAD` bounds, for
-/// the tests to check.
+/// The buffer of a [`Space`] of the calling thread, lent out until the loan is dropped.
+///
+/// The buffer is taken out of the thread's slot rather than borrowed in it, so that the
+/// kernel using it runs in its caller's code (compiled with the caller's instructions,
+/// where a closure handed to the thread-local would not be). A loan of a space already
+/// lent on the same thread (a stolen rayon job inside a kernel), or on a thread being
+/// torn down, gets an empty buffer of its own.
+pub(crate) struct Lent {
+    space: Space,
+    buffer: Buffer,
+}
+
+impl Lent {
+    /// Lends the calling thread's buffer of `space`.
+    pub(crate) fn take(space: Space) -> Lent {
+        let buffer = SCRATCH
+            .try_with(|scratch| {
+                scratch[space as usize]
+                    .try_borrow_mut()
+                    .map(|mut buffer| std::mem::take(&mut *buffer))
+            })
+            .map_or_else(|_| Buffer::default(), Result::unwrap_or_default);
+        Lent { space, buffer }
+    }
+}
+
+impl std::ops::Deref for Lent {
+    type Target = Buffer;
+
+    fn deref(&self) -> &Buffer {
+        &self.buffer
+    }
+}
+
+impl std::ops::DerefMut for Lent {
+    fn deref_mut(&mut self) -> &mut Buffer {
+        &mut self.buffer
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        let _ = SCRATCH.try_with(|scratch| {
+            if let Ok(mut slot) = scratch[self.space as usize].try_borrow_mut() {
+                *slot = buffer;
+            }
+        });
+    }
+}
+
+/// The floats the calling thread keeps for the kernels, in every space: what a network's
+/// `SCRATCH_FLOATS_PER_THREAD` bounds, for the tests to check.
 #[doc(hidden)]
 pub fn thread_floats() -> usize {
-    let scratch = SCRATCH
+    SCRATCH
         .try_with(|scratch| {
             scratch
                 .iter()
                 .map(|buffer| buffer.try_borrow().map_or(0, |buffer| buffer.len()))
                 .sum()
         })
-        .unwrap_or(0);
-    scratch + crate::gemm::thread_floats()
+        .unwrap_or(0)
 }
 
 /// Runs `f` on `len` elements of scratch space for `what`, whose contents are left from
-/// earlier use: `f` must write before it reads.
-///
-/// The space is the calling thread's, made on its first use and kept, like the matrix
-/// products' packing buffers, so a kernel that works one sample at a time keeps its
-/// working set in cache and a warmed-up step allocates nothing; an `f64` takes two of its
-/// `f32` words.
+/// earlier use: `f` must write before it reads. An `f64` takes two of the space's `f32`
+/// words.
 pub(crate) fn with_scratch<T: Scalar, R>(
     what: Space,
     len: usize,
     f: impl FnOnce(&mut [T]) -> R,
 ) -> R {
-    let run = |buffer: &mut Buffer| f(T::of_words(buffer.get(len * T::WORDS)));
-    let mut run = Some(run);
-    let ran = SCRATCH.try_with(|scratch| {
-        let run = run.take().expect("called once");
-        match scratch[what as usize].try_borrow_mut() {
-            Ok(mut buffer) => run(&mut buffer),
-            // Only a kernel run from inside another's use of the same scratch on the same
-            // thread (a stolen rayon job) could get here: it gets its own.
-            Err(_) => run(&mut Buffer::default()),
-        }
-    });
-    match ran {
-        Ok(result) => result,
-        // The thread is being torn down and its buffers are gone.
-        Err(_) => run.take().expect("not run")(&mut Buffer::default()),
-    }
+    let mut lent = Lent::take(what);
+    f(T::of_words(lent.get(len * T::WORDS)))
 }

@@ -33,8 +33,6 @@ mod packed;
 
 use direct::{MR, NR};
 
-pub(crate) use packed::thread_floats;
-
 /// `c ← β c + a b`, where `β` is 0 (overwrite) or 1 (accumulate).
 ///
 /// # Panics

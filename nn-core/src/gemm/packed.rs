@@ -20,10 +20,8 @@
 //! `C` holds, or for the first block to where the product starts), so AVX2 and AVX-512
 //! give the same bits, and so does any split among threads.
 
-use std::cell::RefCell;
-
 use super::{Operand, Product};
-use crate::scratch::Buffer;
+use crate::scratch::{Buffer, Lent, Space};
 
 /// Depth of a block: the rows of `B` (columns of `A`) packed at a time.
 pub(super) const KC: usize = 256;
@@ -107,42 +105,6 @@ impl Finish {
     }
 }
 
-/// A thread's packing buffers.
-#[derive(Default)]
-struct Packs {
-    a: Buffer,
-    b: Buffer,
-}
-
-thread_local! {
-    static PACKS: RefCell<Packs> = RefCell::new(Packs::default());
-}
-
-/// A thread's buffers, lent out of [`PACKS`] for one product, and given back when dropped.
-struct Lent(Packs);
-
-impl Drop for Lent {
-    fn drop(&mut self) {
-        let packs = std::mem::take(&mut self.0);
-        let _ = PACKS.try_with(|slot| {
-            if let Ok(mut slot) = slot.try_borrow_mut() {
-                *slot = packs;
-            }
-        });
-    }
-}
-
-/// The floats the calling thread's packing buffers hold.
-pub(crate) fn thread_floats() -> usize {
-    PACKS
-        .try_with(|packs| {
-            packs
-                .try_borrow()
-                .map_or(0, |packs| packs.a.len() + packs.b.len())
-        })
-        .unwrap_or(0)
-}
-
 fn round_up(x: usize, to: usize) -> usize {
     x.div_ceil(to) * to
 }
@@ -166,26 +128,16 @@ impl Product {
     ) {
         // The thread's buffers are lent out for the product and given back after it (even
         // if it panics), so that the product runs here, compiled with `K`'s instructions
-        // by the caller, rather than in a closure given to the thread-local, which is
-        // compiled without them: packing there copied 16 bytes at a time. A thread being
-        // torn down, or a product started inside another on the same thread (none is:
-        // kernels do not call back into user code), gets empty buffers.
-        let mut lent = Lent(
-            PACKS
-                .try_with(|packs| {
-                    packs
-                        .try_borrow_mut()
-                        .map(|mut packs| std::mem::take(&mut *packs))
-                })
-                .map_or_else(|_| Packs::default(), Result::unwrap_or_default),
-        );
-        self.packed_with::<K>(&mut lent.0, start, finish);
+        // by the caller.
+        let (mut a, mut b) = (Lent::take(Space::PackedA), Lent::take(Space::PackedB));
+        self.packed_with::<K>(&mut a, &mut b, start, finish);
     }
 
     #[inline(always)]
     unsafe fn packed_with<K: MicroKernel>(
         self,
-        packs: &mut Packs,
+        a_buffer: &mut Buffer,
+        b_buffer: &mut Buffer,
         start: Option<Operand>,
         finish: Option<Finish>,
     ) {
@@ -195,12 +147,8 @@ impl Product {
             row_stride: self.c_row_stride,
             col_stride: 1,
         };
-        let b_pack = packs
-            .b
-            .get(KC.min(self.k) * K::NC.min(round_up(self.n, K::NR)));
-        let a_pack = packs
-            .a
-            .get(KC.min(self.k) * K::MC.min(round_up(self.m, K::MR)));
+        let b_pack = b_buffer.get(KC.min(self.k) * K::NC.min(round_up(self.n, K::NR)));
+        let a_pack = a_buffer.get(KC.min(self.k) * K::MC.min(round_up(self.m, K::MR)));
         let mut ahead = Lookahead::default();
         for j0 in (0..self.n).step_by(K::NC) {
             let nc = K::NC.min(self.n - j0);
@@ -954,7 +902,7 @@ mod tests {
             None,
             None,
         );
-        let warm = super::thread_floats();
+        let warm = crate::scratch::thread_floats();
         assert!(warm > 0);
         let start = Array2::zeros((40, 60));
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -969,7 +917,7 @@ mod tests {
             );
         }));
         assert!(panicked.is_err());
-        assert_eq!(super::thread_floats(), warm);
+        assert_eq!(crate::scratch::thread_floats(), warm);
     }
 
     /// A [`Region`] walks, run after run, exactly the lines holding what [`pack`] reads:
