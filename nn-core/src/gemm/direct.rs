@@ -233,6 +233,7 @@ pub(super) mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{Product, Tile, DOT_MR, DOT_NB, DOT_NR, MR, NR};
+    use crate::gemm::tile::store_16;
 
     /// Calls the dot tile of shape `(rows, cols)`, one of those listed.
     macro_rules! dot_tiles {
@@ -373,20 +374,6 @@ pub(super) mod avx2 {
         }
     }
 
-    /// Writes (or adds) two vectors of a tile's row to the sixteen elements of `C` at
-    /// `c`: the store of every 16-column AVX2 tile, packed or not.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    pub(in crate::gemm) unsafe fn store_16(c: *mut f32, acc: [__m256; 2], accumulate: bool) {
-        let [mut c0, mut c1] = acc;
-        if accumulate {
-            c0 = _mm256_add_ps(c0, _mm256_loadu_ps(c));
-            c1 = _mm256_add_ps(c1, _mm256_loadu_ps(c.add(8)));
-        }
-        _mm256_storeu_ps(c, c0);
-        _mm256_storeu_ps(c.add(8), c1);
-    }
-
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn horizontal_sum(v: __m256) -> f32 {
@@ -404,8 +391,8 @@ pub(super) mod avx512 {
 
     use std::arch::x86_64::*;
 
-    use super::super::lanes_inside;
     use super::{Product, Tile};
+    use crate::gemm::tile::lanes_inside;
 
     /// Rows and columns of a tile: 16 accumulators of sixteen lanes, two loads of `B`
     /// and eight broadcasts of `A` per depth for 16 fused multiply-adds.
