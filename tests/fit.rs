@@ -3,6 +3,11 @@
 //! and the memory `SUMMARY` promises is what a step keeps.
 
 mod common;
+/// The design's workloads, as the benchmarks declare them: `W1` the perceptron, `W3`
+/// LeNet-5.
+#[path = "../benches/nets/mod.rs"]
+#[allow(dead_code)]
+mod nets;
 
 use common::{params, Stream};
 use frechet::ndarray::{Array2, Array4, ArrayD};
@@ -10,6 +15,7 @@ use frechet::prelude::*;
 use frechet::train::{EarlyStopping, Model, Monitor, Schedule, Trainer};
 use frechet::BinaryCrossEntropyWithLogits;
 use frechet::Error;
+use nets::{W1, W3};
 
 network! {
     /// A small classifier: 8 features, 3 classes.
@@ -18,30 +24,6 @@ network! {
         input: [8],
         fc1: Dense(16) -> ReLU,
         fc2: Dense(3),
-    }
-}
-
-network! {
-    /// LeNet-5 (workload W3).
-    struct LeNet {
-        input: [1, 28, 28],
-        conv1: Conv2d(6, kernel = 5) -> ReLU,
-        pool1: MaxPool2d(2),
-        conv2: Conv2d(16, kernel = 5) -> ReLU,
-        pool2: MaxPool2d(2),
-        flat: Flatten,
-        fc1: Dense(120) -> ReLU,
-        fc2: Dense(84) -> ReLU,
-        fc3: Dense(10),
-    }
-}
-
-network! {
-    /// Workload W1: products large enough to be packed.
-    struct Perceptron {
-        input: [784],
-        fc1: Dense(128) -> ReLU,
-        fc2: Dense(10),
     }
 }
 
@@ -189,14 +171,12 @@ fn a_network_of_f64_trains_with_every_optimizer() {
         .map(f64::from)
         .collect();
     assert_eq!(params(&ClassifierF64::new(0)), widened);
-    for (name, optimizer) in [
-        (
-            "sgd",
-            &mut Sgd::momentum(0.1, 0.9) as &mut dyn Optimizer<f64>,
-        ),
-        ("adam", &mut Adam::new(0.01)),
-        ("adadelta", &mut Adadelta::new(1.0)),
-    ] {
+    let optimizers: [(&str, Box<dyn Optimizer<f64>>); 3] = [
+        ("sgd", Box::new(Sgd::momentum(0.1, 0.9))),
+        ("adam", Box::new(Adam::new(0.01))),
+        ("adadelta", Box::new(Adadelta::new(1.0))),
+    ];
+    for (name, mut optimizer) in optimizers {
         let path = dir.path().join(format!("{name}.safetensors"));
         let mut net = ClassifierF64::new(0);
         let history = Trainer::new(6, 16)
@@ -207,7 +187,7 @@ fn a_network_of_f64_trains_with_every_optimizer() {
             })
             .validation(vx.view(), &vlabels)
             .checkpoint(&path)
-            .fit(&mut net, &mut Dyn(optimizer), x.view(), &labels)
+            .fit(&mut net, &mut optimizer, x.view(), &labels)
             .unwrap();
         let (first, last) = (&history.epochs[0], &history.epochs[5]);
         assert!(
@@ -219,21 +199,6 @@ fn a_network_of_f64_trains_with_every_optimizer() {
         let decay = last.learning_rate / first.learning_rate;
         assert!((decay - 0.49).abs() < 1e-6, "{name}: {decay}");
         assert!(ClassifierF64::load_safetensors(&path).is_ok(), "{name}");
-    }
-}
-
-/// An optimizer behind a `dyn`, so that one loop can try several.
-struct Dyn<'a>(&'a mut dyn Optimizer<f64>);
-
-impl Optimizer<f64> for Dyn<'_> {
-    fn learning_rate(&self) -> f64 {
-        self.0.learning_rate()
-    }
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.0.set_learning_rate(lr);
-    }
-    fn update(&mut self, slot: frechet::optim::Slot, param: &mut [f64], grad: &[f64]) {
-        self.0.update(slot, param, grad);
     }
 }
 
@@ -310,6 +275,25 @@ network! {
     }
 }
 
+/// Trains a `$net` one step on 9 samples and checks that its buffers hold what its
+/// `STEP_FLOATS_PER_SAMPLE` and `STEP_FLOATS_FIXED` promise.
+macro_rules! assert_step_memory {
+    ($net:ident) => {{
+        let mut net = $net::new(0);
+        let (x, labels) = classification(9, 3);
+        net.train_step(
+            x.view(),
+            &labels[..],
+            &SoftmaxCrossEntropy,
+            &mut Sgd::new(0.1),
+        );
+        assert_eq!(
+            net.__step_floats(),
+            Some($net::STEP_FLOATS_PER_SAMPLE * 9 + $net::STEP_FLOATS_FIXED)
+        );
+    }};
+}
+
 #[test]
 fn batch_statistics_and_buffers_are_counted_in_the_step_memory() {
     // The gradient, the statistics of 16 channels (3 each) and the gradient's copy of
@@ -318,18 +302,7 @@ fn batch_statistics_and_buffers_are_counted_in_the_step_memory() {
         Normalised::STEP_FLOATS_FIXED,
         Normalised::NUM_PARAMS + 3 * 16 + 2 * 16 + 2
     );
-    let mut net = Normalised::new(0);
-    let (x, labels) = classification(9, 3);
-    net.train_step(
-        x.view(),
-        &labels[..],
-        &SoftmaxCrossEntropy,
-        &mut Sgd::new(0.1),
-    );
-    assert_eq!(
-        net.__step_floats(),
-        Some(Normalised::STEP_FLOATS_PER_SAMPLE * 9 + Normalised::STEP_FLOATS_FIXED)
-    );
+    assert_step_memory!(Normalised);
 }
 
 #[test]
@@ -337,18 +310,7 @@ fn a_dropout_mask_is_counted_in_the_step_memory() {
     // Activations and error signals of 70 + 70 + 3 units, and a mask of 70 bits: two
     // 64-bit words, as much as 4 floats.
     assert_eq!(Dropped::STEP_FLOATS_PER_SAMPLE, 2 * (70 + 70 + 3) + 4);
-    let mut net = Dropped::new(0);
-    let (x, labels) = classification(9, 3);
-    net.train_step(
-        x.view(),
-        &labels[..],
-        &SoftmaxCrossEntropy,
-        &mut Sgd::new(0.1),
-    );
-    assert_eq!(
-        net.__step_floats(),
-        Some(Dropped::STEP_FLOATS_PER_SAMPLE * 9 + Dropped::STEP_FLOATS_FIXED)
-    );
+    assert_step_memory!(Dropped);
 }
 
 network! {
@@ -399,7 +361,7 @@ fn a_step_schedule_decays_every_step_size_epochs() {
 
 #[test]
 fn step_memory_is_what_summary_promises() {
-    let mut lenet = LeNet::new(0);
+    let mut lenet = W3::new(0);
     let mut odd = OddConv::new(0);
     let mut mlp = Classifier::new(0);
     assert_eq!(lenet.__step_floats(), None);
@@ -414,7 +376,7 @@ fn step_memory_is_what_summary_promises() {
         );
         assert_eq!(
             lenet.__step_floats(),
-            Some(LeNet::STEP_FLOATS_PER_SAMPLE * batch + LeNet::STEP_FLOATS_FIXED)
+            Some(W3::STEP_FLOATS_PER_SAMPLE * batch + W3::STEP_FLOATS_FIXED)
         );
         let x = Array4::from_elem((batch, 3, 11, 9), 0.5f32);
         let labels = vec![2usize; batch];
@@ -450,12 +412,12 @@ fn step_memory_is_what_summary_promises() {
     // 256 columns (`a_prev` in the weight gradient, a batch of 256 or more), and the
     // weight gradient's sum over the second half of a batch of 512 or more, 120 × 256:
     // 14,400 + 2,416 + 36,864 + 65,536 + 30,720.
-    assert_eq!(LeNet::SCRATCH_FLOATS_PER_THREAD, 149_936);
+    assert_eq!(W3::SCRATCH_FLOATS_PER_THREAD, 149_936);
     for figure in ["12,140 floats", "at most 149,936 floats"] {
         assert!(
-            LeNet::SUMMARY.contains(figure),
+            W3::SUMMARY.contains(figure),
             "{figure} is not in\n{}",
-            LeNet::SUMMARY
+            W3::SUMMARY
         );
     }
 }
@@ -491,9 +453,9 @@ fn scratch_after<N: Model<Elem = f32> + Send>(
 #[test]
 fn kernels_keep_no_more_per_thread_than_promised() {
     let batches = [1, 40, 300, 600];
-    let perceptron = scratch_after(Perceptron::new(0), &batches, &mut Sgd::new(0.1));
+    let perceptron = scratch_after(W1::new(0), &batches, &mut Sgd::new(0.1));
     // Adam, so that the weight gradients are formed, not folded into the update.
-    let lenet = scratch_after(LeNet::new(0), &batches, &mut Adam::new(1e-3));
+    let lenet = scratch_after(W3::new(0), &batches, &mut Adam::new(1e-3));
     let wide = scratch_after(WideConv::new(0), &[1, 7], &mut Sgd::new(0.1));
     let by_channels = scratch_after(ByChannels::new(0), &[1, 16, 64], &mut Sgd::new(0.1));
     let avx512 = cpu_has(&["avx512f"]);
@@ -501,10 +463,10 @@ fn kernels_keep_no_more_per_thread_than_promised() {
         (
             "Perceptron",
             perceptron,
-            Perceptron::SCRATCH_FLOATS_PER_THREAD,
+            W1::SCRATCH_FLOATS_PER_THREAD,
             true,
         ),
-        ("LeNet", lenet, LeNet::SCRATCH_FLOATS_PER_THREAD, true),
+        ("LeNet", lenet, W3::SCRATCH_FLOATS_PER_THREAD, true),
         ("WideConv", wide, WideConv::SCRATCH_FLOATS_PER_THREAD, true),
         (
             "ByChannels",

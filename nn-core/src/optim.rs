@@ -47,6 +47,25 @@ pub trait Optimizer<T: Scalar = f32> {
     }
 }
 
+/// A boxed optimizer is one, so that a loop can be given any: `Box<dyn Optimizer<T>>`.
+impl<T: Scalar, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
+    fn learning_rate(&self) -> T {
+        (**self).learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, lr: T) {
+        (**self).set_learning_rate(lr);
+    }
+
+    fn update(&mut self, slot: Slot, param: &mut [T], grad: &[T]) {
+        (**self).update(slot, param, grad);
+    }
+
+    fn plain_rate(&self) -> Option<T> {
+        (**self).plain_rate()
+    }
+}
+
 /// Hands every tensor of `layer` (the `layer_index`-th of its network) with the matching
 /// tensor of `grad` to `optimizer`. Generated training steps call this once per layer
 /// (through [`crate::Layer::step`], which [`crate::Dense`] fuses with plain SGD).

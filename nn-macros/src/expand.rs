@@ -103,6 +103,16 @@ pub fn expand(model: &Model) -> TokenStream {
         )
     };
     let input_array = batch_view(*input, *elem);
+    // The same in the inherent method and in the `Model` impl that forwards to it.
+    let train_step_signature = quote! {
+        fn train_step<L: ::frechet::Loss<#elem>, O: ::frechet::Optimizer<#elem>>(
+            &mut self,
+            x: #input_array,
+            targets: L::Targets<'_>,
+            loss: &L,
+            optimizer: &mut O,
+        ) -> #elem
+    };
     let batch_dim = match input {
         Shape::Vector(_) => quote!(::frechet::ndarray::Ix2),
         Shape::Image { .. } => quote!(::frechet::ndarray::Ix4),
@@ -299,13 +309,7 @@ pub fn expand(model: &Model) -> TokenStream {
             /// If the trailing shape of `x` is not [`Self::INPUT_SHAPE`] or the targets do
             /// not match the batch.
             #[track_caller]
-            pub fn train_step<L: ::frechet::Loss<#elem>, O: ::frechet::Optimizer<#elem>>(
-                &mut self,
-                x: #input_array,
-                targets: L::Targets<'_>,
-                loss: &L,
-                optimizer: &mut O,
-            ) -> #elem {
+            pub #train_step_signature {
                 use ::frechet::Activation as _;
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
                 let mut s = self.__scratch.take_or(
@@ -384,13 +388,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 #name::forward(self, x)
             }
 
-            fn train_step<L: ::frechet::Loss<#elem>, O: ::frechet::Optimizer<#elem>>(
-                &mut self,
-                x: #input_array,
-                targets: L::Targets<'_>,
-                loss: &L,
-                optimizer: &mut O,
-            ) -> #elem {
+            #train_step_signature {
                 #name::train_step(self, x, targets, loss, optimizer)
             }
         }

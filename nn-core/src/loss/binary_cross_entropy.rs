@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
-use super::{FitLoss, Loss};
+use super::FitLoss;
 use crate::scalar::Scalar;
 
 /// The sigmoid and binary cross-entropy against targets in `[0, 1]`, fused, averaged over
@@ -16,22 +16,11 @@ use crate::scalar::Scalar;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BinaryCrossEntropyWithLogits;
 
-impl<T: Scalar> Loss<T> for BinaryCrossEntropyWithLogits {
-    type Targets<'a> = ArrayView2<'a, T>;
-
-    fn loss(&self, output: ArrayView2<'_, T>, targets: ArrayView2<'_, T>) -> T {
-        binary_cross_entropy_with_logits(output, targets, None)
-    }
-
-    fn loss_and_delta(
-        &self,
-        output: ArrayView2<'_, T>,
-        targets: ArrayView2<'_, T>,
-        delta: ArrayViewMut2<'_, T>,
-    ) -> T {
-        binary_cross_entropy_with_logits(output, targets, Some(delta))
-    }
-}
+super::loss_computed_by!(
+    BinaryCrossEntropyWithLogits,
+    rows,
+    binary_cross_entropy_with_logits
+);
 
 /// Rows of targets; the metric is the fraction of answers right, a logit above 0 saying
 /// yes and a target above ½ meaning yes.
@@ -98,6 +87,7 @@ fn sigmoid<T: Scalar>(z: T) -> T {
 mod tests {
     use super::*;
     use crate::loss::tests::check_delta;
+    use crate::loss::Loss;
     use ndarray::array;
 
     #[test]

@@ -3,7 +3,7 @@
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
-use super::{FitLoss, Loss};
+use super::FitLoss;
 use crate::metrics::predictions;
 use crate::scalar::Scalar;
 
@@ -16,22 +16,7 @@ use crate::scalar::Scalar;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SoftmaxCrossEntropy;
 
-impl<T: Scalar> Loss<T> for SoftmaxCrossEntropy {
-    type Targets<'a> = &'a [usize];
-
-    fn loss(&self, output: ArrayView2<'_, T>, targets: &[usize]) -> T {
-        softmax_cross_entropy(output, targets, None)
-    }
-
-    fn loss_and_delta(
-        &self,
-        output: ArrayView2<'_, T>,
-        targets: &[usize],
-        delta: ArrayViewMut2<'_, T>,
-    ) -> T {
-        softmax_cross_entropy(output, targets, Some(delta))
-    }
-}
+super::loss_computed_by!(SoftmaxCrossEntropy, classes, softmax_cross_entropy);
 
 impl<T: Scalar> FitLoss<T> for SoftmaxCrossEntropy {
     type Batch = Vec<usize>;
@@ -133,6 +118,7 @@ pub fn softmax_cross_entropy<T: Scalar>(
 mod tests {
     use super::*;
     use crate::loss::tests::check_delta;
+    use crate::loss::Loss;
     use ndarray::{array, Array2};
 
     #[test]

@@ -3,29 +3,14 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
-use super::{FitLoss, Loss};
+use super::FitLoss;
 use crate::scalar::Scalar;
 
 /// The mean squared error `mean((a − y)²)` over every element, PyTorch's `nn.MSELoss`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct MeanSquaredError;
 
-impl<T: Scalar> Loss<T> for MeanSquaredError {
-    type Targets<'a> = ArrayView2<'a, T>;
-
-    fn loss(&self, output: ArrayView2<'_, T>, targets: ArrayView2<'_, T>) -> T {
-        mean_squared_error(output, targets, None)
-    }
-
-    fn loss_and_delta(
-        &self,
-        output: ArrayView2<'_, T>,
-        targets: ArrayView2<'_, T>,
-        delta: ArrayViewMut2<'_, T>,
-    ) -> T {
-        mean_squared_error(output, targets, Some(delta))
-    }
-}
+super::loss_computed_by!(MeanSquaredError, rows, mean_squared_error);
 
 /// Rows of targets; no metric but the loss.
 impl<T: Scalar> FitLoss<T> for MeanSquaredError {
@@ -72,6 +57,7 @@ pub fn mean_squared_error<T: Scalar>(
 mod tests {
     use super::*;
     use crate::loss::tests::check_delta;
+    use crate::loss::Loss;
     use ndarray::array;
 
     #[test]

@@ -80,6 +80,37 @@ pub trait FitLoss<T: Scalar = f32>: Loss<T> {
     }
 }
 
+/// The [`Loss`] impl of a loss computed by `$f(output, targets, delta)`, its gradient
+/// written into `delta` when there is one: its targets are `classes` (`&[usize]`) or
+/// `rows` of the outputs' shape (`ArrayView2<T>`).
+macro_rules! loss_computed_by {
+    ($loss:ty, rows, $f:path) => {
+        $crate::loss::loss_computed_by!(@impl $loss, ndarray::ArrayView2<'a, T>, $f);
+    };
+    ($loss:ty, classes, $f:path) => {
+        $crate::loss::loss_computed_by!(@impl $loss, &'a [usize], $f);
+    };
+    (@impl $loss:ty, $targets:ty, $f:path) => {
+        impl<T: $crate::scalar::Scalar> $crate::loss::Loss<T> for $loss {
+            type Targets<'a> = $targets;
+
+            fn loss(&self, output: ndarray::ArrayView2<'_, T>, targets: Self::Targets<'_>) -> T {
+                $f(output, targets, None)
+            }
+
+            fn loss_and_delta(
+                &self,
+                output: ndarray::ArrayView2<'_, T>,
+                targets: Self::Targets<'_>,
+                delta: ndarray::ArrayViewMut2<'_, T>,
+            ) -> T {
+                $f(output, targets, Some(delta))
+            }
+        }
+    };
+}
+use loss_computed_by;
+
 /// The [`FitLoss`] items of a loss whose targets are rows of `T`, one per sample, with the
 /// outputs' shape: batched as [`RowBatch`]es. Used inside `impl<T: Scalar> FitLoss<T>`.
 macro_rules! row_targets {
