@@ -1,12 +1,10 @@
 //! Parameters stored from the start of a cache line.
 //!
-//! At small batches the products read the weights row by row with vector loads. The
-//! allocator places a large array 16 bytes past a page boundary, and then every other
-//! 32-byte load straddles two cache lines: measured on W1 at batch 1, inference took
-//! 7–9.5 µs with weights 16 or 48 bytes past a line and 5.1 µs from 32 or 0. So the
-//! layers keep their parameters in arrays that start on a line, made here, and their
-//! `Clone` copies into such an array rather than cloning the buffer (a clone keeps the
-//! element offset, not the alignment).
+//! At small batches the products read the weights row by row with vector loads, and the
+//! allocator places a large array 16 bytes past a page boundary, where every other
+//! 32-byte load would straddle two cache lines. So the layers keep their parameters in
+//! arrays that start on a line, made here, and their `Clone` copies into such an array
+//! rather than cloning the buffer (a clone keeps the element offset, not the alignment).
 
 use ndarray::{s, Array, Array1, Dimension};
 

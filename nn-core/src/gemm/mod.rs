@@ -245,10 +245,9 @@ pub(crate) const fn product_scratch(
 }
 
 /// The least depth of a packed product summed in two halves, and the most elements of
-/// its result (the scratch its second half is summed into: 512 KiB). 2¹⁷ rather than 2¹⁶
-/// takes W1's forward product at a batch of 1024, whose step it made 6.5% faster on two
-/// threads than cutting the product by rows (and 1.5% slower on one), and W2's forward
-/// products and first input gradient at a batch of 256 (its step within 1% either way).
+/// its result (the scratch its second half is summed into: 512 KiB): a deep product
+/// with a small result shares better among threads by depth than by rows (W1's forward
+/// product at batch 1024 is the case that sets the bound).
 const DEPTH_HALVES_MIN: usize = 512;
 const PARTIAL_MAX: usize = 1 << 17;
 

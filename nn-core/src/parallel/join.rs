@@ -3,10 +3,9 @@
 //!
 //! `rayon::join` alone loses most of what a second core could give a training step on
 //! the machines this project is measured on (KVM guests): a rayon worker that has run
-//! out of work goes to sleep within some tens of microseconds, and waking it takes
-//! another 25–80 µs (median ~35 µs, measured as the time from `join` until the other
-//! worker starts the second closure) — as long as a whole kernel at batch 128, and a
-//! step has a dozen kernels, each a join or two. OpenMP runtimes, which PyTorch uses,
+//! out of work goes to sleep within some tens of microseconds, and waking it takes about
+//! as long as a whole kernel at batch 128, and a step has a dozen kernels, each a join
+//! or two. OpenMP runtimes, which PyTorch uses,
 //! avoid this by letting their threads spin for a while after a parallel region.
 //!
 //! This does the same on rayon's threads: the first join of a caller starts helpers as

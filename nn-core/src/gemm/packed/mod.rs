@@ -207,19 +207,18 @@ impl Product {
     }
 }
 
-/// Depths a micro-kernel computes per line it asks [`Lookahead`] to fetch. W1's forward
-/// product at batch 1024 multiplies each block of 96 × 256 floats of `A` in 48 tiles of
-/// 256 depths: one line per 8 depths fetches the next block (1,536 lines) in time.
-/// W1's batch-1024 step was 2–3% slower with a line per 4 or per 16 depths.
+/// Depths a micro-kernel computes per line it asks [`Lookahead`] to fetch: enough lines
+/// to bring the next block of `A` in while the tiles of this one are computed (a block
+/// of 96 × 256 floats, 1,536 lines, over 48 tiles of 256 depths).
 const DEPTHS_PER_LINE: usize = 8;
 
 /// The source of the panels packed next, fetched into L2 one cache line at a time while
 /// the micro-kernel computes.
 ///
 /// Packing reads memory the step has not touched lately (a new batch of inputs, a weight
-/// updated a whole step ago) and, alone, waits on it: W1's input at batch 1024 was packed
-/// at 40% of the speed it reaches from L2. Fetched in a burst before a tile, the lines
-/// stall the tile instead; one at a time among its multiply-adds they arrive unnoticed.
+/// updated a whole step ago) and, alone, waits on it. Fetched in a burst before a tile,
+/// the lines stall the tile instead; one at a time among its multiply-adds they arrive
+/// unnoticed.
 /// What a product packs first is not fetched ahead: there is nothing to hide it behind.
 #[derive(Default)]
 pub(super) struct Lookahead {
@@ -236,8 +235,7 @@ impl Lookahead {
     /// [`DEPTHS_PER_LINE`] depths: a micro-kernel's loop over the depths of a tile.
     ///
     /// The depths come in whole groups and then the rest, so that the question is asked
-    /// between groups rather than tested at every depth (W1's batch-1024 step was 3%
-    /// slower with the test).
+    /// between groups rather than tested at every depth, which costs the tile's loop.
     #[inline(always)]
     fn over_depths(&mut self, kc: usize, mut depth: impl FnMut(usize)) {
         let grouped = kc - kc % DEPTHS_PER_LINE;
@@ -362,8 +360,8 @@ fn prefetch(at: *const u8) {
     let _ = at;
 }
 
-/// Depths of an operand copied side by side (see [`pack`]): W1's batch-1024 step was 3%
-/// faster with 8 than with 1, and no faster with 16.
+/// Depths of an operand copied side by side (see [`pack`]): more than one keeps several
+/// loads in flight; beyond 8, nothing more was gained.
 const COPY_DEPTHS: usize = 8;
 
 /// Packs rows `i0..i0 + rows` and columns `p0..p0 + kc` of `x` into panels of `panel` rows
