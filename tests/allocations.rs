@@ -6,33 +6,13 @@
 //! Single-threaded, as with `RAYON_NUM_THREADS=1`: with more threads the kernels hand
 //! work to rayon's pool, whose job queue allocates a block now and then.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use frechet::ndarray::{Array2, Array4};
 use frechet::prelude::*;
 
-/// Counts the allocations of the current thread, so that tests running in parallel on
-/// other threads do not disturb the count.
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|count| count.set(count.get() + 1));
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+// Counts per thread, so that tests running in parallel on other threads do not disturb
+// the count.
+#[path = "support/counting.rs"]
+mod counting;
 
 /// Runs the kernels on one thread (the first call decides for the whole test binary).
 fn single_threaded() {
@@ -42,10 +22,9 @@ fn single_threaded() {
     assert_eq!(rayon::current_num_threads(), 1);
 }
 
+/// How many allocations (and reallocations) `f` makes on this thread.
 fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
+    counting::measure(f).1.allocations
 }
 
 network! {

@@ -385,22 +385,10 @@ fn requested_bound(file_len: usize) -> usize {
     80 * file_len + 256 * 1024
 }
 
+/// Fails unless a read of a file of `file_len` bytes stayed within the bounds.
 fn check_usage(file_len: usize, usage: Usage) -> Result<(), String> {
-    if usage.peak > peak_bound(file_len) {
-        return Err(format!(
-            "a {file_len}-byte file made the reader hold {} bytes at once (bound {})",
-            usage.peak,
-            peak_bound(file_len)
-        ));
-    }
-    if usage.requested > requested_bound(file_len) {
-        return Err(format!(
-            "a {file_len}-byte file made the reader request {} bytes in all (bound {})",
-            usage.requested,
-            requested_bound(file_len)
-        ));
-    }
-    Ok(())
+    let file = format!("a {file_len}-byte file");
+    usage.within(&file, peak_bound(file_len), requested_bound(file_len))
 }
 
 /// Writes `bytes` to a file in `dir`, reads it on a thread of its own and fails if the

@@ -6,17 +6,16 @@
 //! IDX data the files really hold (for a `.gz` file, what it really decompresses to),
 //! plus a constant for the readers' buffers.
 //!
-//! Memory is measured with a counting global allocator whose counters are per thread;
-//! each load runs on a thread of its own, which also lets a hang fail the test instead of
-//! stalling it. The same checks for the safetensors loader are in the workspace's
-//! `tests/hostile_bytes.rs`; longer runs of both live in `fuzz/` (cargo-fuzz).
+//! Memory is measured with a counting global allocator whose counters are per thread
+//! (`tests/support/counting.rs`); each load runs on a thread of its own, which also lets
+//! a hang fail the test instead of stalling it. The valid files and the bounds are shared
+//! with the fuzz target (`tests/support/idx_files.rs`). The same checks for the
+//! safetensors loader are in the workspace's `tests/hostile_bytes.rs`; longer runs of
+//! both live in `fuzz/` (cargo-fuzz).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
 
-use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
 use flate2::Compression;
 use nn_core::data::Mnist;
 use proptest::prelude::*;
@@ -26,105 +25,25 @@ use proptest::sample::Index;
 mod counting;
 #[path = "../../tests/support/edits.rs"]
 mod edits;
+#[path = "../../tests/support/idx_files.rs"]
+mod idx_files;
 
-use counting::{measured_within, Usage, TIMEOUT};
+use counting::{measured, Usage};
 use edits::{run, Edit};
+use idx_files::{
+    gunzipped_len, idx_bytes, labels, mnist_files, peak_bound, requested_bound, MNIST_NAMES,
+};
 
-/// Bytes `Mnist::load` may hold at once for files holding `idx_bytes` bytes of IDX data
-/// in all (plain, or once decompressed). Each byte of data is read into a vector that
-/// may be up to twice its length, then becomes an `f32` pixel (4 bytes) or a `usize`
-/// label (8 bytes, collected into a vector that grows by doubling, both blocks counted
-/// while it moves): 16 bytes a byte at most. The constant covers the file and gzip
-/// buffers, the paths and the error messages.
-fn peak_bound(idx_bytes: usize) -> usize {
-    16 * idx_bytes + 256 * 1024
-}
-
-/// Bytes `Mnist::load` may request in all: the same, with every vector's growth.
-fn requested_bound(idx_bytes: usize) -> usize {
-    32 * idx_bytes + 512 * 1024
-}
-
+/// Fails unless a load of files holding `idx_bytes` bytes of IDX data stayed within the
+/// bounds.
 fn check_usage(idx_bytes: usize, usage: Usage) -> Result<(), String> {
-    if usage.peak > peak_bound(idx_bytes) {
-        return Err(format!(
-            "files of {idx_bytes} bytes of IDX data made the loader hold {} bytes at once \
-             (bound {})",
-            usage.peak,
-            peak_bound(idx_bytes)
-        ));
-    }
-    if usage.requested > requested_bound(idx_bytes) {
-        return Err(format!(
-            "files of {idx_bytes} bytes of IDX data made the loader request {} bytes in all \
-             (bound {})",
-            usage.requested,
-            requested_bound(idx_bytes)
-        ));
-    }
-    Ok(())
+    let files = format!("files of {idx_bytes} bytes of IDX data");
+    usage.within(&files, peak_bound(idx_bytes), requested_bound(idx_bytes))
 }
 
-// ---------------------------------------------------------------------------------------
-// Valid files.
-
-const NAMES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
-
-fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut bytes = magic.to_be_bytes().to_vec();
-    for d in dims {
-        bytes.extend_from_slice(&d.to_be_bytes());
-    }
-    bytes.extend_from_slice(data);
-    bytes
-}
-
-/// `count` 28×28 images of a blob whose size and place vary: mostly zeros, like MNIST,
-/// so that gzip has runs to compress.
-fn images(count: u32) -> Vec<u8> {
-    let mut data = Vec::new();
-    for i in 0..count as usize {
-        for r in 0..28 {
-            for c in 0..28 {
-                let (dr, dc) = (r as isize - 10 - i as isize, c as isize - 14);
-                let inside = dr * dr + dc * dc < 40 + 10 * i as isize;
-                data.push(if inside { (255 - 9 * (r + c)) as u8 } else { 0 });
-            }
-        }
-    }
-    idx_bytes(0x0000_0803, &[count, 28, 28], &data)
-}
-
-fn labels(labels: &[u8]) -> Vec<u8> {
-    idx_bytes(0x0000_0801, &[labels.len() as u32], labels)
-}
-
-/// The four files of a small valid dataset: 3 training images, 2 test images.
-fn dataset() -> [Vec<u8>; 4] {
-    [images(3), labels(&[5, 0, 9]), images(2), labels(&[1, 7])]
-}
-
+/// `bytes` gzipped as `gzip` does by default.
 fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
-}
-
-/// The bytes `bytes` decompresses to before its gzip stream ends or turns out corrupt,
-/// like `gunzip` (concatenated members included).
-fn gunzipped_len(bytes: &[u8]) -> usize {
-    let mut decoder = MultiGzDecoder::new(bytes);
-    let mut buffer = [0; 8192];
-    let mut total = 0;
-    while let Ok(n @ 1..) = decoder.read(&mut buffer) {
-        total += n;
-    }
-    total
+    idx_files::gzip(bytes, Compression::default())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -141,7 +60,7 @@ struct File {
 /// Returns whether the load succeeded.
 fn load(dir: &Path, files: &[File; 4]) -> Result<bool, String> {
     let mut idx_bytes = 0;
-    for (name, file) in NAMES.iter().zip(files) {
+    for (name, file) in MNIST_NAMES.iter().zip(files) {
         let plain = dir.join(name);
         let gz = dir.join(format!("{name}.gz"));
         let _ = std::fs::remove_file(&plain);
@@ -155,7 +74,7 @@ fn load(dir: &Path, files: &[File; 4]) -> Result<bool, String> {
         };
     }
     let dir = dir.to_path_buf();
-    let (ok, usage) = measured_within(TIMEOUT, move || Mnist::load(&dir).is_ok());
+    let (ok, usage) = measured(move || Mnist::load(&dir).is_ok());
     check_usage(idx_bytes, usage)?;
     Ok(ok)
 }
@@ -257,7 +176,7 @@ fn encoding() -> impl Strategy<Value = Encoding> {
 /// loader reads them in order, so every file before the target must be valid for it to
 /// be read at all).
 fn hostile_dataset(target: usize, encoding: Encoding, mutations: &[Mutation]) -> [File; 4] {
-    let valid = dataset();
+    let valid = mnist_files();
     let mut files = valid.clone().map(|bytes| File { bytes, gz: false });
     let mut bytes = valid[target].clone();
     let corpus: Vec<Vec<u8>> = match encoding {
@@ -288,7 +207,7 @@ fn hostile_dataset(target: usize, encoding: Encoding, mutations: &[Mutation]) ->
 fn the_dataset_is_valid_plain_and_gzipped_and_loads_within_the_bounds() {
     let dir = tempfile::tempdir().unwrap();
     for gz in [false, true] {
-        let files = dataset().map(|bytes| File {
+        let files = mnist_files().map(|bytes| File {
             bytes: if gz { gzip(&bytes) } else { bytes },
             gz,
         });
@@ -303,7 +222,7 @@ fn the_dataset_is_valid_plain_and_gzipped_and_loads_within_the_bounds() {
 fn random_files_never_panic_hang_or_overallocate() {
     let file = (prop::collection::vec(any::<u8>(), 0..3000), any::<bool>());
     run(150, (0..4usize, file), |dir, (target, (random, gz))| {
-        let mut files = dataset().map(|bytes| File { bytes, gz: false });
+        let mut files = mnist_files().map(|bytes| File { bytes, gz: false });
         files[target] = File { bytes: random, gz };
         load(dir, &files).map(drop)
     });
@@ -322,8 +241,8 @@ fn random_data_behind_a_valid_magic_never_panics_hangs_or_overallocates() {
     );
     run(150, strategy, |dir, (target, dims, data, encoding)| {
         let rank = if target % 2 == 0 { 3 } else { 1 };
-        let bytes = idx_bytes(0x0000_0800 | rank, &dims[..rank as usize], &data);
-        let mut files = dataset().map(|bytes| File { bytes, gz: false });
+        let bytes = idx_bytes(rank, &dims[..usize::from(rank)], &data);
+        let mut files = mnist_files().map(|bytes| File { bytes, gz: false });
         files[target] = match encoding {
             Encoding::Plain => File { bytes, gz: false },
             _ => File {
@@ -352,8 +271,8 @@ fn memory_follows_what_a_gzip_file_decompresses_to() {
     // 2,000 blank images compress about a thousandfold: the reader holds what they
     // decompress to (as the format requires), and no more.
     let dir = tempfile::tempdir().unwrap();
-    let blank = idx_bytes(0x0000_0803, &[2000, 28, 28], &vec![0; 2000 * 784]);
-    let mut files = dataset().map(|bytes| File { bytes, gz: false });
+    let blank = idx_bytes(3, &[2000, 28, 28], &vec![0; 2000 * 784]);
+    let mut files = mnist_files().map(|bytes| File { bytes, gz: false });
     files[0] = File {
         bytes: gzip(&blank),
         gz: true,
@@ -391,8 +310,8 @@ fn trusting_read(path: &Path) -> Result<Vec<u8>, String> {
 fn the_bounds_catch_a_reader_that_trusts_the_header() {
     let dir = tempfile::tempdir().unwrap();
     // Declares 100,000 images; holds 16 bytes of header and none of the data.
-    let liar = idx_bytes(0x0000_0803, &[100_000, 28, 28], &[]);
-    let mut files = dataset().map(|bytes| File { bytes, gz: false });
+    let liar = idx_bytes(3, &[100_000, 28, 28], &[]);
+    let mut files = mnist_files().map(|bytes| File { bytes, gz: false });
     files[0] = File {
         bytes: liar.clone(),
         gz: false,
@@ -400,23 +319,9 @@ fn the_bounds_catch_a_reader_that_trusts_the_header() {
     // The real reader refuses it, within the bounds.
     assert!(!load(dir.path(), &files).unwrap());
 
-    let path = dir.path().join(NAMES[0]);
-    let (result, usage) = measured_within(TIMEOUT, move || trusting_read(&path).is_ok());
+    let path = dir.path().join(MNIST_NAMES[0]);
+    let (result, usage) = measured(move || trusting_read(&path).is_ok());
     assert!(result);
     let error = check_usage(liar.len(), usage).expect_err("the bounds should catch it");
     assert!(error.contains("at once"), "{error}");
-}
-
-#[test]
-fn a_hang_fails_the_test() {
-    let outcome = std::panic::catch_unwind(|| {
-        measured_within(Duration::from_millis(20), || {
-            std::thread::sleep(Duration::from_millis(500));
-        })
-    });
-    let message = outcome.expect_err("the timeout should have fired");
-    let message = message
-        .downcast_ref::<String>()
-        .expect("a formatted message");
-    assert!(message.contains("hung"), "{message}");
 }
