@@ -16,7 +16,7 @@ use frechet_fuzz::{gzip, idx_bytes, mnist_files, Cnn, Mlp};
 /// `net`'s tensors as PyTorch writes them: `__metadata__` `{"format":"pt"}`, and the
 /// tensors in an order and at offsets of the writer's choosing (here: reversed, and the
 /// data unaligned).
-fn pytorch_style(net: &impl Network) -> Vec<u8> {
+fn pytorch_style(net: &impl Network<Elem = f32>) -> Vec<u8> {
     let mut header = String::from(r#"{"__metadata__":{"format":"pt"}"#);
     let mut data = Vec::new();
     let mut tensors = Vec::new();

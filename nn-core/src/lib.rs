@@ -57,7 +57,7 @@ pub use loss::{
 };
 pub use max_pool::MaxPool2d;
 pub use metrics::ConfusionMatrix;
-pub use network::{batch_size, Buffer, BufferMut, Network, Parameters, Scratch, Snapshot};
+pub use network::{batch_size, Buffer, BufferMut, Network, Parameters, Snapshot, StepBuffers};
 pub use optim::{Adadelta, Adam, AdamW, CaptureGradient, Optimizer, Sgd, Slot};
 pub use scalar::Scalar;
 #[doc(hidden)]

@@ -189,13 +189,13 @@ impl<T: Scalar> Snapshot<T> {
 /// Buffers a training step reuses, kept inside a network but not part of its value.
 ///
 /// Cloning gives an empty scratch, comparing always succeeds and the debug output is
-/// just `Scratch`: two networks with the same parameters are equal whatever buffers
+/// just `StepBuffers`: two networks with the same parameters are equal whatever buffers
 /// they happen to hold, and a clone does not copy them.
-pub struct Scratch<T>(Option<T>);
+pub struct StepBuffers<T>(Option<T>);
 
-impl<T> Scratch<T> {
+impl<T> StepBuffers<T> {
     /// Takes the buffers out if `fits` accepts them (typically: sized for this batch),
-    /// or builds new ones with `make`. Put them back with [`Scratch::put`].
+    /// or builds new ones with `make`. Put them back with [`StepBuffers::put`].
     pub fn take_or(&mut self, fits: impl FnOnce(&T) -> bool, make: impl FnOnce() -> T) -> T {
         match self.0.take() {
             Some(buffers) if fits(&buffers) => buffers,
@@ -214,25 +214,25 @@ impl<T> Scratch<T> {
     }
 }
 
-impl<T> Default for Scratch<T> {
+impl<T> Default for StepBuffers<T> {
     fn default() -> Self {
-        Scratch(None)
+        StepBuffers(None)
     }
 }
 
-impl<T> Clone for Scratch<T> {
+impl<T> Clone for StepBuffers<T> {
     fn clone(&self) -> Self {
-        Scratch(None)
+        StepBuffers(None)
     }
 }
 
-impl<T> std::fmt::Debug for Scratch<T> {
+impl<T> std::fmt::Debug for StepBuffers<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Scratch")
+        f.write_str("StepBuffers")
     }
 }
 
-impl<T> PartialEq for Scratch<T> {
+impl<T> PartialEq for StepBuffers<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }

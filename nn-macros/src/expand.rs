@@ -130,7 +130,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 pub #names: #types,
             )*
             #[doc(hidden)]
-            pub __scratch: ::frechet::Scratch<#step>,
+            pub __step: ::frechet::StepBuffers<#step>,
         }
 
         /// One buffer per layer, for a batch: the activations `a_l` or the error signals `δ_l`.
@@ -212,7 +212,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 let mut rng = ::frechet::InitRng::new(seed);
                 #name {
                     #(#names: ::frechet::Layer::new(&mut rng, ::frechet::Activation::init(&#inits)),)*
-                    __scratch: ::std::default::Default::default(),
+                    __step: ::std::default::Default::default(),
                 }
             }
 
@@ -222,7 +222,7 @@ pub fn expand(model: &Model) -> TokenStream {
             pub fn zeros() -> Self {
                 let mut network = #name {
                     #(#names: ::frechet::Layer::zeros(),)*
-                    __scratch: ::std::default::Default::default(),
+                    __step: ::std::default::Default::default(),
                 };
                 // Each dropout layer its own mask stream, the same for every network.
                 let mut rng = ::frechet::InitRng::new(0);
@@ -288,11 +288,11 @@ pub fn expand(model: &Model) -> TokenStream {
                 // The fused step replaces each parameter by its gradient, after its last use.
                 let mut grad = #name {
                     #(#names: ::std::clone::Clone::clone(&self.#names),)*
-                    __scratch: ::std::default::Default::default(),
+                    __step: ::std::default::Default::default(),
                 };
                 let value = grad.train_step(x, targets, loss, &mut ::frechet::CaptureGradient);
                 // A gradient is a value: it does not carry the step's buffers around.
-                grad.__scratch = ::std::default::Default::default();
+                grad.__step = ::std::default::Default::default();
                 (value, grad)
             }
 
@@ -312,7 +312,7 @@ pub fn expand(model: &Model) -> TokenStream {
             pub #train_step_signature {
                 use ::frechet::Activation as _;
                 let batch = ::frechet::batch_size(#name_string, x.shape(), &Self::INPUT_SHAPE);
-                let mut s = self.__scratch.take_or(
+                let mut s = self.__step.take_or(
                     |s| s.a.#last.len_of(::frechet::ndarray::Axis(0)) == batch,
                     || #step {
                         a: #buffers::zeros(batch),
@@ -325,12 +325,12 @@ pub fn expand(model: &Model) -> TokenStream {
                 let value = loss.loss_and_delta(#output_view, targets, #delta_view);
                 if !value.is_finite() {
                     // Every gradient would be meaningless: leave the weights as they are.
-                    self.__scratch.put(s);
+                    self.__step.put(s);
                     return value;
                 }
                 #last_activation
                 #(#backward)*
-                self.__scratch.put(s);
+                self.__step.put(s);
                 value
             }
 
@@ -338,7 +338,7 @@ pub fn expand(model: &Model) -> TokenStream {
             /// [`Self::STEP_FLOATS_PER_SAMPLE`] and [`Self::STEP_FLOATS_FIXED`] promise.
             #[doc(hidden)]
             pub fn __step_floats(&self) -> ::std::option::Option<usize> {
-                self.__scratch.get().map(|s| {
+                self.__step.get().map(|s| {
                     0 #(+ s.a.#names.len() + s.delta.#names.len())*
                         #(+ ::frechet::Layer::kept_floats(&self.#names))*
                         + ::frechet::Network::num_params(&*s.grad)

@@ -97,7 +97,7 @@ pub(super) struct Finish {
 impl Finish {
     /// The same, from element (i, j) of `out` on: where the tile at (i, j) adds.
     #[inline(always)]
-    unsafe fn from(self, i: usize, j: usize) -> Finish {
+    unsafe fn shifted(self, i: usize, j: usize) -> Finish {
         Finish {
             out: self.out.offset(i as isize * self.row_stride + j as isize),
             ..self
@@ -194,8 +194,8 @@ impl Product {
                                     c_row_stride: self.c_row_stride,
                                     rows: K::MR.min(mc - ir),
                                     cols: K::NR.min(nc - jr),
-                                    addend: addend.map(|x| x.from(i0 + ir, j0 + jr)),
-                                    finish: finish.map(|f| f.from(i0 + ir, j0 + jr)),
+                                    addend: addend.map(|x| x.shifted(i0 + ir, j0 + jr)),
+                                    finish: finish.map(|f| f.shifted(i0 + ir, j0 + jr)),
                                 },
                                 &mut ahead,
                             );
@@ -439,7 +439,7 @@ impl Operand {
     ///
     /// (i, j) must be inside the matrix.
     #[inline(always)]
-    unsafe fn from(self, i: usize, j: usize) -> Operand {
+    unsafe fn shifted(self, i: usize, j: usize) -> Operand {
         Operand {
             ptr: self.at(i, j),
             ..self
