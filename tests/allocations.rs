@@ -13,6 +13,12 @@ use frechet::prelude::*;
 // the count.
 #[path = "support/counting.rs"]
 mod counting;
+/// The design's workloads, as the benchmarks declare them.
+#[path = "../benches/nets/mod.rs"]
+#[allow(dead_code)]
+mod nets;
+
+use nets::{W1, W3};
 
 /// Runs the kernels on one thread (the first call decides for the whole test binary).
 fn single_threaded() {
@@ -25,15 +31,6 @@ fn single_threaded() {
 /// How many allocations (and reallocations) `f` makes on this thread.
 fn allocations_during(f: impl FnOnce()) -> usize {
     counting::measure(f).1.allocations
-}
-
-network! {
-    /// Workload W1 of the design.
-    struct W1 {
-        input: [784],
-        fc1: Dense(128) -> ReLU,
-        fc2: Dense(10),
-    }
 }
 
 network! {
@@ -79,21 +76,6 @@ fn warmed_up_train_step_allocates_nothing() {
 }
 
 network! {
-    /// Workload W3 of the design: LeNet-5.
-    struct LeNet {
-        input: [1, 28, 28],
-        conv1: Conv2d(6, kernel = 5) -> ReLU,
-        pool1: MaxPool2d(2),
-        conv2: Conv2d(16, kernel = 5) -> ReLU,
-        pool2: MaxPool2d(2),
-        flat: Flatten,
-        fc1: Dense(120) -> ReLU,
-        fc2: Dense(84) -> ReLU,
-        fc3: Dense(10),
-    }
-}
-
-network! {
     /// Padding, strides and average pooling, with a first layer without parameters.
     struct OddConv {
         input: [3, 11, 9],
@@ -124,7 +106,7 @@ network! {
 #[test]
 fn warmed_up_conv_train_step_allocates_nothing() {
     single_threaded();
-    let mut lenet = LeNet::new(0);
+    let mut lenet = W3::new(0);
     let mut normalised = Normalised::new(0);
     let mut odd = OddConv::new(0);
     for batch in [1, 7, 32] {
