@@ -11,10 +11,14 @@
 //! reconstructions of the 2,000 test digits. `--plot` writes an SVG of test digits
 //! (top row) above their reconstructions (bottom row).
 
+#[path = "common/exit.rs"]
+mod exit;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use exit::Result;
 use frechet::data::Mnist;
 use frechet::ndarray::{ArrayView2, Axis};
 use frechet::prelude::*;
@@ -53,16 +57,8 @@ struct Args {
     plot: Option<PathBuf>,
 }
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit::exit_code(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<()> {

@@ -15,10 +15,14 @@
 //! 1e-3, batch 16) until the validation loss has not improved for `--patience` epochs,
 //! and the weights of its best epoch are evaluated on the test rows.
 
+#[path = "common/exit.rs"]
+mod exit;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use exit::Result;
 use frechet::data::{select, split_stratified, Fractions, Standardizer, Table};
 use frechet::ndarray::Axis;
 use frechet::prelude::*;
@@ -54,16 +58,8 @@ struct Args {
     epochs: usize,
 }
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit::exit_code(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<()> {

@@ -36,28 +36,25 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pytorch_modules import LeNet  # noqa: E402  (the module the README shows)
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "mnist-10k"
 
-# The same network as examples/mnist_lenet.rs declares.
+# The helper program: the `network!` declaration of examples/mnist_lenet.rs, read from
+# the example itself so that the two cannot drift apart, and a main that evaluates it.
+def lenet_declaration():
+    text = (ROOT / "examples" / "mnist_lenet.rs").read_text()
+    start = text.index("network! {")
+    return text[start : text.index("\n}\n", start) + 2]
+
+
 RUST_MAIN = r"""
 use frechet::data::Mnist;
 use frechet::prelude::*;
 
-network! {
-    pub struct LeNet {
-        input: [1, 28, 28],
-        conv1: Conv2d(6, kernel = 5) -> ReLU,
-        pool1: MaxPool2d(2),
-        conv2: Conv2d(16, kernel = 5) -> ReLU,
-        pool2: MaxPool2d(2),
-        flat:  Flatten,
-        fc1:   Dense(120) -> ReLU,
-        fc2:   Dense(84) -> ReLU,
-        fc3:   Dense(10),
-    }
-}
-
+""" + lenet_declaration() + r"""
 /// interop <mnist dir> <weights.safetensors> <logits output>: prints `correct N of M`
 /// and writes the logits of the test digits as little-endian f32, (M, 10) row-major.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -76,29 +73,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 """
-
-
-class LeNet(nn.Module):
-    """LeNet-5 with frechet's layer names, so that the state dicts match."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.pool1 = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.pool2 = nn.MaxPool2d(2)
-        self.flat = nn.Flatten()
-        self.fc1 = nn.Linear(256, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = self.pool1(torch.relu(self.conv1(x)))
-        x = self.pool2(torch.relu(self.conv2(x)))
-        x = self.flat(x)
-        x = torch.relu(self.fc1(x))
-        x = torch.relu(self.fc2(x))
-        return self.fc3(x)
 
 
 def read_idx(path):

@@ -4,8 +4,10 @@
 //! Each example declares its network and says how to view the digits as its input; the
 //! rest is the same for all of them.
 
+mod exit;
 mod plot;
 
+use exit::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -103,8 +105,6 @@ pub struct Args {
     pub seed: u64,
 }
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
 /// Parses the flags over the example's `recipe`, runs `run`, and reports an error as one
 /// line with a failing exit code.
 pub fn main_with(recipe: Recipe, run: impl FnOnce(Args) -> Result<()>) -> ExitCode {
@@ -116,13 +116,7 @@ pub fn main_with(recipe: Recipe, run: impl FnOnce(Args) -> Result<()>) -> ExitCo
         lr: args.lr.unwrap_or(recipe.lr),
         lr_decay: args.lr_decay.unwrap_or(recipe.lr_decay),
     };
-    match check(args).and_then(run) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit::exit_code(check(args).and_then(run))
 }
 
 fn check(args: Args) -> Result<Args> {
