@@ -36,11 +36,9 @@ pub fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayVie
     let windows = Windows::check("avg_pool::forward", window, a_prev.dim(), a.dim());
     let area = area::<T>(window);
     for_each_sample(VISIT * a_prev.len(), (a_prev, a), &|(a_prev, a)| {
-        for (input, mut output) in planes(a_prev).zip(planes_mut(a)) {
-            windows.for_each(|i, j, square| {
-                *output.at_mut(i, j) = input.fold(square, T::zero(), |sum, _, v| sum + v) / area;
-            });
-        }
+        windows.pool(a_prev, a, |input, square| {
+            input.fold(square, T::zero(), |sum, _, v| sum + v) / area
+        });
     });
 }
 
@@ -109,54 +107,27 @@ mod tests {
     use super::*;
     use crate::layer::Layer;
     use crate::network::Parameters;
-    use crate::pool::test_support::{as_batch, first_plane, irregular, window};
+    use crate::pool::test_support::{
+        assert_any_layout_gives_the_same_result, assert_inner_product_identity, irregular,
+        overlapping, partial_windows, pool, unpool, window,
+    };
     use crate::shape::{Image, LayerShape};
-    use ndarray::{array, s, Array2, Array4};
+    use ndarray::{array, Array2, Array4};
     use typenum::{U12, U2, U24, U3, U4, U6, U7, U9};
-
-    fn pool(window: Window, plane: &Array2<f64>) -> Array2<f64> {
-        let (h, w) = plane.dim();
-        let mut out = Array4::zeros((1, 1, window.output(h), window.output(w)));
-        forward(window, as_batch(plane), out.view_mut());
-        first_plane(out)
-    }
-
-    fn unpool(window: Window, delta: &Array2<f64>, (h, w): (usize, usize)) -> Array2<f64> {
-        // Garbage in the output buffer: the adjoint must overwrite it, not add to it.
-        let mut out = Array4::from_elem((1, 1, h, w), 7.0);
-        adjoint_input(window, as_batch(delta), out.view_mut());
-        first_plane(out)
-    }
 
     #[test]
     fn forward_drops_partial_windows() {
-        // 7 × 5 with a 2 × 2 window: 3 × 2 outputs; the last row (all 90) and column must
-        // not be read.
-        let x = array![
-            [1.0, 9.0, 2.0, 1.0, 50.0],
-            [3.0, 4.0, 8.0, 7.0, 60.0],
-            [0.0, 2.0, 1.0, 3.0, 90.0],
-            [5.0, 1.0, 4.0, 2.0, 0.0],
-            [7.0, 3.0, 0.0, 6.0, 10.0],
-            [2.0, 8.0, 5.0, 9.0, 40.0],
-            [90.0, 90.0, 90.0, 90.0, 90.0],
-        ];
         assert_eq!(
-            pool(window(2, 2), &x),
+            pool::<Avg>(window(2, 2), &partial_windows()),
             array![[4.25, 4.5], [2.0, 2.5], [5.0, 5.0]]
         );
     }
 
     #[test]
     fn overlapping_windows_share_their_elements() {
-        let x = array![
-            [1.0, 9.0, 2.0, 0.0],
-            [3.0, 4.0, 8.0, 7.0],
-            [0.0, 2.0, 1.0, 3.0],
-            [5.0, 1.0, 4.0, 6.0],
-        ];
+        let x = overlapping();
         assert_eq!(
-            pool(window(3, 1), &x),
+            pool::<Avg>(window(3, 1), &x),
             array![[30.0 / 9.0, 4.0], [28.0 / 9.0, 4.0]]
         );
         // Each element receives δ/9 from every window that covers it: the middle four
@@ -169,12 +140,13 @@ mod tests {
             [3.0, 7.0, 7.0, 4.0],
         ];
         // Adding 3/9 and 4/9 need not round like 7/9: compare to rounding.
-        let error = unpool(window(3, 1), &delta, (4, 4)) - covered / 9.0;
+        let error = unpool::<Avg>(window(3, 1), &x, &delta) - covered / 9.0;
         assert!(error.iter().all(|e| e.abs() < 1e-15), "{error}");
         // With gaps between windows (stride > size) and a dropped edge, the elements no
-        // window covers get zero.
+        // window covers get zero. (Of the input, the adjoint reads only the shape.)
+        let x = Array2::zeros((2, 4));
         assert_eq!(
-            unpool(window(1, 2), &array![[1.0, 2.0]], (2, 4)),
+            unpool::<Avg>(window(1, 2), &x, &array![[1.0, 2.0]]),
             array![[1.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
         );
     }
@@ -184,59 +156,13 @@ mod tests {
     /// window sizes with and without a specialised loop.
     #[test]
     fn adjoint_satisfies_the_inner_product_identity() {
-        for (size, stride) in [(3, 2), (2, 3), (2, 1), (3, 3), (4, 3), (1, 2)] {
-            let w = window(size, stride);
-            let a = irregular((2, 3, 7, 9), 0.3);
-            let shape = (2, 3, w.output(7), w.output(9));
-            let delta = irregular(shape, 1.7);
-            let mut pa = Array4::zeros(shape);
-            forward(w, a.view(), pa.view_mut());
-            let mut delta_prev = Array4::zeros(a.dim());
-            adjoint_input(w, delta.view(), delta_prev.view_mut());
-            let lhs = (&pa * &delta).sum();
-            let rhs = (&a * &delta_prev).sum();
-            assert!((lhs - rhs).abs() < 1e-12, "{size}/{stride}: {lhs} vs {rhs}");
-        }
+        assert_inner_product_identity::<Avg>();
     }
 
     /// The strided fallback gives exactly what the slice path gives.
     #[test]
     fn any_layout_gives_the_same_result() {
-        let w = window(3, 2);
-        let a = irregular((2, 3, 7, 9), 0.3);
-        let shape = (2, 3, 3, 4);
-        let delta = irregular(shape, 1.1);
-        let mut pa = Array4::zeros(shape);
-        forward(w, a.view(), pa.view_mut());
-        let mut delta_prev = Array4::zeros(a.dim());
-        adjoint_input(w, delta.view(), delta_prev.view_mut());
-
-        let a_t = a.view().reversed_axes().as_standard_layout().into_owned();
-        assert!(!a_t.view().reversed_axes().is_standard_layout());
-        let mut pa_big = Array4::zeros((2, 3, 3, 8));
-        forward(
-            w,
-            a_t.view().reversed_axes(),
-            pa_big.slice_mut(s![.., .., .., ..;2]),
-        );
-        assert_eq!(pa_big.slice(s![.., .., .., ..;2]), pa);
-
-        let delta_t = delta
-            .view()
-            .reversed_axes()
-            .as_standard_layout()
-            .into_owned();
-        let mut dp_big = Array4::from_elem((2, 3, 7, 18), 5.0);
-        adjoint_input(
-            w,
-            delta_t.view().reversed_axes(),
-            dp_big.slice_mut(s![.., .., .., ..;2]),
-        );
-        assert_eq!(dp_big.slice(s![.., .., .., ..;2]), delta_prev);
-        assert!(dp_big
-            .slice(s![.., .., .., 1..;2])
-            .iter()
-            .all(|&v| v == 5.0));
+        assert_any_layout_gives_the_same_result::<Avg>();
     }
 
     #[test]

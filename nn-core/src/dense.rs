@@ -245,6 +245,7 @@ crate::network::weight_and_bias_layer!("Dense", impl<I: Features, O: Unsigned, T
 mod tests {
     use super::*;
     use crate::network::Parameters;
+    use crate::test_support::assert_central_differences;
     use ndarray::{array, Array};
     use typenum::{U2, U3};
 
@@ -312,34 +313,9 @@ mod tests {
         let mut grad_a = Array2::zeros((n, i));
         adjoint_input(w.view(), r.view(), grad_a.view_mut());
 
-        let h = 1e-6;
-        // The loss is linear in each argument, so central differences are exact up to
-        // rounding: ε · |L| / h ≈ 1e-10.
-        let close = |numeric: f64, analytic: f64| assert!((numeric - analytic).abs() < 1e-8);
-        for idx in ndarray::indices_of(&w) {
-            let (mut p, mut m) = (w.clone(), w.clone());
-            p[idx] += h;
-            m[idx] -= h;
-            close(
-                (loss(&p, &b, &a) - loss(&m, &b, &a)) / (2.0 * h),
-                grad_w[idx],
-            );
-        }
-        for k in 0..o {
-            let (mut p, mut m) = (b.clone(), b.clone());
-            p[k] += h;
-            m[k] -= h;
-            close((loss(&w, &p, &a) - loss(&w, &m, &a)) / (2.0 * h), grad_b[k]);
-        }
-        for idx in ndarray::indices_of(&a) {
-            let (mut p, mut m) = (a.clone(), a.clone());
-            p[idx] += h;
-            m[idx] -= h;
-            close(
-                (loss(&w, &b, &p) - loss(&w, &b, &m)) / (2.0 * h),
-                grad_a[idx],
-            );
-        }
+        assert_central_differences("the weight", &w, &grad_w, |w| loss(w, &b, &a));
+        assert_central_differences("the bias", &b, &grad_b, |b| loss(&w, b, &a));
+        assert_central_differences("the input", &a, &grad_a, |a| loss(&w, &b, a));
     }
 
     #[test]

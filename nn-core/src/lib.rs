@@ -39,6 +39,8 @@ mod scalar;
 mod scratch;
 pub mod shape;
 pub mod summary;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod train;
 

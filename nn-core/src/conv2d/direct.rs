@@ -33,12 +33,12 @@ const CHANNELS: usize = 16;
 /// The floats of scratch the weight kernel keeps for convolution `g` with `outputs`
 /// channels, at most, on any CPU: where it runs and AVX-512 would put the output channels
 /// along the lanes (filling at least three quarters of them), the error signals of
-/// [`super::DIRECT_BLOCK`] samples transposed, sixteen channels at a time.
+/// [`super::adjoints::DIRECT_BLOCK`] samples transposed, sixteen channels at a time.
 pub(super) const fn transposed_deltas(g: Geometry, outputs: usize) -> usize {
     let direct = takes_shape(g);
     let by_channels = 4 * outputs >= 3 * CHANNELS * outputs.div_ceil(CHANNELS);
     if direct && by_channels {
-        super::DIRECT_BLOCK * g.positions() * CHANNELS
+        super::adjoints::DIRECT_BLOCK * g.positions() * CHANNELS
     } else {
         0
     }
