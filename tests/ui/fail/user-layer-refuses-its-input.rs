@@ -8,10 +8,8 @@ use frechet::prelude::*;
 
 network! {
     struct Net {
-        input: [1, 28, 28],
-        conv1: Conv2d(6, kernel = 5) -> ReLU,
-        pool1: MaxPool2d(2),
-        dw: DepthwiseConv2d(13),
+        input: [2, 12, 12],
+        dw: DepthwiseConv2d(13) -> Tanh,
         flat: Flatten,
         fc: Dense(10),
     }
