@@ -187,11 +187,6 @@ fn adjoint_weight_taps<T: Scalar>(
     });
 }
 
-/// Samples summed together by the [`direct`] weight kernel: their inputs and error
-/// signals stay in cache while every tile of the gradient passes over them, and the
-/// lanes of each tile are summed once per block rather than once per sample.
-pub(super) const DIRECT_BLOCK: usize = 8;
-
 /// [`adjoint_weight_taps`] by the [`direct`] kernel, adding to `grad_w`, if it applies
 /// to `g` and the arrays are `f32` in standard layout; `false` if not.
 fn weight_direct<T: Scalar>(
@@ -215,8 +210,8 @@ fn weight_direct<T: Scalar>(
     let image_len = g.channels * g.height * g.width;
     let delta_len = grad_w.nrows() * g.positions();
     let blocks = images
-        .chunks(DIRECT_BLOCK * image_len)
-        .zip(deltas.chunks(DIRECT_BLOCK * delta_len));
+        .chunks(direct::BLOCK * image_len)
+        .zip(deltas.chunks(direct::BLOCK * delta_len));
     for (images, deltas) in blocks {
         direct::adjoint_weight(g, images, deltas, taps.clone(), grad_w.view_mut());
     }

@@ -23,6 +23,11 @@ use ndarray::ArrayViewMut2;
 
 use super::Geometry;
 
+/// Samples the weight kernel sums together: their inputs and error signals stay in
+/// cache while every tile of the gradient passes over them, and the lanes of each tile
+/// are summed once per block rather than once per sample.
+pub(super) const BLOCK: usize = 8;
+
 /// Floats in a vector: output positions computed together, all in one output row.
 const LANES: usize = 8;
 
@@ -33,12 +38,12 @@ const CHANNELS: usize = 16;
 /// The floats of scratch the weight kernel keeps for convolution `g` with `outputs`
 /// channels, at most, on any CPU: where it runs and AVX-512 would put the output channels
 /// along the lanes (filling at least three quarters of them), the error signals of
-/// [`super::adjoints::DIRECT_BLOCK`] samples transposed, sixteen channels at a time.
+/// [`BLOCK`] samples transposed, sixteen channels at a time.
 pub(super) const fn transposed_deltas(g: Geometry, outputs: usize) -> usize {
     let direct = takes_shape(g);
     let by_channels = 4 * outputs >= 3 * CHANNELS * outputs.div_ceil(CHANNELS);
     if direct && by_channels {
-        super::adjoints::DIRECT_BLOCK * g.positions() * CHANNELS
+        BLOCK * g.positions() * CHANNELS
     } else {
         0
     }
