@@ -21,7 +21,7 @@ use typenum::Unsigned;
 use crate::shape::Features;
 
 use crate::aligned;
-use crate::gemm::{matmul, matmul_onto, product_scratch};
+use crate::gemm::{matmul, matmul_onto, product_scratch, Write};
 use crate::init::{Init, InitRng};
 use crate::layer::Layer;
 use crate::optim::{update_layer, Optimizer};
@@ -54,7 +54,7 @@ pub fn adjoint_input<T: Scalar>(
     delta: ArrayView2<'_, T>,
     delta_prev: ArrayViewMut2<'_, T>,
 ) {
-    matmul(delta, weight, T::zero(), delta_prev);
+    matmul(delta, weight, Write::Over, delta_prev);
 }
 
 /// `∇W = Δᵀ A` and `∇b = Σ_rows Δ`: the adjoints of `B(·, a)` and of `C` applied to
@@ -66,7 +66,7 @@ pub fn adjoint_weight<T: Scalar>(
     mut grad_weight: ArrayViewMut2<'_, T>,
     grad_bias: ArrayViewMut1<'_, T>,
 ) {
-    matmul(delta.t(), a_prev, T::zero(), grad_weight.view_mut());
+    matmul(delta.t(), a_prev, Write::Over, grad_weight.view_mut());
     sum_rows(delta, grad_bias);
 }
 
@@ -213,7 +213,7 @@ impl<I: Features, O: Unsigned, T: Scalar> Layer for Dense<I, O, T> {
             .and(&grad.bias)
             .for_each(|b, &g| *b -= rate * g);
         delta.mapv_inplace(|d| -rate * d);
-        matmul(delta.t(), a_prev, T::one(), self.weight.view_mut());
+        matmul(delta.t(), a_prev, Write::Add, self.weight.view_mut());
     }
 }
 

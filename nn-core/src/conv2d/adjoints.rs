@@ -9,7 +9,7 @@ use super::forward::takes_direct;
 use super::geometry::check_shapes;
 use super::unroll::{col2im, im2col_taps, plane_matrix, weight_matrix, with_cols};
 use super::Geometry;
-use crate::gemm::{matmul, matmul_planned, Plan};
+use crate::gemm::{matmul, matmul_planned, Plan, Write};
 use crate::parallel::{for_each_sample, join, join_if, worth_splitting};
 use crate::scalar::{add_into, Scalar};
 use crate::scratch::{with_scratch, Space};
@@ -35,7 +35,7 @@ pub fn adjoint_input<T: Scalar>(
             }
             with_cols(g, g.patch_len(), |mut cols| {
                 for (delta, delta_prev) in delta.outer_iter().zip(delta_prev.outer_iter_mut()) {
-                    matmul(w.t(), plane_matrix(delta), T::zero(), cols.view_mut());
+                    matmul(w.t(), plane_matrix(delta), Write::Over, cols.view_mut());
                     col2im(g, cols.view(), delta_prev);
                 }
             });
@@ -180,7 +180,7 @@ fn adjoint_weight_taps<T: Scalar>(
                 plan,
                 plane_matrix(delta),
                 cols.t(),
-                T::one(),
+                Write::Add,
                 grad_w.view_mut(),
             );
         }

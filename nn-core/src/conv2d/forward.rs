@@ -7,7 +7,7 @@ use super::direct;
 use super::geometry::check_shapes;
 use super::unroll::{im2col, plane_matrix_mut, weight_matrix, with_cols};
 use super::Geometry;
-use crate::gemm::matmul;
+use crate::gemm::{matmul, Write};
 use crate::parallel::for_each_sample;
 use crate::scalar::Scalar;
 
@@ -41,7 +41,7 @@ pub fn forward<T: Scalar>(
                 Zip::from(z.rows_mut())
                     .and(&bias)
                     .for_each(|mut row, &b| row.fill(b));
-                matmul(w, cols.view(), T::one(), z);
+                matmul(w, cols.view(), Write::Add, z);
             }
         });
     });

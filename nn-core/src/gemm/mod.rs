@@ -9,11 +9,11 @@
 //!   from one product to the next, and an 8 × 32 (AVX-512) or 6 × 16 (AVX2) tile of `C`
 //!   is accumulated in registers. This is where large batches spend their time, at
 //!   75–85% of the FMA peak on this project's machine.
-//! - **broadcast form** ([`direct`]), for small products with any `A` and a `B` whose
+//! - **broadcast form** ([`unpacked`]), for small products with any `A` and a `B` whose
 //!   rows are contiguous (`Δ W` and `Δᵀ A` at small batches, a convolution's `W cols`):
 //!   each element of `A` is broadcast and multiplied into a contiguous run of a row of
 //!   `B`, reading the operands where they lie;
-//! - **dot form** ([`direct`]), for small products with `A`'s rows and `B`'s columns
+//! - **dot form** ([`unpacked`]), for small products with `A`'s rows and `B`'s columns
 //!   contiguous (`A Wᵀ` at batch 1): each element of `C` is a dot product of two
 //!   contiguous rows.
 //!
@@ -28,14 +28,24 @@ use crate::parallel::{join, worth_splitting};
 use crate::scalar::{add_into, Scalar};
 use crate::scratch::{with_scratch, Space, ThreadScratch};
 
-mod direct;
 mod packed;
 #[cfg(target_arch = "x86_64")]
 mod tile;
+mod unpacked;
 
-use direct::{MR, NR};
+use unpacked::{MR, NR};
 
-/// `c ← β c + a b`, where `β` is 0 (overwrite) or 1 (accumulate).
+/// What a product does with what `c` held: [`Write::Over`] it, `c ← a b`, or
+/// [`Write::Add`] to it, `c ← c + a b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// `c ← a b`.
+    Over,
+    /// `c ← c + a b`.
+    Add,
+}
+
+/// `c ← a b` or `c ← c + a b`, as `write` says.
 ///
 /// # Panics
 ///
@@ -43,11 +53,11 @@ use direct::{MR, NR};
 pub fn matmul<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
-    beta: T,
+    write: Write,
     c: ArrayViewMut2<'_, T>,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
-    matmul_planned(Plan::new::<T>(m, n, k), a, b, beta, c);
+    matmul_planned(Plan::new::<T>(m, n, k), a, b, write, c);
 }
 
 /// `c ← c0 + a b`, where `c0` has `c`'s shape: a bias broadcast over the rows, say
@@ -102,7 +112,7 @@ impl<T: Scalar> Onto<'_, T> {
 pub(crate) struct Plan {
     /// Whether the packed form multiplies it.
     packed: bool,
-    /// How many pieces it may still be cut into. The direct forms read the operands
+    /// How many pieces it may still be cut into. The unpacked forms read the operands
     /// where they lie, so they may be cut as finely as suits the threads' balance; the
     /// packed form at most once per thread, since every piece packs its own copy of the
     /// operand it shares with the other pieces.
@@ -156,15 +166,13 @@ pub(crate) fn matmul_planned<T: Scalar>(
     plan: Plan,
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
-    beta: T,
+    write: Write,
     c: ArrayViewMut2<'_, T>,
 ) {
     check_shapes(&a, &b, &c);
-    let onto = if beta == T::zero() {
-        Onto::Zero
-    } else {
-        assert!(beta == T::one(), "matmul: β must be 0 or 1");
-        Onto::Itself
+    let onto = match write {
+        Write::Over => Onto::Zero,
+        Write::Add => Onto::Itself,
     };
     split(a, b, onto, c, plan);
 }
@@ -323,9 +331,9 @@ fn finish_into<T: Scalar>(
 /// The product in two halves side by side while the work is worth sharing among threads
 /// and `plan` allows more pieces.
 ///
-/// Cuts fall on multiples of the tiles (of the AVX2 tiles, for a direct product), and each
+/// Cuts fall on multiples of the tiles (of the AVX2 tiles, for an unpacked product), and each
 /// half keeps at least one whole tile of rows or columns, so no piece is empty or one
-/// column wide (a width of one would change a direct product's form). Where a cut falls
+/// column wide (a width of one would change an unpacked product's form). Where a cut falls
 /// changes no bit: every element is summed in the same order in any piece.
 fn split<T: Scalar>(
     a: ArrayView2<'_, T>,

@@ -54,10 +54,10 @@ fn every_form_matches_the_reference() {
                     ("A Bᵀᵀ", a.view(), b_t.t()),
                 ] {
                     let mut c = Array2::from_elem((m, n), f32::NAN);
-                    matmul(a, b, 0.0, c.view_mut());
+                    matmul(a, b, Write::Over, c.view_mut());
                     assert_close(&c, &expected, k, form);
                     let mut c = Array2::ones((m, n));
-                    matmul(a, b, 1.0, c.view_mut());
+                    matmul(a, b, Write::Add, c.view_mut());
                     assert_close(&c, &(&expected + 1.0), k, form);
                 }
             }
@@ -76,7 +76,7 @@ fn reversed_operands_and_padded_rows_of_c() {
     let expected = reference(a_rev, b_rev);
     // C is a window of a wider array: its row stride exceeds n; the rest stays put.
     let mut wide = Array2::from_elem((m, n + 5), 7.0f32);
-    matmul(a_rev, b_rev, 0.0, wide.slice_mut(s![.., ..n]));
+    matmul(a_rev, b_rev, Write::Over, wide.slice_mut(s![.., ..n]));
     assert_close(
         &wide.slice(s![.., ..n]).to_owned(),
         &expected,
@@ -228,25 +228,25 @@ fn threads_change_no_bit() {
         let b = matrix(k, n, 0.5);
         let b_t = b.t().to_owned();
         let start = matrix(m, n, 0.7);
-        for (form, b, beta) in [
-            ("A B", b.view(), 0.0),
-            ("A Bᵀᵀ", b_t.t(), 0.0),
-            ("C + A B", b.view(), 1.0),
+        for (form, b, write) in [
+            ("A B", b.view(), Write::Over),
+            ("A Bᵀᵀ", b_t.t(), Write::Over),
+            ("C + A B", b.view(), Write::Add),
         ] {
             let mut expected = reference(a.view(), b);
-            if beta == 1.0 {
+            if write == Write::Add {
                 expected += &start.mapv(f64::from);
             }
             let results: Vec<Array2<f32>> = pools
                 .iter()
                 .map(|pool| {
                     pool.install(|| {
-                        let mut c = if beta == 1.0 {
+                        let mut c = if write == Write::Add {
                             start.clone()
                         } else {
                             Array2::from_elem((m, n), f32::NAN)
                         };
-                        matmul(a.view(), b, beta, c.view_mut());
+                        matmul(a.view(), b, write, c.view_mut());
                         c
                     })
                 })
@@ -283,7 +283,12 @@ fn depth_halves_add_into_any_view() {
                 .unwrap();
             let mut wide = Array2::from_elem((m, n + 9), 1.0f32);
             pool.install(|| {
-                matmul(a.view(), b.view(), 1.0, wide.slice_mut(s![.., 4..4 + n]));
+                matmul(
+                    a.view(),
+                    b.view(),
+                    Write::Add,
+                    wide.slice_mut(s![.., 4..4 + n]),
+                );
             });
             let outside = wide
                 .slice(s![.., ..4])
@@ -328,7 +333,7 @@ fn a_product_onto_a_start_is_the_start_accumulated() {
             // Standard layout, as `c`'s.
             let mut expected = Array2::zeros((m, n));
             expected.assign(&c0);
-            matmul(a.view(), b.view(), 1.0, expected.view_mut());
+            matmul(a.view(), b.view(), Write::Add, expected.view_mut());
             for pool in &pools {
                 let mut c = Array2::from_elem((m, n), f32::NAN);
                 pool.install(|| matmul_onto(a.view(), b.view(), c0, c.view_mut()));
@@ -349,7 +354,7 @@ fn f64_goes_through_ndarray() {
     let a = Array2::from_shape_fn((3, 4), |(i, j)| (i + 2 * j) as f64);
     let b = Array2::from_shape_fn((4, 2), |(i, j)| (i * j) as f64 - 1.0);
     let mut c = Array2::zeros((3, 2));
-    matmul(a.view(), b.view(), 0.0, c.view_mut());
+    matmul(a.view(), b.view(), Write::Over, c.view_mut());
     assert_eq!(c, a.dot(&b));
 }
 
@@ -359,7 +364,7 @@ fn mismatched_shapes_panic() {
     matmul(
         Array2::<f32>::zeros((2, 3)).view(),
         Array2::zeros((4, 5)).view(),
-        0.0,
+        Write::Over,
         Array2::zeros((2, 5)).view_mut(),
     );
 }

@@ -1,4 +1,4 @@
-//! What every tile of `C` shares on x86-64, whether the direct or the packed form
+//! What every tile of `C` shares on x86-64, whether an unpacked or the packed form
 //! computed it: how its rows are stored.
 
 use std::arch::x86_64::*;

@@ -1,4 +1,4 @@
-//! The direct forms, for products too small in some dimension for packing to pay: they
+//! The unpacked forms, for products too small in some dimension for packing to pay: they
 //! read the operands where they lie.
 //!
 //! - **broadcast form**, for any `A` and a `B` whose rows are contiguous (`Δ W` and
@@ -31,11 +31,11 @@ pub(super) enum Form {
     Dot,
 }
 
-/// Rows of a broadcast tile with AVX2 or without SIMD, and the multiple of rows a direct
+/// Rows of a broadcast tile with AVX2 or without SIMD, and the multiple of rows an unpacked
 /// product is cut at among threads.
 pub(super) const MR: usize = 6;
-/// Columns of such a tile (two vectors of eight lanes), and the multiple of columns a
-/// direct product is cut at.
+/// Columns of such a tile (two vectors of eight lanes), and the multiple of columns an
+/// unpacked product is cut at.
 pub(super) const NR: usize = 16;
 /// Depth of a block: `KC` rows of the `B` panel are reused by every row tile.
 const KC: usize = 256;
