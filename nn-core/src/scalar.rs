@@ -22,9 +22,6 @@ pub trait Scalar:
     + Sync
     + 'static
 {
-    /// The type's name as Rust spells it, for messages: `"f32"`.
-    const NAME: &'static str;
-
     /// Whether the kernels written for `f32` alone (the packed and direct matrix
     /// products) multiply this type; the others take ndarray's general product.
     const F32_KERNELS: bool;
@@ -70,7 +67,6 @@ pub trait Scalar:
 }
 
 impl Scalar for f32 {
-    const NAME: &'static str = "f32";
     const DTYPE: safetensors::Dtype = safetensors::Dtype::F32;
     const F32_KERNELS: bool = true;
     const WORDS: usize = 1;
@@ -115,7 +111,6 @@ impl Scalar for f32 {
 }
 
 impl Scalar for f64 {
-    const NAME: &'static str = "f64";
     const DTYPE: safetensors::Dtype = safetensors::Dtype::F64;
     const F32_KERNELS: bool = false;
     const WORDS: usize = 2;

@@ -212,12 +212,8 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
             self.epochs > 0 && self.batch_size > 0,
             "fit: epochs and batch size must be at least 1"
         );
+        // `Batches` checks that the training targets are one per sample.
         let samples = inputs.len_of(Axis(0));
-        assert_eq!(
-            samples,
-            L::samples(targets),
-            "fit: one target per training sample"
-        );
         if let Some(validation) = &self.validation {
             assert_eq!(
                 validation.inputs.len_of(Axis(0)),
