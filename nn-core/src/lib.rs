@@ -26,6 +26,7 @@ mod error;
 pub mod flatten;
 mod gemm;
 pub mod init;
+pub mod isa;
 pub mod layer;
 pub mod loss;
 pub mod max_pool;
@@ -53,6 +54,7 @@ pub use dropout::Dropout;
 pub use error::Error;
 pub use flatten::Flatten;
 pub use init::{Init, InitRng};
+pub use isa::Isa;
 pub use layer::Layer;
 pub use loss::{
     softmax, BinaryCrossEntropyWithLogits, FitLoss, Loss, MeanSquaredError, SoftmaxCrossEntropy,

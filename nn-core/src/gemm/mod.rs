@@ -494,11 +494,11 @@ impl Product {
     unsafe fn run_packed(self, start: Option<Operand>, finish: Option<packed::Finish>) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx512f") {
+            if crate::isa::avx512() {
                 self.packed_avx512(start, finish);
                 return true;
             }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            if crate::isa::avx2() {
                 self.packed_avx2(start, finish);
                 return true;
             }

@@ -98,7 +98,7 @@ impl Product {
             // A product of small depth is as cheap as writing C: no tiles, just rows.
             #[cfg(target_arch = "x86_64")]
             {
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                if crate::isa::avx2() {
                     return self.rank_update_avx2();
                 }
             }
@@ -106,10 +106,10 @@ impl Product {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            if matches!(form, Form::Broadcast) && std::is_x86_feature_detected!("avx512f") {
+            if matches!(form, Form::Broadcast) && crate::isa::avx512() {
                 return self.broadcast_avx512();
             }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            if crate::isa::avx2() {
                 match form {
                     Form::Broadcast => return self.broadcast_avx2(),
                     Form::Dot => return self.dot_avx2(),

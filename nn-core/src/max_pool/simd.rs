@@ -22,7 +22,7 @@ pub(super) fn adjoint_2x2<T: Scalar>(
         let groups = out_width / 4;
         let pairs = delta.len() / out_width.max(1);
         if let ((Some(input), Some(delta), Some(delta_prev)), true) =
-            (arrays, groups > 0 && std::is_x86_feature_detected!("avx2"))
+            (arrays, groups > 0 && crate::isa::avx2())
         {
             assert!(2 * out_width <= width && delta.len() == pairs * out_width);
             assert!(input.len() >= 2 * pairs * width && delta_prev.len() >= 2 * pairs * width);

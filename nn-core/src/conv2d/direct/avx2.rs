@@ -51,7 +51,7 @@ impl ForwardJob {
 
 /// Whether the CPU has the AVX-512 of the weight adjoint's larger tiles.
 fn avx512() -> bool {
-    std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
+    crate::isa::avx512()
 }
 
 /// Where a tile starts: its first output channel, and its first vector of output

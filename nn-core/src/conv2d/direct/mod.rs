@@ -65,7 +65,7 @@ pub(super) fn applies(g: Geometry) -> bool {
     let shape = takes_shape(g);
     #[cfg(target_arch = "x86_64")]
     {
-        shape && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        shape && crate::isa::avx2()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
