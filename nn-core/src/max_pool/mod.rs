@@ -19,9 +19,9 @@
 //! The selection is not stored: [`adjoint_input`] recomputes it from `a_prev` by the
 //! same rule as [`forward`] (one function says which element displaces which), so the two
 //! cannot disagree and no index buffer is kept. 2 × 2 windows at stride 2 over
-//! contiguous planes of even height, the pool of nearly every network, take a path of
-//! their own, over all the planes of a batch at once and with no branch on the data; a
-//! test holds it to the general one bit for bit.
+//! contiguous planes, the pool of nearly every network, take a path of their own, over
+//! rows of windows with no branch on the data (and over all the planes of a sample at
+//! once when their height is even); a test holds it to the general one bit for bit.
 //! Where elements tie the pool is not differentiable; like PyTorch's CPU kernel the first
 //! maximum in row-major order is selected, so it receives the window's whole δ. A NaN is
 //! selected whenever it is met, and nothing displaces it but a later NaN, so a NaN in a
@@ -50,10 +50,14 @@ mod tests;
 #[track_caller]
 pub fn forward<T: Scalar>(window: Window, a_prev: ArrayView4<'_, T>, a: ArrayViewMut4<'_, T>) {
     let windows = Windows::check("max_pool::forward", window, a_prev.dim(), a.dim());
-    let tiled = tiles_2x2(window, a_prev.dim());
+    let tiled = Tiling::of(window, a_prev.dim());
     for_each_sample(VISIT * a_prev.len(), (a_prev, a), &|(a_prev, mut a)| {
-        if let (true, Some(input), Some(output)) = (tiled, a_prev.as_slice(), a.as_slice_mut()) {
-            forward_2x2(input, a_prev.dim().3, output, windows.out_width);
+        if let (Some(tiling), Some(input), Some(output)) =
+            (tiled, a_prev.as_slice(), a.as_slice_mut())
+        {
+            for (input, output) in tiling.inputs(input).zip(tiling.outputs_mut(output)) {
+                forward_2x2(input, tiling.width, output, tiling.out_width);
+            }
             return;
         }
         windows.pool(a_prev, a, |input, square| arg_max(input, square).1);
@@ -83,19 +87,23 @@ pub fn adjoint_input<T: Scalar>(
         delta_prev.shape()
     );
     let work = VISIT * a_prev.len();
-    let tiled = tiles_2x2(window, a_prev.dim());
+    let tiled = Tiling::of(window, a_prev.dim());
     for_each_sample(work, (a_prev, delta, delta_prev), &|(
         a_prev,
         delta,
         mut delta_prev,
     )| {
-        if let (true, Some(input), Some(d), Some(out)) = (
+        if let (Some(tiling), Some(input), Some(d), Some(out)) = (
             tiled,
             a_prev.as_slice(),
             delta.as_slice(),
             delta_prev.as_slice_mut(),
         ) {
-            adjoint_2x2(input, a_prev.dim().3, d, windows.out_width, out);
+            let regions = tiling.inputs(input).zip(tiling.outputs(d));
+            for ((input, d), (out, uncovered)) in regions.zip(tiling.inputs_mut(out)) {
+                adjoint_2x2(input, tiling.width, d, tiling.out_width, out);
+                uncovered.fill(T::zero());
+            }
             return;
         }
         let triples = planes(a_prev)
@@ -168,16 +176,75 @@ fn arg_max_2x2<T: Scalar>(window: [T; 4]) -> usize {
     }
 }
 
-/// Whether `window` is 2 × 2 at stride 2, the pool of nearly every network, over planes
-/// of even height (of `input`, N × C × H × W): then its windows tile every pair of rows of
-/// a plane, and never straddle two planes, so that the planes of a contiguous batch can
-/// be pooled as one plane of N·C·H rows, with no work per plane.
-fn tiles_2x2(window: Window, input: (usize, usize, usize, usize)) -> bool {
-    window.size == 2 && window.stride == 2 && input.2.is_multiple_of(2)
+/// How 2 × 2 windows at stride 2, the pool of nearly every network, tile the packed
+/// planes of a sample: in regions of whole pairs of rows that no window straddles.
+///
+/// With planes of even height the windows never straddle two planes, so all the planes
+/// of a sample are one region of C·H rows, pooled with no work per plane. With an odd
+/// height each plane is a region of its first H − 1 rows; its last row lies outside
+/// every window.
+#[derive(Clone, Copy)]
+struct Tiling {
+    width: usize,
+    out_width: usize,
+    /// Rows from the start of one region to the start of the next.
+    rows: usize,
+    /// Rows of a region that the windows cover: `rows`, or one fewer.
+    covered: usize,
+}
+
+impl Tiling {
+    /// The tiling of samples shaped `input` (N × C × H × W) by `window`, if it is 2 × 2
+    /// at stride 2 (it then fits, as [`Windows::check`] has made sure).
+    fn of(
+        window: Window,
+        (_, channels, height, width): (usize, usize, usize, usize),
+    ) -> Option<Self> {
+        (window.size == 2 && window.stride == 2).then(|| {
+            let rows = if height % 2 == 0 {
+                channels * height
+            } else {
+                height
+            };
+            Tiling {
+                width,
+                out_width: window.output(width),
+                rows,
+                covered: rows - rows % 2,
+            }
+        })
+    }
+
+    /// The covered rows of each region of a sample's input.
+    fn inputs<T>(self, input: &[T]) -> impl Iterator<Item = &[T]> {
+        let covered = self.covered * self.width;
+        input
+            .chunks_exact(self.rows * self.width)
+            .map(move |region| &region[..covered])
+    }
+
+    /// The covered rows of each region of a sample's `δ_prev`, and the row below them
+    /// that no window covers (empty with planes of even height).
+    fn inputs_mut<T>(self, input: &mut [T]) -> impl Iterator<Item = (&mut [T], &mut [T])> {
+        let covered = self.covered * self.width;
+        input
+            .chunks_exact_mut(self.rows * self.width)
+            .map(move |region| region.split_at_mut(covered))
+    }
+
+    /// What the windows of each region give, in a sample's output or `δ`.
+    fn outputs<T>(self, output: &[T]) -> std::slice::ChunksExact<'_, T> {
+        output.chunks_exact(self.covered / 2 * self.out_width)
+    }
+
+    /// As [`Self::outputs`], to write.
+    fn outputs_mut<T>(self, output: &mut [T]) -> std::slice::ChunksExactMut<'_, T> {
+        output.chunks_exact_mut(self.covered / 2 * self.out_width)
+    }
 }
 
 /// [`forward`] for packed planes (`width` columns, an even number of rows) and 2 × 2
-/// windows at stride 2 ([`tiles_2x2`]), a row of windows at a time.
+/// windows at stride 2 (a region of a [`Tiling`]), a row of windows at a time.
 fn forward_2x2<T: Scalar>(input: &[T], width: usize, output: &mut [T], out_width: usize) {
     let rows = input.chunks_exact(width).step_by(2);
     let pairs = rows.zip(input.chunks_exact(width).skip(1).step_by(2));
@@ -193,10 +260,10 @@ fn forward_2x2<T: Scalar>(input: &[T], width: usize, output: &mut [T], out_width
     }
 }
 
-/// [`adjoint_input`] for packed planes and 2 × 2 windows at stride 2 ([`tiles_2x2`]):
-/// the windows tile the planes, so every element they cover is written (δ at the
-/// selected one, zero at the others) and the planes need clearing beforehand only when
-/// an odd last column lies outside every window.
+/// [`adjoint_input`] for packed planes and 2 × 2 windows at stride 2 (a region of a
+/// [`Tiling`]): the windows tile the region, so every element they cover is written (δ
+/// at the selected one, zero at the others) and the region needs clearing beforehand
+/// only when an odd last column lies outside every window.
 fn adjoint_2x2<T: Scalar>(
     input: &[T],
     width: usize,
