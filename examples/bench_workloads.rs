@@ -11,7 +11,9 @@
 //! timed in blocks of about 2 ms (at least one step) until the time is up, and the
 //! median over blocks of the time per step is reported, as samples per second for
 //! training and as microseconds per call for inference at batch 1. The thread count is
-//! rayon's (`RAYON_NUM_THREADS`).
+//! rayon's (`RAYON_NUM_THREADS`). Every row names the instruction set the kernels ran
+//! with (`"isa"`, from [`frechet::Isa::current`]), so that a run meant to be held to
+//! AVX2 by `FRECHET_ISA=avx2` shows whether it was.
 
 #[path = "../benches/nets/mod.rs"]
 mod nets;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use frechet::prelude::*;
 use frechet::train::Model;
+use frechet::Isa;
 use nets::{Data, LR, POOL, W1, W2, W3, W4, W5, W6};
 
 #[derive(Parser)]
@@ -78,6 +81,8 @@ fn main() {
             timing.train("w6_train", 128, W6::new);
             timing.infer("w1_infer", W1::new);
             timing.infer("w3_infer", W3::new);
+            timing.infer("w4_infer", W4::new);
+            timing.infer("w5_infer", W5::new);
         }
         Command::Rss { steps } => rss(steps),
         Command::Cores => cores(),
@@ -124,7 +129,8 @@ impl Timing {
         println!(
             "{{\"id\": \"{id}\", \"batch\": {batch}, \"samples_per_s\": {:.1}, \
              \"samples_per_s_q1\": {:.1}, \"samples_per_s_q3\": {:.1}, \"step_us\": {:.3}, \
-             \"blocks\": {}, \"steps\": {}, \"last_loss\": {loss:.4}, \"threads\": {}}}",
+             \"blocks\": {}, \"steps\": {}, \"last_loss\": {loss:.4}, \"threads\": {}, \
+             \"isa\": \"{}\"}}",
             batch as f64 / stats.median,
             batch as f64 / stats.q3,
             batch as f64 / stats.q1,
@@ -132,6 +138,7 @@ impl Timing {
             stats.blocks,
             stats.calls,
             threads(),
+            Isa::current().name(),
         );
     }
 
@@ -151,7 +158,7 @@ impl Timing {
         println!(
             "{{\"id\": \"{id}\", \"batch\": 1, \"latency_us\": {:.3}, \"latency_us_q1\": {:.3}, \
              \"latency_us_q3\": {:.3}, \"samples_per_s\": {:.1}, \"blocks\": {}, \"calls\": {}, \
-             \"threads\": {}}}",
+             \"threads\": {}, \"isa\": \"{}\"}}",
             stats.median * 1e6,
             stats.q1 * 1e6,
             stats.q3 * 1e6,
@@ -159,6 +166,7 @@ impl Timing {
             stats.blocks,
             stats.calls,
             threads(),
+            Isa::current().name(),
         );
     }
 

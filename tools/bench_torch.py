@@ -16,11 +16,20 @@ batch.
 Timing is the estimator of the Rust binary: after a warm-up, the calls are timed in
 blocks of about 2 ms (at least one call) until the time is up, and the median over
 blocks of the time per call is reported.
+
+Every row of `speed` also names the instruction sets PyTorch's kernels ran with, since
+`tools/bench.sh` holds them to AVX2 on an AVX-512 machine through the environment
+(`ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA`, `MKL_ENABLE_INSTRUCTIONS`): `isa_aten`
+for ATen's own vectorised kernels and `isa_onednn` for oneDNN's (the convolutions). MKL
+(the matrix products) has no way to ask, so its setting cannot be checked.
 """
 
 import argparse
 import json
+import os
 import resource
+import sys
+import tempfile
 import time
 
 import torch
@@ -87,7 +96,7 @@ NETS = {"w1": (w1, (784,)), "w2": (w2, (784,)), "w3": (w3, (1, 28, 28)),
         "w4": (w4, (1, 28, 28)), "w5": (w5, (1, 28, 28)), "w6": (w6, (1, 28, 28))}
 TRAIN = [("w1", 1), ("w1", 32), ("w1", 128), ("w1", 1024), ("w2", 256),
          ("w3", 1), ("w3", 32), ("w3", 128), ("w4", 64), ("w5", 128), ("w6", 128)]
-INFER = ["w1", "w3"]
+INFER = ["w1", "w3", "w4", "w5"]
 
 
 def data(shape, seed, n=POOL):
@@ -170,6 +179,29 @@ def infer_row(name, args):
     }
 
 
+def kernel_isas():
+    """The instruction sets of ATen's kernels and of oneDNN's in this process, as
+    {"isa_aten": "avx2", "isa_onednn": "Intel AVX2"}. oneDNN says which it uses only in
+    its verbose log, printed on standard output by C code: one small convolution runs
+    with the log on and the output file descriptor pointed at a temporary file."""
+    conv, x = nn.Conv2d(1, 8, 3), torch.rand(8, 1, 8, 8)  # batch 1 may bypass oneDNN
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 1)
+        try:
+            with torch.inference_mode(), torch.backends.mkldnn.verbose(
+                    torch.backends.mkldnn.VERBOSE_ON):
+                conv(x)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        lines = log.read().decode(errors="replace").splitlines()
+    onednn = next((line.split("isa:", 1)[1] for line in lines if ",isa:" in line), "unknown")
+    return {"isa_aten": torch.backends.cpu.get_cpu_capability().lower(), "isa_onednn": onednn}
+
+
 def status_kib(field):
     with open("/proc/self/status") as f:
         for line in f:
@@ -219,12 +251,13 @@ def main():
     if args.command == "rss":
         print(json.dumps(rss(args)), flush=True)
         return
+    isas = kernel_isas()
     for name, batch in TRAIN:
         if args.only is None or args.only in f"{name}_train_b{batch}":
-            print(json.dumps(train_row(name, batch, args)), flush=True)
+            print(json.dumps(train_row(name, batch, args) | isas), flush=True)
     for name in INFER:
         if args.only is None or args.only in f"{name}_infer_b1":
-            print(json.dumps(infer_row(name, args)), flush=True)
+            print(json.dumps(infer_row(name, args) | isas), flush=True)
 
 
 if __name__ == "__main__":
