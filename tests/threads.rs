@@ -39,6 +39,22 @@ network! {
     }
 }
 
+network! {
+    /// Keras' convnet with PyTorch's second convolution: at batch 1 the second (24 × 24
+    /// outputs, the direct kernels) and the third (11 × 11, unrolled) are cut between
+    /// threads by output channels.
+    struct WideConvs {
+        input: [1, 28, 28],
+        conv1: Conv2d(32, kernel = 3) -> ReLU,
+        conv2: Conv2d(64, kernel = 3) -> ReLU,
+        pool1: MaxPool2d(2),
+        conv3: Conv2d(64, kernel = 2) -> ReLU,
+        pool2: MaxPool2d(2),
+        flat: Flatten,
+        fc: Dense(10),
+    }
+}
+
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -95,6 +111,20 @@ fn dense_steps_are_bit_identical_with_any_number_of_threads() {
     let one = run(1);
     assert_eq!(run(2), one);
     assert_eq!(run(4), one);
+}
+
+#[test]
+fn one_sample_shared_among_threads_gives_the_same_bits() {
+    let x = Array4::from_shape_fn((1, 1, 28, 28), |(_, _, i, j)| {
+        ((i * 5 + j * 3) % 11) as f32 / 11.0
+    });
+    let net = WideConvs::new(4);
+    let run = |threads: usize| {
+        pool(threads).install(|| bits(net.forward(x.view()).into_raw_vec_and_offset().0))
+    };
+    let one = run(1);
+    assert_eq!(run(2), one);
+    assert_eq!(run(3), one);
 }
 
 /// The threads of this process now (Linux).
