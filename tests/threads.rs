@@ -55,6 +55,21 @@ network! {
     }
 }
 
+network! {
+    /// Batch normalisation of images and of vectors, whose channels are shared among
+    /// threads.
+    struct Normalised {
+        input: [1, 12, 12],
+        conv: Conv2d(24, kernel = 3),
+        bn1: BatchNorm2d -> ReLU,
+        pool: MaxPool2d(2),
+        flat: Flatten,
+        fc1: Dense(40),
+        bn2: BatchNorm1d -> ReLU,
+        fc2: Dense(10),
+    }
+}
+
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -111,6 +126,33 @@ fn dense_steps_are_bit_identical_with_any_number_of_threads() {
     let one = run(1);
     assert_eq!(run(2), one);
     assert_eq!(run(4), one);
+}
+
+#[test]
+fn batch_norm_steps_are_bit_identical_with_any_number_of_threads() {
+    let batch = 128;
+    let x = Array4::from_shape_fn((batch, 1, 12, 12), |(n, _, i, j)| {
+        ((n * 17 + i * 5 + j * 3) % 19) as f32 / 19.0 - 0.4
+    });
+    let labels: Vec<usize> = (0..batch).map(|i| (i * 3) % 10).collect();
+    let run = |threads: usize| {
+        pool(threads).install(|| {
+            let mut net = Normalised::new(5);
+            let mut adam = Adam::new(1e-2);
+            for _ in 0..3 {
+                net.train_step(x.view(), &labels[..], &SoftmaxCrossEntropy, &mut adam);
+            }
+            let snapshot = frechet::Snapshot::of(&net);
+            (
+                bits(params(&net)),
+                format!("{snapshot:?}"),
+                bits(net.forward(x.view()).into_raw_vec_and_offset().0),
+            )
+        })
+    };
+    let one = run(1);
+    assert_eq!(run(2), one);
+    assert_eq!(run(3), one);
 }
 
 #[test]
