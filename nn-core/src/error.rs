@@ -117,6 +117,12 @@ pub enum Error {
         /// The loss (NaN or infinite), in `f64` whatever the network's element type.
         loss: f64,
     },
+    /// Data-parallel training could not start or go on (feature `mpi`).
+    #[error("data-parallel training: {reason}")]
+    Distributed {
+        /// What went wrong, and what to do about it.
+        reason: String,
+    },
 }
 
 impl Error {

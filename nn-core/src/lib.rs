@@ -20,6 +20,8 @@ pub mod batch_norm;
 pub mod check;
 pub mod conv2d;
 pub mod data;
+#[cfg(feature = "mpi")]
+pub mod data_parallel;
 pub mod dense;
 pub mod dropout;
 mod error;
@@ -63,7 +65,7 @@ pub use max_pool::MaxPool2d;
 pub use metrics::ConfusionMatrix;
 pub use network::{batch_size, Buffer, BufferMut, Network, Parameters, Snapshot, StepBuffers};
 pub use optim::{Adadelta, Adam, AdamW, CaptureGradient, Optimizer, Sgd, Slot};
-pub use scalar::Scalar;
+pub use scalar::{Communicable, Scalar};
 #[doc(hidden)]
 pub use scratch::thread_floats as __thread_scratch_floats;
 pub use scratch::ThreadScratch;

@@ -8,6 +8,20 @@
 use ndarray::{ArrayView, ArrayViewMut, Dimension, LinalgScalar, ScalarOperand, Zip};
 use num_traits::{Float, FromPrimitive, NumAssign};
 
+/// What data-parallel training needs of an element type: with the feature `mpi`, MPI's
+/// description of it (rsmpi's `Equivalence`); without, nothing.
+#[cfg(feature = "mpi")]
+pub use mpi::traits::Equivalence as Communicable;
+
+/// What data-parallel training needs of an element type: with the feature `mpi`, MPI's
+/// description of it (rsmpi's `Equivalence`); without, nothing.
+#[cfg(not(feature = "mpi"))]
+pub trait Communicable {}
+#[cfg(not(feature = "mpi"))]
+impl Communicable for f32 {}
+#[cfg(not(feature = "mpi"))]
+impl Communicable for f64 {}
+
 /// A floating-point element type: `f32` or `f64`.
 pub trait Scalar:
     LinalgScalar
@@ -20,6 +34,7 @@ pub trait Scalar:
     + Default
     + Send
     + Sync
+    + Communicable
     + 'static
 {
     /// Whether the kernels written for `f32` alone (the packed and direct matrix

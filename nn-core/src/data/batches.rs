@@ -40,6 +40,8 @@ pub struct Batches<'a, T: Scalar, D: Dimension, L: FitLoss<T>> {
     /// The position in `order` of the next batch's first sample.
     next: usize,
     rng: Option<ChaCha8Rng>,
+    /// `(rank, ranks)`: each batch is this rank's share of the batch of all ranks.
+    share: Option<(usize, usize)>,
     batch_inputs: Array<T, D>,
     batch_targets: L::Batch,
 }
@@ -75,6 +77,7 @@ impl<'a, T: Scalar, D: Dimension + RemoveAxis, L: FitLoss<T>> Batches<'a, T, D, 
             order: (0..samples).collect(),
             next: 0,
             rng: None,
+            share: None,
             batch_inputs: Array::zeros(shape),
             batch_targets: L::Batch::default(),
         }
@@ -83,6 +86,20 @@ impl<'a, T: Scalar, D: Dimension + RemoveAxis, L: FitLoss<T>> Batches<'a, T, D, 
     /// The same batches in a random order drawn anew for every pass from `seed`.
     pub fn shuffled(mut self, seed: u64) -> Self {
         self.rng = Some(ChaCha8Rng::seed_from_u64(seed));
+        self
+    }
+
+    /// Each batch is rank `rank`'s share of the batch of `ranks` processes stepping
+    /// through the same data in the same order (a data-parallel group): consecutive
+    /// shares of every batch, as equal as they can be, which may be empty. The `k`-th
+    /// batch of the group (from 0) holds `min(batch_size, samples − k · batch_size)`.
+    ///
+    /// # Panics
+    ///
+    /// If `rank` is not less than `ranks`.
+    pub fn share(mut self, rank: usize, ranks: usize) -> Self {
+        assert!(rank < ranks, "Batches: rank {rank} of {ranks}");
+        self.share = Some((rank, ranks));
         self
     }
 
@@ -112,6 +129,13 @@ impl<'a, T: Scalar, D: Dimension + RemoveAxis, L: FitLoss<T>> Batches<'a, T, D, 
             return None;
         }
         self.next = end;
+        let (start, end) = match self.share {
+            Some((rank, ranks)) => {
+                let share = share(end - start, rank, ranks);
+                (start + share.start, start + share.end)
+            }
+            None => (start, end),
+        };
         let samples = &self.order[start..end];
         L::gather(self.targets, samples, &mut self.batch_targets);
         let targets = L::lend(&self.batch_targets);
@@ -135,6 +159,12 @@ impl<'a, T: Scalar, D: Dimension + RemoveAxis, L: FitLoss<T>> Batches<'a, T, D, 
             .slice_axis(Axis(0), Slice::from(..samples.len()));
         Some((inputs, targets))
     }
+}
+
+/// Samples `start..end` of a batch of `batch` that rank `rank` of `ranks` takes:
+/// consecutive shares, as equal as they can be.
+pub(crate) fn share(batch: usize, rank: usize, ranks: usize) -> std::ops::Range<usize> {
+    batch * rank / ranks..batch * (rank + 1) / ranks
 }
 
 #[cfg(test)]
@@ -191,9 +221,61 @@ mod tests {
     }
 
     #[test]
+    fn the_shares_of_a_group_are_its_batches_cut_in_order() {
+        let (x, labels) = data();
+        for shuffled in [false, true] {
+            let batches = |share: Option<(usize, usize)>| {
+                let mut batches = Batches::new(&SoftmaxCrossEntropy, x.view(), &labels[..], 4);
+                if shuffled {
+                    batches = batches.shuffled(9);
+                }
+                if let Some((rank, ranks)) = share {
+                    batches = batches.share(rank, ranks);
+                }
+                batches.start_pass();
+                let mut out = Vec::new();
+                while let Some((inputs, targets)) = batches.next_batch() {
+                    assert_eq!(inputs.nrows(), targets.len());
+                    out.push(targets.to_vec());
+                }
+                out
+            };
+            let whole = batches(None);
+            let ranks = 3;
+            let shares: Vec<_> = (0..ranks)
+                .map(|rank| batches(Some((rank, ranks))))
+                .collect();
+            for (k, batch) in whole.iter().enumerate() {
+                // 10 samples in batches of 4: the last batch of 2 leaves a rank empty.
+                let joined: Vec<usize> = shares.iter().flat_map(|s| s[k].clone()).collect();
+                assert_eq!(&joined, batch, "batch {k}, shuffled: {shuffled}");
+            }
+            assert!(shares.iter().any(|s| s[2].is_empty()));
+        }
+    }
+
+    #[test]
     #[should_panic(expected = "10 samples but 9 targets")]
     fn targets_of_another_count_are_refused() {
         let (x, labels) = data();
         Batches::new(&SoftmaxCrossEntropy, x.view(), &labels[..9], 3);
+    }
+
+    #[test]
+    fn shares_are_consecutive_cover_the_batch_and_differ_by_at_most_one() {
+        for batch in 0..40 {
+            for ranks in 1..6 {
+                let shares: Vec<_> = (0..ranks).map(|r| super::share(batch, r, ranks)).collect();
+                assert_eq!(shares[0].start, 0);
+                assert_eq!(shares[ranks - 1].end, batch);
+                for pair in shares.windows(2) {
+                    assert_eq!(pair[0].end, pair[1].start);
+                }
+                let (min, max) = shares.iter().fold((usize::MAX, 0), |(lo, hi), s| {
+                    (lo.min(s.len()), hi.max(s.len()))
+                });
+                assert!(max - min <= 1, "{batch} over {ranks}: {shares:?}");
+            }
+        }
     }
 }

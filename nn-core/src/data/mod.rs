@@ -34,7 +34,7 @@
 //! actually present (for gzip, the bytes the stream really decompresses to, capped at
 //! 1,000,000 images).
 
-mod batches;
+pub(crate) mod batches;
 mod csv;
 mod idx;
 mod mnist;

@@ -93,6 +93,8 @@ pub struct Trainer<'a, D: Dimension, T: Scalar = f32, L: FitLoss<T> = SoftmaxCro
     checkpoint: Option<PathBuf>,
     progress: bool,
     on_epoch: Option<EpochCallback<'a>>,
+    #[cfg(feature = "mpi")]
+    group: Option<&'a mut crate::data_parallel::DataParallel>,
 }
 
 impl<'a, D: Dimension + RemoveAxis, T: Scalar> Trainer<'a, D, T> {
@@ -123,6 +125,8 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
             checkpoint: None,
             progress: true,
             on_epoch: None,
+            #[cfg(feature = "mpi")]
+            group: None,
         }
     }
 
@@ -164,6 +168,17 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
     /// stopping monitors), write the network to `path` as safetensors.
     pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
         self.checkpoint = Some(path.into());
+        self
+    }
+
+    /// Trains as one rank of `group` (feature `mpi`): every rank runs the same `fit` on
+    /// the same data with the same settings and takes its share of every batch, and the
+    /// gradients are summed across ranks ([`DataParallel`](crate::data_parallel::DataParallel)).
+    /// Only rank 0 draws the progress bar, calls [`Trainer::on_epoch`] and writes the
+    /// checkpoint; every rank evaluates the validation set and returns the same history.
+    #[cfg(feature = "mpi")]
+    pub fn data_parallel(mut self, group: &'a mut crate::data_parallel::DataParallel) -> Self {
+        self.group = Some(group);
         self
     }
 
@@ -230,8 +245,13 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
         let mut scheduler = Scheduler::new(self.schedule, optimizer.learning_rate().widen());
 
         let mut batches = Batches::new(loss, inputs, targets, self.batch_size).shuffled(self.seed);
+        let root = self.rank() == 0;
+        #[cfg(feature = "mpi")]
+        if let Some(group) = &self.group {
+            batches = batches.share(group.rank(), group.ranks());
+        }
         let steps_per_epoch = batches.len();
-        let bar = self.progress_bar(steps_per_epoch);
+        let bar = self.progress_bar(steps_per_epoch, root);
         let mut history = History::default();
         let (mut best, mut since_best) = (None::<f32>, 0);
         let mut best_weights = None;
@@ -247,7 +267,14 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
             let mut step = 0;
             while let Some((x, y)) = batches.next_batch() {
                 step += 1;
-                let size = x.len_of(Axis(0));
+                // The batch of the whole group, of which `x` may be a share.
+                let size = self.batch_size.min(samples - (step - 1) * self.batch_size);
+                #[cfg(feature = "mpi")]
+                let step_loss = match &mut self.group {
+                    Some(group) => group.train_step(net, x, y, size, loss, optimizer),
+                    None => net.train_step(x, y, loss, optimizer),
+                };
+                #[cfg(not(feature = "mpi"))]
                 let step_loss = net.train_step(x, y, loss, optimizer);
                 if !step_loss.is_finite() {
                     bar.abandon();
@@ -309,14 +336,14 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
                     "fit: {monitor:?} is watched, but the loss counts no right answers; monitor the validation loss"
                 ),
             };
-            if let (true, Some(path)) = (improved, &self.checkpoint) {
+            if let (true, true, Some(path)) = (improved, root, &self.checkpoint) {
                 crate::safetensors::save(net, path)?;
                 record.checkpointed = true;
             }
             if improved && self.restore_best {
                 best_weights = Some((epoch, Snapshot::of(net)));
             }
-            if let Some(on_epoch) = &mut self.on_epoch {
+            if let (true, Some(on_epoch)) = (root, &mut self.on_epoch) {
                 bar.suspend(|| on_epoch(&record));
             }
             history.epochs.push(record);
@@ -338,8 +365,17 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
         Ok(history)
     }
 
-    fn progress_bar(&self, steps: usize) -> ProgressBar {
-        if !self.progress {
+    /// This process's rank in its data-parallel group; 0 when training alone.
+    fn rank(&self) -> usize {
+        #[cfg(feature = "mpi")]
+        if let Some(group) = &self.group {
+            return group.rank();
+        }
+        0
+    }
+
+    fn progress_bar(&self, steps: usize, show: bool) -> ProgressBar {
+        if !(self.progress && show) {
             return ProgressBar::hidden();
         }
         // `ProgressBar::new` draws to standard error, and only if it is a terminal.
