@@ -32,7 +32,7 @@ const SHAPES: [(usize, usize, usize, usize); 4] =
 
 #[test]
 fn applies_only_to_stride_one_without_padding_and_rows_of_whole_vectors() {
-    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    let avx2 = crate::isa::avx2();
     for (c, h, w, k) in SHAPES {
         assert_eq!(applies(geometry(c, h, w, k)), avx2);
     }
