@@ -22,13 +22,16 @@
 
 use std::marker::PhantomData;
 
-use ndarray::{Array1, ArrayView, ArrayViewMut, Ix1};
+use std::cell::RefCell;
+
+use ndarray::{Array1, ArrayView, ArrayView2, ArrayViewMut, ArrayViewMut2, Ix1};
 
 use crate::aligned;
 use crate::init::{Init, InitRng};
 use crate::layer::{contiguous, sample_len, write_contiguous, Layer};
 use crate::network::{no_parameter, Buffer, BufferMut, Parameters};
 use crate::optim::{update_layer, Optimizer};
+use crate::parallel::{for_each_part, for_each_sample, VISIT};
 use crate::scalar::Scalar;
 use crate::shape::Batched;
 
@@ -59,6 +62,12 @@ struct Moments<T> {
     inv_std: T,
     /// The biased variance `σ²`.
     var: T,
+}
+
+thread_local! {
+    /// `Σ δ` and `Σ δ x̂` of every channel of the layer whose adjoint a thread is
+    /// computing, kept from step to step so that a warmed-up step allocates nothing.
+    static DELTA_SUMS: RefCell<Vec<(f64, f64)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scalar>
@@ -115,14 +124,6 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
             .map(move |sample| &sample[c * per_sample..][..per_sample])
     }
 
-    /// [`Self::runs`] to write to.
-    fn runs_mut(x: &mut [T], c: usize) -> impl Iterator<Item = &mut [T]> {
-        let len = sample_len(I::SHAPE).max(1);
-        let per_sample = Self::PER_SAMPLE;
-        x.chunks_exact_mut(len)
-            .map(move |sample| &mut sample[c * per_sample..][..per_sample])
-    }
-
     /// The values of a channel in a batch of `x.len()` elements.
     fn values_per_channel(x: &[T]) -> usize {
         x.len() / Self::CHANNELS.max(1)
@@ -147,8 +148,45 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
         }
     }
 
+    /// The statistics of every channel of the batch `x`, into `moments`: the channels
+    /// shared among threads.
+    fn all_moments(x: &[T], moments: &mut [Moments<T>]) {
+        for_each_part(VISIT * x.len(), moments, &|first, part| {
+            for (c, moment) in (first..).zip(part) {
+                *moment = Self::moments_of(x, c);
+            }
+        });
+    }
+
+    /// `Σ δ` and `Σ δ x̂` of every channel of the batch `x` of statistics `moments`,
+    /// in `f64`, handed to `f`: the channels shared among threads, the sums kept by the
+    /// thread from step to step.
+    fn with_delta_sums<R>(
+        x: &[T],
+        delta: &[T],
+        moments: &[Moments<T>],
+        f: impl FnOnce(&[(f64, f64)]) -> R,
+    ) -> R {
+        let sum_into = |sums: &mut Vec<(f64, f64)>| {
+            sums.resize(Self::CHANNELS, (0.0, 0.0));
+            for_each_part(VISIT * x.len(), &mut sums[..], &|first, part| {
+                for (c, sums) in (first..).zip(part) {
+                    *sums = Self::delta_sums_of(x, delta, c, moments[c]);
+                }
+            });
+            f(sums)
+        };
+        DELTA_SUMS.with(|kept| match kept.try_borrow_mut() {
+            Ok(mut sums) => sum_into(&mut sums),
+            // Taken by a layer this thread left to help another thread's work while
+            // waiting for its own helpers (two networks trained side by side on one
+            // pool): sums of its own.
+            Err(_) => sum_into(&mut Vec::new()),
+        })
+    }
+
     /// `Σ δ` and `Σ δ x̂` over channel `c`, in `f64`.
-    fn delta_sums_of(x: &[T], delta: &[T], c: usize, moments: Moments<T>) -> (T, T) {
+    fn delta_sums_of(x: &[T], delta: &[T], c: usize, moments: Moments<T>) -> (f64, f64) {
         let Moments { mean, inv_std, .. } = moments;
         let (mut sum, mut sum_x_hat) = (0.0f64, 0.0f64);
         for (x, d) in Self::runs(x, c).zip(Self::runs(delta, c)) {
@@ -157,27 +195,61 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
                 sum_x_hat += d.widen() * ((x - mean) * inv_std).widen();
             }
         }
-        (T::of_f64(sum), T::of_f64(sum_x_hat))
+        (sum, sum_x_hat)
     }
 
     /// Makes `self` the gradient `∇γ = Σ δ x̂`, `∇β = Σ δ` for the batch `x` of
     /// statistics `moments`.
     fn assign_gradient(&mut self, x: &[T], delta: &[T], moments: &[Moments<T>]) {
-        for (c, &moment) in moments.iter().enumerate() {
-            let (sum, sum_x_hat) = Self::delta_sums_of(x, delta, c, moment);
-            self.bias[c] = sum;
-            self.weight[c] = sum_x_hat;
-        }
+        Self::with_delta_sums(x, delta, moments, |sums| {
+            for (c, &(sum, sum_x_hat)) in sums.iter().enumerate() {
+                self.bias[c] = T::of_f64(sum);
+                self.weight[c] = T::of_f64(sum_x_hat);
+            }
+        });
     }
 
-    /// `out = scale · x + shift` over channel `c`: every map of the layer is affine per
-    /// channel once its statistics are known.
-    fn affine(x: &[T], out: &mut [T], c: usize, scale: T, shift: T) {
-        for (run, out) in Self::runs(x, c).zip(Self::runs_mut(out, c)) {
-            for (o, &v) in out.iter_mut().zip(run) {
+    /// `out = scale(c) · x + shift(c)` over every channel `c` of the batch `x`: every
+    /// map of the layer is affine per channel once its statistics are known. The samples
+    /// are shared among threads.
+    fn affine(x: &[T], out: &mut [T], coefficients: &(impl Fn(usize) -> (T, T) + Sync)) {
+        Self::for_each_run((x, x), out, &|x, _, out, c| {
+            let (scale, shift) = coefficients(c);
+            for (o, &v) in out.iter_mut().zip(x) {
                 *o = scale * v + shift;
             }
-        }
+        });
+    }
+
+    /// Runs `f(x_run, y_run, out_run, c)` on the runs of every channel `c` of every
+    /// sample of the batches `x`, `y` and `out`, the samples shared among threads.
+    fn for_each_run(
+        (x, y): (&[T], &[T]),
+        out: &mut [T],
+        f: &(impl Fn(&[T], &[T], &mut [T], usize) + Sync),
+    ) {
+        let len = sample_len(I::SHAPE).max(1);
+        let samples = x.len() / len;
+        let view = |v| ArrayView2::from_shape((samples, len), v).expect("whole samples");
+        let out = ArrayViewMut2::from_shape((samples, len), out).expect("whole samples");
+        for_each_sample(VISIT * x.len(), (view(x), view(y), out), &|(
+            x,
+            y,
+            mut out,
+        )| {
+            for ((x, y), mut out) in x.outer_iter().zip(y.outer_iter()).zip(out.outer_iter_mut()) {
+                let (x, y) = (
+                    x.to_slice().expect("a sample"),
+                    y.to_slice().expect("a sample"),
+                );
+                let out = out.as_slice_mut().expect("a sample");
+                let per = Self::PER_SAMPLE;
+                for c in 0..Self::CHANNELS {
+                    let run = c * per..(c + 1) * per;
+                    f(&x[run.clone()], &y[run.clone()], &mut out[run], c);
+                }
+            }
+        });
     }
 
     /// The statistics of the batch `x` the last training step saw, or computed again
@@ -186,11 +258,9 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
         if self.batch.len() == Self::CHANNELS {
             return std::borrow::Cow::Borrowed(&self.batch);
         }
-        std::borrow::Cow::Owned(
-            (0..Self::CHANNELS)
-                .map(|c| Self::moments_of(x, c))
-                .collect(),
-        )
+        let mut moments = vec![Moments::default(); Self::CHANNELS];
+        Self::all_moments(x, &mut moments);
+        std::borrow::Cow::Owned(moments)
     }
 }
 
@@ -331,14 +401,13 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
     /// Evaluation: normalised by the running statistics.
     fn forward(&self, a_prev: ArrayView<'_, T, I::Batch>, z: ArrayViewMut<'_, T, I::Batch>) {
         let x = contiguous(&a_prev);
+        let eps = Self::eps_and_momentum().0;
         write_contiguous(z, |z| {
-            for c in 0..Self::CHANNELS {
+            Self::affine(&x, z, &|c| {
                 // z = γ (x − μ)/σ + β = (γ/σ) x + (β − μ γ/σ).
-                let eps = Self::eps_and_momentum().0;
                 let scale = self.weight[c] / (self.running_var[c] + eps).sqrt();
-                let shift = self.bias[c] - self.running_mean[c] * scale;
-                Self::affine(&x, z, c, scale, shift);
-            }
+                (scale, self.bias[c] - self.running_mean[c] * scale)
+            });
         });
     }
 
@@ -351,30 +420,27 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
     ) {
         let x = contiguous(&a_prev);
         self.batch.resize(Self::CHANNELS, Moments::default());
+        Self::all_moments(&x, &mut self.batch);
         let m = Self::values_per_channel(&x);
         let (_, momentum) = Self::eps_and_momentum();
         let one = T::one();
-        for c in 0..Self::CHANNELS {
-            let moment = Self::moments_of(&x, c);
-            self.batch[c] = moment;
-            // PyTorch refuses a channel of one value in training, whose unbiased variance
-            // would divide by 0; here it leaves the running statistics as they are.
-            if m > 1 {
+        // PyTorch refuses a channel of one value in training, whose unbiased variance
+        // would divide by 0; here it leaves the running statistics as they are.
+        if m > 1 {
+            for (c, moment) in self.batch.iter().enumerate() {
                 let unbiased = moment.var * T::of_f64(m as f64) / T::of_f64((m - 1) as f64);
                 self.running_mean[c] =
                     (one - momentum) * self.running_mean[c] + momentum * moment.mean;
                 self.running_var[c] = (one - momentum) * self.running_var[c] + momentum * unbiased;
             }
-        }
-        if m > 1 {
             self.num_batches_tracked += 1;
         }
         write_contiguous(z, |z| {
-            for c in 0..Self::CHANNELS {
+            Self::affine(&x, z, &|c| {
                 let Moments { mean, inv_std, .. } = self.batch[c];
                 let scale = self.weight[c] * inv_std;
-                Self::affine(&x, z, c, scale, self.bias[c] - mean * scale);
-            }
+                (scale, self.bias[c] - mean * scale)
+            });
         });
     }
 
@@ -389,20 +455,19 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
         let (x, delta) = (contiguous(&a_prev), contiguous(&delta));
         let moments = self.batch_moments(&x);
         let m = T::of_f64(Self::values_per_channel(&x).max(1) as f64);
-        write_contiguous(delta_prev, |out| {
-            for (c, &moment) in moments.iter().enumerate() {
-                let (sum, sum_x_hat) = Self::delta_sums_of(&x, &delta, c, moment);
-                let Moments { mean, inv_std, .. } = moment;
-                let gain = self.weight[c] * inv_std;
-                let (mean_d, mean_dx) = (sum / m, sum_x_hat / m);
-                let runs = Self::runs(&x, c).zip(Self::runs(&delta, c));
-                for ((x, d), out) in runs.zip(Self::runs_mut(out, c)) {
+        Self::with_delta_sums(&x, &delta, &moments, |sums| {
+            write_contiguous(delta_prev, |out| {
+                Self::for_each_run((&x, &delta), out, &|x, d, out, c| {
+                    let Moments { mean, inv_std, .. } = moments[c];
+                    let gain = self.weight[c] * inv_std;
+                    let (sum, sum_x_hat) = (T::of_f64(sums[c].0), T::of_f64(sums[c].1));
+                    let (mean_d, mean_dx) = (sum / m, sum_x_hat / m);
                     for ((o, &x), &d) in out.iter_mut().zip(x).zip(d) {
                         let x_hat = (x - mean) * inv_std;
                         *o = gain * (d - mean_d - x_hat * mean_dx);
                     }
-                }
-            }
+                });
+            });
         });
     }
 
@@ -413,9 +478,8 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
         a_prev: ArrayView<'_, T, I::Batch>,
     ) {
         let x = contiguous(&a_prev);
-        let moments: Vec<Moments<T>> = (0..Self::CHANNELS)
-            .map(|c| Self::moments_of(&x, c))
-            .collect();
+        let mut moments = vec![Moments::default(); Self::CHANNELS];
+        Self::all_moments(&x, &mut moments);
         self.assign_gradient(&x, &contiguous(&delta), &moments);
     }
 

@@ -72,6 +72,35 @@ pub(crate) fn for_each_sample<V: SplitBatch>(work: usize, views: V, f: &(impl Fn
     }
 }
 
+/// Runs `f(first, part)` on parts of `items` (with the index in `items` of each part's
+/// first item), split into halves run side by side while `work`, that of all the items,
+/// is worth sharing among threads: for work on items that are not samples, such as the
+/// channels of a batch.
+pub(crate) fn for_each_part<X: Send>(
+    work: usize,
+    items: &mut [X],
+    f: &(impl Fn(usize, &mut [X]) + Sync),
+) {
+    fn split<X: Send>(
+        work: usize,
+        first: usize,
+        items: &mut [X],
+        f: &(impl Fn(usize, &mut [X]) + Sync),
+    ) {
+        if items.len() >= 2 && worth_splitting(work) {
+            let mid = items.len() / 2;
+            let (a, b) = items.split_at_mut(mid);
+            join(
+                || split(work / 2, first, a, f),
+                || split(work / 2, first + mid, b, f),
+            );
+        } else {
+            f(first, items);
+        }
+    }
+    split(work, 0, items, f);
+}
+
 /// A tuple of views with the samples along their first axis, split between samples.
 pub(crate) trait SplitBatch: Sized + Send {
     fn batch(&self) -> usize;
