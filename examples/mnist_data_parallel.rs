@@ -4,12 +4,12 @@
 //!
 //! ```text
 //! cargo build --release --features mpi --example mnist_data_parallel
-//! mpirun -np 2 target/release/examples/mnist_data_parallel
-//! mpirun -np 2 target/release/examples/mnist_data_parallel -- --epochs 3 --timing
+//! RAYON_NUM_THREADS=1 mpirun -np 2 target/release/examples/mnist_data_parallel
+//! RAYON_NUM_THREADS=1 mpirun -np 2 target/release/examples/mnist_data_parallel --epochs 3 --timing
 //! ```
 //!
-//! (As root, as in CI: `mpirun --allow-run-as-root`; more ranks than cores:
-//! `--oversubscribe`.) The recipe is `mnist_lenet`'s: SGD with momentum 0.9, learning
+//! (One thread per rank: Open MPI binds each of a few ranks to a core. As root, as in CI:
+//! `mpirun --allow-run-as-root`; more ranks than cores: `--oversubscribe`.) The recipe is `mnist_lenet`'s: SGD with momentum 0.9, learning
 //! rate 0.05 decayed by 0.85 per epoch, batch 32 over all ranks, 15 epochs. Rank 0
 //! prints; the last two lines give the number of ranks, whether the weights agree on all
 //! of them, and the test accuracy.
@@ -78,7 +78,16 @@ fn run(args: Args) -> exit::Result<()> {
     }
     let mut group = DataParallel::init()?;
     let root = group.is_root();
-    let mnist = Mnist::load(&args.data)?;
+    // Every rank reads the digits; if any cannot, all of them stop (a rank that returned
+    // alone would leave the others waiting for it).
+    let mnist = Mnist::load(&args.data);
+    if !group.all(mnist.is_ok()) {
+        return Err(match mnist {
+            Err(error) => error.into(),
+            Ok(_) => "another rank could not read the digits".into(),
+        });
+    }
+    let mnist = mnist?;
     if root {
         println!(
             "{} training and {} test digits from {}, on {} ranks",
@@ -116,7 +125,7 @@ fn run(args: Args) -> exit::Result<()> {
         let alone = group.time_sums(&net, 50);
         let samples = (epochs * mnist.train_labels.len()) as f64;
         if root {
-            let wait = timing.wait.as_secs_f64() / timing.steps as f64;
+            let per_step = |d: std::time::Duration| 1e6 * d.as_secs_f64() / timing.steps as f64;
             println!(
                 "training: {:.0} samples/s over all ranks ({} steps of {} samples, {:.1} s \
                  with evaluations)",
@@ -126,20 +135,34 @@ fn run(args: Args) -> exit::Result<()> {
                 elapsed.as_secs_f64()
             );
             println!(
-                "per step: {:.1} µs in all, of which {:.1} µs waiting for the sums of \
-                 {} floats; the same sums alone take {:.1} µs, so the backward pass hid {:.0}% \
-                 of them",
-                1e6 * timing.step.as_secs_f64() / timing.steps as f64,
-                1e6 * wait,
+                "per step: {:.1} µs in all; the sums of {} gradient floats take {:.1} µs alone, \
+                 {:.0}% of them were done when the backward pass ended, and the step then \
+                 waited {:.1} µs for the other ranks and the loss, and {:.1} µs for the rest",
+                per_step(timing.step),
                 timing.floats_per_step,
                 1e6 * alone.as_secs_f64(),
-                100.0 * (1.0 - wait / alone.as_secs_f64()).max(0.0)
+                100.0 * timing.finished_in_backward as f64 / timing.sums.max(1) as f64,
+                per_step(timing.sync),
+                per_step(timing.wait),
             );
         }
     }
-    if let (true, Some(path)) = (root, &args.save) {
-        frechet::safetensors::save(&net, path)?;
-        println!("saved the weights to {}", path.display());
+    if let Some(path) = &args.save {
+        // Rank 0 writes the file; the ranks agree on whether it did.
+        let saved = if root {
+            frechet::safetensors::save(&net, path)
+        } else {
+            Ok(())
+        };
+        if !group.all(saved.is_ok()) {
+            return Err(match saved {
+                Err(error) => error.into(),
+                Ok(()) => "rank 0 could not save the weights".into(),
+            });
+        }
+        if root {
+            println!("saved the weights to {}", path.display());
+        }
     }
     let agree = group.weights_agree(&net);
     let (_, accuracy) = evaluate(&net, mnist.test_images.view(), &mnist.test_labels);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Data-parallel training over MPI (issue 20): installs Open MPI and libclang from
-# Debian's packages where they are missing, then runs the data-parallel tests (which
-# start `mpirun -np 2` and `-np 3` themselves) and the mnist_data_parallel example
-# under `mpirun -np 2`, which must end with its ranks agreeing and a test accuracy of at
-# least 0.97. CI runs this after the README's test command.
+# Debian's packages where they are missing, lints and documents the `mpi` feature, runs
+# the data-parallel tests (which start `mpirun -np 2` and `-np 3` themselves) and the
+# mnist_data_parallel example under `mpirun -np 2`, which must end with its ranks
+# agreeing and a test accuracy of at least 0.97. CI runs this after the README's test
+# command. The tests and this script expect Open MPI's mpirun.
 #
 #   tools/mpi.sh            # about 3 minutes once the packages are in
 #   RANKS=4 tools/mpi.sh    # the example on 4 ranks (more ranks than cores oversubscribe)
@@ -17,25 +18,28 @@ if ! command -v mpirun >/dev/null || ! dpkg -s "${packages[@]}" >/dev/null 2>&1;
     sudo=()
     if [[ $(id -u) != 0 ]]; then sudo=(sudo); fi
     "${sudo[@]}" apt-get update -q
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${packages[@]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
 fi
 mpirun --version | head -n 1
 
-# mpirun refuses to start ranks as root unless told to; more ranks than cores need
-# --oversubscribe.
-MPIRUN=(mpirun --oversubscribe)
-if [[ $(id -u) == 0 ]]; then MPIRUN+=(--allow-run-as-root); fi
+# As root (as in CI), Open MPI refuses to start ranks unless told to; more ranks than
+# cores need --oversubscribe.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+echo "== cargo clippy and cargo doc with the mpi feature"
+cargo clippy --workspace --all-targets --features mpi -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features mpi
 
 echo "== cargo test --features mpi --test data_parallel"
 cargo test --release --features mpi --test data_parallel -- --test-threads=1 --nocapture
 
 echo "== the mnist_data_parallel example on $RANKS ranks"
 cargo build --release --features mpi --example mnist_data_parallel
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-output=$(RAYON_NUM_THREADS=1 "${MPIRUN[@]}" -np "$RANKS" \
-    "$target_dir/release/examples/mnist_data_parallel" --timing)
-echo "$output"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+RAYON_NUM_THREADS=1 mpirun --oversubscribe -np "$RANKS" \
+    "${CARGO_TARGET_DIR:-target}/release/examples/mnist_data_parallel" --timing | tee "$log"
+output=$(cat "$log")
 agree=$(printf '%s\n' "$output" | tail -n 2 | head -n 1)
 last=$(printf '%s\n' "$output" | tail -n 1)
 accuracy=${last#test accuracy: }

@@ -24,16 +24,26 @@
 //! never wait on each other in different collectives. If the loss of the whole batch is
 //! not finite, no rank updates, as `train_step` does alone.
 //!
+//! A layer's own `Layer::step` sees its update deferred: the optimizer it is handed
+//! starts the sum where the update would be, and the update comes after the backward
+//! pass. A tensor that no rank's network handed over in a step is not updated, as it
+//! would not be alone.
+//!
 //! [`DataParallel::init`] installs a panic hook that aborts the whole job when a rank
-//! panics, so that the other ranks end with `mpirun`'s report rather than wait forever
-//! for a rank that will not come.
+//! panics (even a panic that would have been caught), so that the other ranks end with
+//! `mpirun`'s report rather than wait forever for a rank that will not come. Errors that
+//! one rank meets alone must be agreed on ([`DataParallel::all`]) before returning, for
+//! the same reason: `Trainer` does so for its checkpoints.
 //!
 //! BatchNorm normalises over each rank's share of the batch (like DDP without
-//! `SyncBatchNorm`), and its running statistics are each rank's own; dropout draws its
-//! masks from each rank's copy of the network's stream.
+//! `SyncBatchNorm`); `Trainer` makes every rank's running statistics rank 0's before each
+//! evaluation ([`DataParallel::broadcast_buffers`]). Dropout draws its masks from each
+//! rank's copy of the network's stream, the same stream on every rank after
+//! [`DataParallel::broadcast`].
 
 use std::any::Any;
 use std::hash::{DefaultHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mpi::collective::SystemOperation;
@@ -43,11 +53,12 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 
 use ndarray::{ArrayView, Axis};
+use num_traits::{Float, Zero};
 
 use crate::data::batches::share;
 use crate::error::Error;
 use crate::loss::Loss;
-use crate::network::Network;
+use crate::network::{BufferMut, Network};
 use crate::optim::{Optimizer, Slot};
 use crate::scalar::Scalar;
 use crate::train::Model;
@@ -68,6 +79,16 @@ pub struct DataParallel {
     _universe: Universe,
 }
 
+/// Whether MPI is running for the panic hook: it may abort the job only between
+/// [`DataParallel::init`] and the drop that ends MPI.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+impl Drop for DataParallel {
+    fn drop(&mut self) {
+        RUNNING.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Where the time of the data-parallel steps went, summed since the last
 /// [`DataParallel::take_timing`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -76,9 +97,16 @@ pub struct Timing {
     pub steps: usize,
     /// Whole steps: forward, backward, waiting for the sums, and the updates.
     pub step: Duration,
-    /// Waiting, after the backward pass, for the sums it started: the communication the
-    /// backward pass did not hide.
+    /// The sum of the loss after the backward pass, which waits for the slowest rank
+    /// (and moves the gradients' sums on meanwhile).
+    pub sync: Duration,
+    /// Waiting, after that, for the gradients' sums still under way: the communication
+    /// the backward pass did not hide.
     pub wait: Duration,
+    /// Gradient sums started, over all steps.
+    pub sums: usize,
+    /// Of those, the ones already finished when the backward pass ended.
+    pub finished_in_backward: usize,
     /// Floats each rank sent into the sums per step.
     pub floats_per_step: usize,
 }
@@ -91,25 +119,35 @@ impl DataParallel {
     ///
     /// # Errors
     ///
-    /// [`Error::Distributed`] if MPI was already started in this process.
+    /// [`Error::Distributed`] if MPI was already started in this process, or cannot
+    /// let a thread other than the one that calls it run while MPI runs.
     pub fn init() -> Result<Self, Error> {
-        let (universe, _) =
-            mpi::initialize_with_threading(mpi::Threading::Funneled).ok_or_else(|| {
-                Error::Distributed {
-                    reason: "MPI is already initialised in this process; make one DataParallel"
-                        .into(),
-                }
+        let refuse = |reason: &str| Error::Distributed {
+            reason: reason.into(),
+        };
+        let (universe, provided) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+            .ok_or_else(|| {
+                refuse("MPI is already initialised in this process; make one DataParallel")
             })?;
+        if provided < mpi::Threading::Funneled {
+            return Err(refuse(
+                "the MPI library does not support threads beside the one that calls it \
+                 (MPI_THREAD_FUNNELED), which the kernels' threads need",
+            ));
+        }
         let world = universe.world();
         let (rank, ranks) = (world.rank() as usize, world.size() as usize);
+        RUNNING.store(true, Ordering::SeqCst);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             previous(info);
-            eprintln!("frechet: rank {rank} of {ranks} panicked; aborting the MPI job");
-            // SAFETY: MPI is initialised (this hook is installed after it is) and
-            // MPI_COMM_WORLD is a valid communicator; MPI_Abort does not return.
-            unsafe {
-                mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, 101);
+            if RUNNING.load(Ordering::SeqCst) && !mpi::environment::is_finalized() {
+                eprintln!("frechet: rank {rank} of {ranks} panicked; aborting the MPI job");
+                // SAFETY: MPI runs (`RUNNING` is cleared before it ends) and
+                // MPI_COMM_WORLD is a valid communicator; MPI_Abort does not return.
+                unsafe {
+                    mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, 101);
+                }
             }
         }));
         Ok(DataParallel {
@@ -144,8 +182,9 @@ impl DataParallel {
         share(batch, self.rank, self.ranks)
     }
 
-    /// Makes every rank's parameters and buffers those of rank 0 (a broadcast), so that
-    /// training starts from the same weights everywhere whatever the seeds.
+    /// Makes every rank's parameters and buffers (BatchNorm's running statistics and
+    /// count) those of rank 0, so that training starts from the same weights everywhere
+    /// whatever the seeds. Every rank must call it.
     pub fn broadcast<N: Network + ?Sized>(&self, network: &mut N) {
         let root = self.world.process_at_rank(0);
         for (_, layer) in network.layers_mut() {
@@ -153,10 +192,39 @@ impl DataParallel {
                 root.broadcast_into(layer.param_mut(tensor));
             }
         }
+        self.broadcast_buffers(network);
     }
 
-    /// A hash of every parameter's bits, the same on every rank exactly when their weights
-    /// are.
+    /// Makes every rank's buffers (BatchNorm's running statistics, which each rank
+    /// updates from its own share of the batches) those of rank 0. Every rank must call
+    /// it.
+    pub fn broadcast_buffers<N: Network + ?Sized>(&self, network: &mut N) {
+        let root = self.world.process_at_rank(0);
+        for (_, layer) in network.layers_mut() {
+            for index in 0..layer.buffer_names().len() {
+                match layer.buffer_mut(index) {
+                    BufferMut::Float(values) => root.broadcast_into(values),
+                    BufferMut::I64(count) => root.broadcast_into(count),
+                }
+            }
+        }
+    }
+
+    /// Whether `ok` holds on every rank (an all-reduce). Every rank must call it: a rank
+    /// that meets an error alone (writing a file, say) agrees with the others before
+    /// returning, so that none is left waiting for it in a collective.
+    pub fn all(&self, ok: bool) -> bool {
+        self.sum(if ok { 0.0 } else { 1.0 }) == 0.0
+    }
+
+    /// Rank 0's `values` on every rank (a broadcast): for decisions every rank must take
+    /// alike. Every rank must call it.
+    pub fn from_root(&self, values: &mut [f64]) {
+        self.world.process_at_rank(0).broadcast_into(values);
+    }
+
+    /// A hash of every parameter's bits: equal on ranks whose weights are equal, and
+    /// (but for a collision, one chance in 2⁶⁴) different otherwise.
     pub fn hash<N: Network + ?Sized>(network: &N) -> u64 {
         let mut hasher = DefaultHasher::new();
         for (_, layer) in network.layers() {
@@ -192,25 +260,19 @@ impl DataParallel {
     /// tell how much of the communication the backward pass hides.
     pub fn time_sums<N: Network + ?Sized>(&mut self, net: &N, reps: usize) -> Duration {
         let mut slots = Slots::<N::Elem>::of(net);
-        let count = slots.count;
         self.world.barrier();
         let started = Instant::now();
         for _ in 0..reps {
-            let world = &self.world;
             mpi::request::scope(|scope| {
-                let mut sums = Sums {
-                    scope,
-                    world,
-                    weight: <N::Elem as num_traits::Zero>::zero(),
-                    waiting: &mut slots.slots[..],
-                    requests: Vec::with_capacity(count),
-                };
+                let Slots { buffers, sent, .. } = &mut slots;
+                let mut sums =
+                    Sums::new(scope, &self.world, buffers, N::Elem::zero(), &mut sent[1..]);
                 sums.start_the_rest();
                 for request in sums.requests {
                     request.wait();
                 }
             });
-            slots.readied_none();
+            slots.unready();
         }
         started.elapsed() / reps.max(1) as u32
     }
@@ -259,43 +321,55 @@ impl DataParallel {
         };
         let weight = N::Elem::of_f64(local as f64 / batch as f64);
         let world = &self.world;
-        let (total, wait) = mpi::request::scope(|scope| {
-            let mut sums = Sums {
-                scope,
-                world,
-                weight,
-                waiting: &mut slots.slots[..],
-                requests: Vec::with_capacity(slots.count),
-            };
+        let Slots {
+            buffers,
+            sent,
+            totals,
+            ..
+        } = &mut *slots;
+        let buffers_len = buffers.len();
+        let (sync, wait, finished) = mpi::request::scope(|scope| {
+            // What this rank adds to the sums of the loss and of how many ranks formed
+            // each tensor's gradient.
+            let (loss_sent, formed) = sent.split_first_mut().expect("the loss's place");
+            formed.fill(0.0);
+            let mut sums = Sums::new(scope, world, buffers, weight, formed);
+            sums.learning_rate = optimizer.learning_rate();
             let mean = if local > 0 {
                 net.train_step(x, targets, loss, &mut sums)
             } else {
-                <N::Elem as num_traits::Float>::nan()
+                N::Elem::nan()
             };
             // A rank that formed no gradient (an empty share, or a loss that is not
             // finite) sends zeros, so that every rank starts the same sums.
-            sums.weight = <N::Elem as num_traits::Zero>::zero();
             sums.start_the_rest();
-            let contribution = if local > 0 {
+            sums.progress();
+            let requests = sums.requests;
+            let finished = buffers_len - requests.len();
+            *loss_sent = if local > 0 {
                 mean.widen() * local as f64
             } else {
                 0.0
             };
-            let mut total = 0.0;
-            world.all_reduce_into(&contribution, &mut total, SystemOperation::sum());
+            let synced = Instant::now();
+            world.all_reduce_into(&sent[..], &mut totals[..], SystemOperation::sum());
+            let sync = synced.elapsed();
             let waiting = Instant::now();
-            for request in sums.requests {
+            for request in requests {
                 request.wait();
             }
-            (total, waiting.elapsed())
+            (sync, waiting.elapsed(), finished)
         });
-        let mean = total / batch as f64;
+        let mean = slots.totals[0] / batch as f64;
         if mean.is_finite() {
             slots.update(net, optimizer);
         }
-        slots.readied_none();
+        slots.unready();
         self.timing.steps += 1;
+        self.timing.sync += sync;
         self.timing.wait += wait;
+        self.timing.sums += buffers_len;
+        self.timing.finished_in_backward += finished;
         self.timing.floats_per_step = slots.floats;
         self.slots = Some(slots);
         self.timing.step += started.elapsed();
@@ -306,6 +380,8 @@ impl DataParallel {
 /// The buffers of one parameter tensor's sum: what this rank sends, and the sum.
 struct SlotBuffers<T> {
     slot: Slot,
+    /// The tensor's place in the order of [`Slots`].
+    index: usize,
     send: Vec<T>,
     sum: Vec<T>,
     /// Whether `send` holds this step's gradient.
@@ -316,71 +392,80 @@ struct SlotBuffers<T> {
 /// first, each layer's tensors in order, the order in which the generated backward pass
 /// forms them.
 struct Slots<T> {
-    slots: Vec<SlotBuffers<T>>,
-    count: usize,
+    buffers: Vec<SlotBuffers<T>>,
     floats: usize,
+    /// What this rank adds to the step's last sum: its share of the loss, then a 1 for
+    /// each tensor whose gradient it formed.
+    sent: Vec<f64>,
+    /// That sum over the ranks.
+    totals: Vec<f64>,
 }
 
 impl<T: Scalar> Slots<T> {
     fn of<N: Network<Elem = T> + ?Sized>(net: &N) -> Self {
-        let slots: Vec<_> = Self::of_shapes(net)
+        let buffers: Vec<_> = Self::tensors(net)
             .into_iter()
-            .map(|(slot, len)| SlotBuffers {
+            .enumerate()
+            .map(|(index, (slot, len))| SlotBuffers {
                 slot,
+                index,
                 send: vec![T::zero(); len],
                 sum: vec![T::zero(); len],
                 ready: false,
             })
             .collect();
-        let floats = slots.iter().map(|s| s.send.len()).sum();
         Slots {
-            count: slots.len(),
-            slots,
-            floats,
+            floats: buffers.iter().map(|b| b.send.len()).sum(),
+            sent: vec![0.0; buffers.len() + 1],
+            totals: vec![0.0; buffers.len() + 1],
+            buffers,
         }
     }
 
     /// Whether these are the buffers of `net`'s tensors.
     fn fit<N: Network<Elem = T> + ?Sized>(&self, net: &N) -> bool {
-        let fresh = Self::of_shapes(net);
-        fresh.len() == self.slots.len()
-            && fresh
+        let tensors = Self::tensors(net);
+        tensors.len() == self.buffers.len()
+            && tensors
                 .iter()
-                .zip(&self.slots)
+                .zip(&self.buffers)
                 .all(|(&(slot, len), buffers)| buffers.slot == slot && buffers.send.len() == len)
     }
 
-    /// The slots of `net` and their lengths, in the order of [`Slots::of`].
-    fn of_shapes<N: Network<Elem = T> + ?Sized>(net: &N) -> Vec<(Slot, usize)> {
-        let mut shapes = Vec::new();
+    /// Every tensor of `net` and its length, in the order of [`Slots`].
+    fn tensors<N: Network<Elem = T> + ?Sized>(net: &N) -> Vec<(Slot, usize)> {
+        let mut tensors = Vec::new();
         for (layer, (_, params)) in net.layers().into_iter().enumerate().rev() {
             for tensor in 0..params.param_names().len() {
-                shapes.push((Slot { layer, tensor }, params.param(tensor).len()));
+                tensors.push((Slot { layer, tensor }, params.param(tensor).len()));
             }
         }
-        shapes
+        tensors
     }
 
-    /// Applies `optimizer` to every tensor with its summed gradient.
+    /// Applies `optimizer` to every tensor whose gradient some rank formed, with the
+    /// sum of the ranks' gradients.
     fn update<N: Network<Elem = T> + ?Sized>(
         &mut self,
         net: &mut N,
         optimizer: &mut impl Optimizer<T>,
     ) {
         let mut layers = net.layers_mut();
-        for buffers in &mut self.slots {
-            let layer = &mut layers[buffers.slot.layer].1;
-            optimizer.update(
-                buffers.slot,
-                layer.param_mut(buffers.slot.tensor),
-                &buffers.sum,
-            );
+        for (buffers, &formed) in self.buffers.iter().zip(&self.totals[1..]) {
+            if formed > 0.0 {
+                let layer = &mut layers[buffers.slot.layer].1;
+                optimizer.update(
+                    buffers.slot,
+                    layer.param_mut(buffers.slot.tensor),
+                    &buffers.sum,
+                );
+            }
         }
     }
 
     /// Marks every gradient as not yet formed, for the next step.
-    fn readied_none(&mut self) {
-        self.slots
+    fn unready(&mut self) {
+        self.buffers
             .iter_mut()
             .for_each(|buffers| buffers.ready = false);
     }
@@ -389,16 +474,38 @@ impl<T: Scalar> Slots<T> {
 /// The optimizer a data-parallel step hands the network: where the network would update
 /// a tensor, it starts the sum of its gradient instead (scaled by this rank's share of
 /// the batch), in the order of [`Slots`].
-struct Sums<'s, 'r, 'w, T: Scalar> {
+struct Sums<'s, 'r, 'w, 'f, T: Scalar> {
     scope: &'r LocalScope<'s>,
     world: &'w SimpleCommunicator,
     weight: T,
+    /// The learning rate of the optimizer that will update, for a layer that asks.
+    learning_rate: T,
     /// The buffers of the sums not started yet, in order.
     waiting: &'s mut [SlotBuffers<T>],
+    /// A 1 for each tensor whose gradient the network formed, by its place in [`Slots`].
+    formed: &'f mut [f64],
     requests: Vec<Request<'s, [T], &'r LocalScope<'s>>>,
 }
 
-impl<'s, T: Scalar> Sums<'s, '_, '_, T> {
+impl<'s, 'r, 'w, 'f, T: Scalar> Sums<'s, 'r, 'w, 'f, T> {
+    fn new(
+        scope: &'r LocalScope<'s>,
+        world: &'w SimpleCommunicator,
+        buffers: &'s mut [SlotBuffers<T>],
+        weight: T,
+        formed: &'f mut [f64],
+    ) -> Self {
+        Sums {
+            scope,
+            world,
+            weight,
+            learning_rate: T::zero(),
+            requests: Vec::with_capacity(buffers.len()),
+            waiting: buffers,
+            formed,
+        }
+    }
+
     /// Starts the sums whose gradients are ready, in order, up to the first that is not.
     fn start_ready(&mut self) {
         while self.waiting.first().is_some_and(|buffers| buffers.ready) {
@@ -415,6 +522,19 @@ impl<'s, T: Scalar> Sums<'s, '_, '_, T> {
         }
     }
 
+    /// Lets MPI move the sums on. Open MPI moves non-blocking collectives only inside MPI
+    /// calls (it has no progress thread by default): without a call between layers, the
+    /// sums would travel only once the backward pass waits for them. Testing one
+    /// request drives them all; a finished one is dropped from the list.
+    fn progress(&mut self) {
+        while let Some(request) = self.requests.pop() {
+            if let Err(pending) = request.test() {
+                self.requests.push(pending);
+                break;
+            }
+        }
+    }
+
     /// Starts every sum not started yet, with zeros for the gradients not formed.
     fn start_the_rest(&mut self) {
         for buffers in self.waiting.iter_mut().filter(|buffers| !buffers.ready) {
@@ -425,9 +545,9 @@ impl<'s, T: Scalar> Sums<'s, '_, '_, T> {
     }
 }
 
-impl<T: Scalar> Optimizer<T> for Sums<'_, '_, '_, T> {
+impl<T: Scalar> Optimizer<T> for Sums<'_, '_, '_, '_, T> {
     fn learning_rate(&self) -> T {
-        T::zero()
+        self.learning_rate
     }
 
     fn set_learning_rate(&mut self, _lr: T) {}
@@ -447,6 +567,8 @@ impl<T: Scalar> Optimizer<T> for Sums<'_, '_, '_, T> {
             *send = g * self.weight;
         }
         buffers.ready = true;
+        self.formed[buffers.index] = 1.0;
         self.start_ready();
+        self.progress();
     }
 }

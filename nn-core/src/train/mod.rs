@@ -33,7 +33,7 @@ mod schedule;
 pub use epoch::{EarlyStopping, Epoch, History, Monitor};
 pub use schedule::{Schedule, Scheduler, Warmup};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -175,7 +175,10 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
     /// the same data with the same settings and takes its share of every batch, and the
     /// gradients are summed across ranks ([`DataParallel`](crate::data_parallel::DataParallel)).
     /// Only rank 0 draws the progress bar, calls [`Trainer::on_epoch`] and writes the
-    /// checkpoint; every rank evaluates the validation set and returns the same history.
+    /// checkpoint (the ranks agree on whether it was written, and all return the error
+    /// if not). Before each evaluation every rank takes rank 0's BatchNorm statistics,
+    /// and every rank decides from rank 0's validation figures, so every rank returns
+    /// the same history and weights.
     #[cfg(feature = "mpi")]
     pub fn data_parallel(mut self, group: &'a mut crate::data_parallel::DataParallel) -> Self {
         self.group = Some(group);
@@ -299,9 +302,10 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
 
             let (validation_loss, validation_accuracy) = match &self.validation {
                 Some(validation) => {
+                    self.same_buffers(net);
                     let (loss, accuracy) =
                         evaluate_with(net, loss, validation.inputs.clone(), validation.targets);
-                    (Some(loss), accuracy)
+                    self.root_figures(Some(loss), accuracy)
                 }
                 None => (None, None),
             };
@@ -336,8 +340,8 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
                     "fit: {monitor:?} is watched, but the loss counts no right answers; monitor the validation loss"
                 ),
             };
-            if let (true, true, Some(path)) = (improved, root, &self.checkpoint) {
-                crate::safetensors::save(net, path)?;
+            if let (true, Some(path)) = (improved, &self.checkpoint) {
+                self.write_checkpoint(net, path, root)?;
                 record.checkpointed = true;
             }
             if improved && self.restore_best {
@@ -363,6 +367,53 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
             history.restored = Some(epoch);
         }
         Ok(history)
+    }
+
+    /// Makes every rank's buffers rank 0's (feature `mpi`), before an evaluation: each
+    /// rank updates BatchNorm's running statistics from its own share of the batches.
+    fn same_buffers<N: Network>(&self, net: &mut N) {
+        #[cfg(feature = "mpi")]
+        if let Some(group) = &self.group {
+            group.broadcast_buffers(net);
+        }
+        let _ = net;
+    }
+
+    /// Rank 0's validation figures on every rank (feature `mpi`), so that every rank
+    /// takes the same decisions from them: early stopping, checkpoints, the plateau
+    /// schedule, the best epoch.
+    fn root_figures(&self, loss: Option<f32>, accuracy: Option<f32>) -> (Option<f32>, Option<f32>) {
+        #[cfg(feature = "mpi")]
+        if let Some(group) = &self.group {
+            let to_f64 = |v: Option<f32>| v.map_or(f64::NAN, f64::from);
+            let mut figures = [to_f64(loss), to_f64(accuracy)];
+            group.from_root(&mut figures);
+            let back = |v: f64, had: bool| had.then_some(v as f32);
+            return (
+                back(figures[0], loss.is_some()),
+                back(figures[1], accuracy.is_some()),
+            );
+        }
+        (loss, accuracy)
+    }
+
+    /// Writes the checkpoint: on rank 0 alone when training as a group, whose ranks then
+    /// agree on whether it went well, so that all of them stop if it did not.
+    fn write_checkpoint<N: Network>(&self, net: &N, path: &Path, root: bool) -> Result<(), Error> {
+        let written = if root {
+            crate::safetensors::save(net, path)
+        } else {
+            Ok(())
+        };
+        #[cfg(feature = "mpi")]
+        if let Some(group) = &self.group {
+            if !group.all(written.is_ok()) {
+                return Err(written.err().unwrap_or_else(|| Error::Distributed {
+                    reason: format!("rank 0 could not write the checkpoint {}", path.display()),
+                }));
+            }
+        }
+        written
     }
 
     /// This process's rank in its data-parallel group; 0 when training alone.
