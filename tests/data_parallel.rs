@@ -371,5 +371,10 @@ fn a_rank_that_panics_ends_the_job_with_an_error() {
 fn a_rank_that_is_killed_ends_the_job_with_an_error() {
     let (ok, output) = mpirun(2, "kill", Duration::from_secs(120));
     assert!(!ok, "the job succeeded:\n{output}");
+    // Open MPI names the rank and the signal.
+    assert!(
+        output.contains("rank 1") && output.contains("signal 9"),
+        "{output}"
+    );
     assert!(!output.contains("finished all its steps"), "{output}");
 }

@@ -42,6 +42,7 @@
 //! [`DataParallel::broadcast`].
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -484,7 +485,8 @@ struct Sums<'s, 'r, 'w, 'f, T: Scalar> {
     waiting: &'s mut [SlotBuffers<T>],
     /// A 1 for each tensor whose gradient the network formed, by its place in [`Slots`].
     formed: &'f mut [f64],
-    requests: Vec<Request<'s, [T], &'r LocalScope<'s>>>,
+    /// The sums under way, oldest first.
+    requests: VecDeque<Request<'s, [T], &'r LocalScope<'s>>>,
 }
 
 impl<'s, 'r, 'w, 'f, T: Scalar> Sums<'s, 'r, 'w, 'f, T> {
@@ -500,7 +502,7 @@ impl<'s, 'r, 'w, 'f, T: Scalar> Sums<'s, 'r, 'w, 'f, T> {
             world,
             weight,
             learning_rate: T::zero(),
-            requests: Vec::with_capacity(buffers.len()),
+            requests: VecDeque::with_capacity(buffers.len()),
             waiting: buffers,
             formed,
         }
@@ -513,23 +515,24 @@ impl<'s, 'r, 'w, 'f, T: Scalar> Sums<'s, 'r, 'w, 'f, T> {
                 .split_first_mut()
                 .expect("a first slot");
             self.waiting = rest;
-            self.requests.push(self.world.immediate_all_reduce_into(
-                self.scope,
-                &buffers.send[..],
-                &mut buffers.sum[..],
-                SystemOperation::sum(),
-            ));
+            self.requests
+                .push_back(self.world.immediate_all_reduce_into(
+                    self.scope,
+                    &buffers.send[..],
+                    &mut buffers.sum[..],
+                    SystemOperation::sum(),
+                ));
         }
     }
 
     /// Lets MPI move the sums on. Open MPI moves non-blocking collectives only inside MPI
     /// calls (it has no progress thread by default): without a call between layers, the
     /// sums would travel only once the backward pass waits for them. Testing one
-    /// request drives them all; a finished one is dropped from the list.
+    /// request drives them all; the finished ones, oldest first, leave the list.
     fn progress(&mut self) {
-        while let Some(request) = self.requests.pop() {
+        while let Some(request) = self.requests.pop_front() {
             if let Err(pending) = request.test() {
-                self.requests.push(pending);
+                self.requests.push_front(pending);
                 break;
             }
         }
