@@ -356,25 +356,30 @@ fn a_loss_that_is_not_finite_on_one_rank_leaves_every_rank_as_it_was() {
     }
 }
 
+/// What a job of 2 ranks printed when rank 1 fails as `scenario` says, having checked
+/// that the job failed, within the deadline, before any rank finished its steps.
+fn failed_job(scenario: &str) -> String {
+    let (ok, output) = mpirun(2, scenario, Duration::from_secs(120));
+    assert!(!ok, "the job succeeded:\n{output}");
+    assert!(!output.contains("finished all its steps"), "{output}");
+    output
+}
+
 #[test]
 fn a_rank_that_panics_ends_the_job_with_an_error() {
-    let (ok, output) = mpirun(2, "panic", Duration::from_secs(120));
-    assert!(!ok, "the job succeeded:\n{output}");
+    let output = failed_job("panic");
     assert!(
         output.contains("rank 1 fails on purpose") && output.contains("rank 1 of 2 panicked"),
         "{output}"
     );
-    assert!(!output.contains("finished all its steps"), "{output}");
 }
 
 #[test]
 fn a_rank_that_is_killed_ends_the_job_with_an_error() {
-    let (ok, output) = mpirun(2, "kill", Duration::from_secs(120));
-    assert!(!ok, "the job succeeded:\n{output}");
     // Open MPI names the rank and the signal.
+    let output = failed_job("kill");
     assert!(
         output.contains("rank 1") && output.contains("signal 9"),
         "{output}"
     );
-    assert!(!output.contains("finished all its steps"), "{output}");
 }
