@@ -38,8 +38,8 @@
 //! BatchNorm normalises over each rank's share of the batch (like DDP without
 //! `SyncBatchNorm`); `Trainer` makes every rank's running statistics rank 0's before each
 //! evaluation ([`DataParallel::broadcast_buffers`]). Dropout draws its masks from each
-//! rank's copy of the network's stream, the same stream on every rank after
-//! [`DataParallel::broadcast`].
+//! rank's copy of the network's stream (not broadcast): the same masks on every rank
+//! when every rank makes the network from one seed, as the example does.
 
 use std::any::Any;
 use std::collections::VecDeque;
