@@ -80,14 +80,7 @@ fn run(args: Args) -> exit::Result<()> {
     let root = group.is_root();
     // Every rank reads the digits; if any cannot, all of them stop (a rank that returned
     // alone would leave the others waiting for it).
-    let mnist = Mnist::load(&args.data);
-    if !group.all(mnist.is_ok()) {
-        return Err(match mnist {
-            Err(error) => error.into(),
-            Ok(_) => "another rank could not read the digits".into(),
-        });
-    }
-    let mnist = mnist?;
+    let mnist = group.agree(Mnist::load(&args.data), "read the digits")?;
     if root {
         println!(
             "{} training and {} test digits from {}, on {} ranks",
@@ -148,18 +141,10 @@ fn run(args: Args) -> exit::Result<()> {
         }
     }
     if let Some(path) = &args.save {
-        // Rank 0 writes the file; the ranks agree on whether it did.
-        let saved = if root {
-            frechet::safetensors::save(&net, path)
-        } else {
-            Ok(())
-        };
-        if !group.all(saved.is_ok()) {
-            return Err(match saved {
-                Err(error) => error.into(),
-                Ok(()) => "rank 0 could not save the weights".into(),
-            });
-        }
+        group.on_root(
+            || frechet::safetensors::save(&net, path),
+            "save the weights",
+        )?;
         if root {
             println!("saved the weights to {}", path.display());
         }

@@ -24,23 +24,17 @@ use frechet::ndarray::{Array4, Axis, Slice};
 use frechet::prelude::*;
 use frechet::train::Trainer;
 
-network! {
-    /// Convolution, pooling and dense layers: every kind of gradient.
-    #[derive(Clone)]
-    struct Small {
-        input: [1, 12, 12],
-        conv: Conv2d(4, kernel = 3) -> ReLU,
-        pool: MaxPool2d(2),
-        flat: Flatten,
-        fc1: Dense(16) -> Tanh,
-        fc2: Dense(10),
-    }
+/// Declares one network twice: `$name` of `f32` and `$name64` of `f64`.
+macro_rules! in_f32_and_f64 {
+    ($(#[doc = $doc:literal])* struct $name:ident, $name64:ident { $($body:tt)* }) => {
+        network! { $(#[doc = $doc])* #[derive(Clone)] struct $name { $($body)* } }
+        network! { $(#[doc = $doc])* #[derive(Clone)] struct $name64<f64> { $($body)* } }
+    };
 }
 
-network! {
-    /// The same in f64.
-    #[derive(Clone)]
-    struct Small64<f64> {
+in_f32_and_f64! {
+    /// Convolution, pooling and dense layers: every kind of gradient.
+    struct Small, Small64 {
         input: [1, 12, 12],
         conv: Conv2d(4, kernel = 3) -> ReLU,
         pool: MaxPool2d(2),

@@ -20,9 +20,8 @@
 //! the adjoints compute them again from the input they are given, which the training
 //! step keeps anyway.
 
-use std::marker::PhantomData;
-
 use std::cell::RefCell;
+use std::marker::PhantomData;
 
 use ndarray::{Array1, ArrayView, ArrayView2, ArrayViewMut, ArrayViewMut2, Ix1};
 
@@ -402,13 +401,15 @@ impl<I: Batched, const IMAGE: bool, const EPS: u64, const MOMENTUM: u64, T: Scal
     fn forward(&self, a_prev: ArrayView<'_, T, I::Batch>, z: ArrayViewMut<'_, T, I::Batch>) {
         let x = contiguous(&a_prev);
         let eps = Self::eps_and_momentum().0;
-        write_contiguous(z, |z| {
-            Self::affine(&x, z, &|c| {
-                // z = γ (x − μ)/σ + β = (γ/σ) x + (β − μ γ/σ).
+        // z = γ (x − μ)/σ + β = (γ/σ) x + (β − μ γ/σ), with a square root per channel,
+        // not per sample.
+        let coefficients: Vec<(T, T)> = (0..Self::CHANNELS)
+            .map(|c| {
                 let scale = self.weight[c] / (self.running_var[c] + eps).sqrt();
                 (scale, self.bias[c] - self.running_mean[c] * scale)
-            });
-        });
+            })
+            .collect();
+        write_contiguous(z, |z| Self::affine(&x, z, &|c| coefficients[c]));
     }
 
     /// Training: normalised by the batch's statistics, which it keeps for the adjoints

@@ -5,9 +5,10 @@
 //! that one switch sends every kernel down the same path. The switch exists to measure
 //! and test the narrower paths on a machine that has the wider ones: an AVX-512 machine
 //! run with `FRECHET_ISA=avx2` stands in for an AVX2-only one, and `FRECHET_ISA=generic`
-//! runs the portable code. The AVX2 and AVX-512 paths sum each element in the same order
-//! with the same fused multiply-adds, so they give the same bits; the portable code
-//! rounds its products apart and agrees with them to rounding.
+//! runs the portable code. The matrix products and the pools give the same bits on the
+//! AVX2 and AVX-512 paths (each element summed in one order, with the same fused
+//! multiply-adds); the direct convolutions tile their adjoints differently on the two and
+//! agree to rounding, as does the portable code, which rounds its products apart.
 //!
 //! `FRECHET_ISA` can only narrow what the CPU has, never widen it, and is read once, on
 //! the first question.

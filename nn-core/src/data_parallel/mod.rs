@@ -32,7 +32,7 @@
 //! [`DataParallel::init`] installs a panic hook that aborts the whole job when a rank
 //! panics (even a panic that would have been caught), so that the other ranks end with
 //! `mpirun`'s report rather than wait forever for a rank that will not come. Errors that
-//! one rank meets alone must be agreed on ([`DataParallel::all`]) before returning, for
+//! one rank meets alone must be agreed on ([`DataParallel::agree`]) before returning, for
 //! the same reason: `Trainer` does so for its checkpoints.
 //!
 //! BatchNorm normalises over each rank's share of the batch (like DDP without
@@ -211,11 +211,39 @@ impl DataParallel {
         }
     }
 
-    /// Whether `ok` holds on every rank (an all-reduce). Every rank must call it: a rank
-    /// that meets an error alone (writing a file, say) agrees with the others before
-    /// returning, so that none is left waiting for it in a collective.
-    pub fn all(&self, ok: bool) -> bool {
-        self.sum(if ok { 0.0 } else { 1.0 }) == 0.0
+    /// `result` on every rank if it is `Ok` on every rank, else an error on every rank:
+    /// this rank's own, or one saying that another rank could not do `what`. Every rank
+    /// must call it: a rank that meets an error alone (reading or writing a file, say)
+    /// agrees with the others before returning, so that none is left waiting for it in
+    /// a collective.
+    ///
+    /// # Errors
+    ///
+    /// This rank's error, or [`Error::Distributed`] when another rank failed.
+    pub fn agree<T, E: From<Error>>(&self, result: Result<T, E>, what: &str) -> Result<T, E> {
+        let failed = self.sum(if result.is_ok() { 0.0 } else { 1.0 });
+        match result {
+            Ok(_) if failed > 0.0 => Err(Error::Distributed {
+                reason: format!("another rank could not {what}"),
+            }
+            .into()),
+            result => result,
+        }
+    }
+
+    /// Runs `write` on rank 0 alone (writing a file, say) and [agrees](Self::agree) on
+    /// how it went, so that every rank returns its error if it failed.
+    ///
+    /// # Errors
+    ///
+    /// As [`DataParallel::agree`].
+    pub fn on_root<E: From<Error>>(
+        &self,
+        write: impl FnOnce() -> Result<(), E>,
+        what: &str,
+    ) -> Result<(), E> {
+        let result = if self.is_root() { write() } else { Ok(()) };
+        self.agree(result, what)
     }
 
     /// Rank 0's `values` on every rank (a broadcast): for decisions every rank must take

@@ -341,7 +341,7 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
                 ),
             };
             if let (true, Some(path)) = (improved, &self.checkpoint) {
-                self.write_checkpoint(net, path, root)?;
+                self.write_checkpoint(net, path)?;
                 record.checkpointed = true;
             }
             if improved && self.restore_best {
@@ -399,21 +399,13 @@ impl<'a, D: Dimension + RemoveAxis, T: Scalar, L: FitLoss<T>> Trainer<'a, D, T, 
 
     /// Writes the checkpoint: on rank 0 alone when training as a group, whose ranks then
     /// agree on whether it went well, so that all of them stop if it did not.
-    fn write_checkpoint<N: Network>(&self, net: &N, path: &Path, root: bool) -> Result<(), Error> {
-        let written = if root {
-            crate::safetensors::save(net, path)
-        } else {
-            Ok(())
-        };
+    fn write_checkpoint<N: Network>(&self, net: &N, path: &Path) -> Result<(), Error> {
+        let write = || crate::safetensors::save(net, path);
         #[cfg(feature = "mpi")]
         if let Some(group) = &self.group {
-            if !group.all(written.is_ok()) {
-                return Err(written.err().unwrap_or_else(|| Error::Distributed {
-                    reason: format!("rank 0 could not write the checkpoint {}", path.display()),
-                }));
-            }
+            return group.on_root(write, &format!("write the checkpoint {}", path.display()));
         }
-        written
+        write()
     }
 
     /// This process's rank in its data-parallel group; 0 when training alone.

@@ -29,9 +29,8 @@ pub(super) struct ForwardJob {
 impl ForwardJob {
     /// Every tile of at most 6 channels × 2 vectors: twelve accumulators, as the
     /// broadcast form of the matrix products; with AVX-512's 32 registers, 6 × 4 (still
-    /// vectors of eight lanes: an output row is a whole number of them), which loads
-    /// each weight once for twice the positions (12% faster on W4's second
-    /// convolution, on a Zen 4).
+    /// vectors of eight lanes: an output row is a whole number of them), so that each
+    /// weight broadcast serves twice the positions.
     ///
     /// # Safety
     ///
